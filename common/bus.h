@@ -1,0 +1,79 @@
+/* bus: ZeroMQ sockets set up the same way everywhere.
+ *
+ * Every socket gets LINGER, explicit HWMs and MAXMSGSIZE; every ROUTER gets
+ * ROUTER_MANDATORY; tcp links get ZMTP heartbeats. Servers receive a
+ * request as routing envelope + body and reply with the same envelope, so
+ * DEALER and REQ clients both work. bus.c alone calls zmq_errno(). */
+#ifndef RAPPORT_BUS_H
+#define RAPPORT_BUS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <zmq.h>
+
+#include "config.h"
+#include "err.h"
+
+#define BUS_MAX_ENVELOPE 8
+#define BUS_MAX_ID       256
+
+typedef enum {
+    BUS_ROUTER,
+    BUS_DEALER,
+    BUS_PUB,
+    BUS_SUB,
+} bus_type_t;
+
+/* Routing envelope of one request: the frames before the body. */
+typedef struct {
+    size_t n;
+    size_t len[BUS_MAX_ENVELOPE];
+    uint8_t data[BUS_MAX_ENVELOPE][BUS_MAX_ID];
+} bus_envelope_t;
+
+/* Hard limit set as ZMQ_MAXMSGSIZE: bigger messages make libzmq drop the
+ * connection. Between max_msg_size and this, the service still reads the
+ * message and answers RESOURCE_EXHAUSTED. */
+int64_t bus_hard_max_msg_size(const config_t *cfg);
+
+/* Create a socket bound to `endpoint`. For ipc endpoints the directory is
+ * created and a live socket file is refused (RP_EADDRINUSE): libzmq would
+ * otherwise take it over silently. On failure errbuf says why. The socket
+ * is owned by the caller (zmq_close). */
+rp_err bus_socket_bind(void *zctx, bus_type_t type, const char *endpoint, const config_t *cfg,
+                       void **ret_sock, char *errbuf, size_t errlen);
+
+/* Create a socket connected to `endpoint` (connects lazily; never fails for
+ * a peer that is down). */
+rp_err bus_socket_connect(void *zctx, bus_type_t type, const char *endpoint, const config_t *cfg,
+                          void **ret_sock, char *errbuf, size_t errlen);
+
+/* Receive one request on a ROUTER without blocking: the envelope and the
+ * body (a zmq_msg_t the caller closes). RP_EAGAIN-like RP_ENOTFOUND when
+ * nothing is waiting; RP_EPROTO for a message with a bad envelope (it has
+ * been consumed and dropped). */
+rp_err bus_recv_request(void *sock, bus_envelope_t *ret_env, zmq_msg_t *ret_body);
+
+/* Send a reply to the envelope without blocking. RP_EUNAVAIL when the peer
+ * is gone, RP_ENOSPC when its queue is full (the reply is dropped). */
+rp_err bus_send_reply(void *sock, const bus_envelope_t *env, const void *data, size_t len);
+
+/* Send one frame (DEALER) or a topic + body pair (PUB) without blocking. */
+rp_err bus_send(void *sock, const void *data, size_t len);
+rp_err bus_publish(void *sock, const char *topic, const void *data, size_t len);
+
+/* Receive the last frame of the next message without blocking (a DEALER's
+ * reply; for a SUB, *ret_topic gets the topic frame if not NULL).
+ * RP_ENOTFOUND when nothing is waiting. */
+rp_err bus_recv(void *sock, zmq_msg_t *ret_body, char *ret_topic, size_t topic_len);
+
+/* zmq_poll on up to 8 sockets for POLLIN; returns a bit per ready socket,
+ * or -1 on EINTR (so a signal can stop the loop). */
+int bus_poll(void *const *socks, size_t n, long timeout_ms);
+
+/* Whether a zmq call failed because of a signal. */
+bool bus_interrupted(void);
+
+#endif

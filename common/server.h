@@ -1,0 +1,167 @@
+/* server: the request loop every worker runs (Malamute's mlm_server role).
+ *
+ * A worker describes itself with a server_spec_t: its request and reply
+ * messages and a dispatch table indexed by the request's `command` oneof
+ * case. The server binds the ROUTER, decodes each request with limits,
+ * answers malformed, oversized and unknown requests itself, checks
+ * request_id on mutating commands and the caller's role, coalesces a
+ * repeat of an in-flight request_id onto the first, calls the handler,
+ * sends the reply, and keeps per-command counters and latency histograms
+ * for the Stats command. Handlers read as decode -> validate -> act ->
+ * reply; one that must wait for a peer marks the request deferred and calls
+ * server_req_finish() later. */
+#ifndef RAPPORT_SERVER_H
+#define RAPPORT_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bus.h"
+#include "config.h"
+#include "err.h"
+#include "store.h"
+#include "wire.h"
+
+#include "rapport/v1/common.pb-c.h"
+
+typedef enum {
+    ROLE_NONE = 0,
+    ROLE_READER = 1,
+    ROLE_WRITER = 2,
+    ROLE_ADMIN = 3,
+} server_role_t;
+
+typedef struct server server_t;
+typedef struct server_req server_req_t;
+
+typedef void (*server_handler_fn)(void *ctx, server_req_t *req);
+
+typedef struct {
+    const char *name;     /* snake_case, as in the proto oneof */
+    server_handler_fn fn; /* NULL: answered UNIMPLEMENTED */
+    server_role_t role;   /* least role allowed */
+    bool mutating;        /* needs a request_id */
+} server_command_t;
+
+typedef struct {
+    const char *worker;
+    const ProtobufCMessageDescriptor *request_desc;
+    const ProtobufCMessageDescriptor *reply_desc;
+    const server_command_t *commands; /* indexed by command case */
+    size_t n_commands;
+    uint32_t stats_command; /* case of GetStats, answered by the server */
+    uint32_t stats_result;  /* reply result case carrying WorkerStats */
+    /* Optional. Batch mode: every request drained in one go (up to
+     * batch_max) is handed over at once, already validated; the worker
+     * replies to each with server_req_finish(). */
+    void (*batch_fn)(void *ctx, server_req_t **reqs, size_t n);
+    /* Optional: add the worker's own gauges / histograms to a Stats reply. */
+    void (*stats_fn)(void *ctx, wire_arena_t *arena, Rapport__V1__WorkerStats *stats);
+    /* Optional: called on every loop turn (timeouts, background work). */
+    void (*tick_fn)(void *ctx);
+    /* Optional: at stop, whether the worker still has work in flight. */
+    bool (*busy_fn)(void *ctx);
+    void *ctx;
+} server_spec_t;
+
+struct server_req {
+    server_t *server;
+    bus_envelope_t env;
+    wire_arena_t *arena;       /* request, reply and handler scratch */
+    ProtobufCMessage *request; /* decoded, codes upper-cased */
+    ProtobufCMessage *reply;   /* reply_desc, envelope fields set */
+    uint32_t command;
+    const char *user_id; /* authenticated, else the request's */
+    server_role_t role;  /* of the caller */
+    uint64_t t0_ns;
+    int status_code; /* rapport.v1.StatusCode */
+    char *status_message;
+    char *status_field;
+    bool deferred;               /* the handler will call server_req_finish */
+    void *user;                  /* handler's own per-request data */
+    server_req_t *next_waiter;   /* repeats of the same request_id */
+    server_req_t *inflight_next; /* server's in-flight list */
+};
+
+/* Create a server bound to `endpoint`. On failure errbuf says why
+ * (RP_EADDRINUSE, RP_EINVAL...). Owned by the caller (server_destroy). */
+rp_err server_new(const server_spec_t *spec, const config_t *cfg, void *zctx, const char *endpoint,
+                  server_t **ret_server, char *errbuf, size_t errlen);
+
+/* Accepts NULL; NULLs the caller's pointer. Unfinished requests are
+ * dropped without a reply. */
+void server_destroy(server_t **self_p);
+
+/* Also poll `sock`; on_readable(ctx) runs when it has input. */
+void server_add_socket(server_t *s, void *sock, void (*on_readable)(void *ctx), void *ctx);
+
+/* Run until daemon_stop is set and nothing is in flight (deferred requests
+ * and busy_fn). Returns 0. Sends READY=1 first and WATCHDOG=1 as it goes. */
+int server_run(server_t *s);
+
+/* Record the failure of a request (first call wins). `err` maps to the
+ * wire status code; `field` may be NULL. */
+void server_req_fail(server_req_t *req, rp_err err, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Same with an explicit wire status code. */
+void server_req_status(server_req_t *req, int code, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Whether the request has failed already. */
+bool server_req_failed(const server_req_t *req);
+
+/* Send the reply (status and result as set), count it, free the request.
+ * The request must not be used afterwards. */
+void server_req_finish(server_req_t *req);
+
+/* Send already encoded reply bytes (a dedup hit) instead of req->reply, then
+ * free the request. */
+void server_req_finish_bytes(server_req_t *req, const void *data, size_t len);
+
+/* Encode req->reply as it stands (with its status). Caller frees. */
+rp_err server_req_encode(server_req_t *req, uint8_t **ret_buf, size_t *ret_len);
+
+/* ---- dedup records (request_id -> first reply) in a worker's store ---- */
+
+/* Look request_id up in `dbi`; on a hit, *ret_reply points into the txn. */
+bool server_dedup_get(store_txn_t *txn, store_dbi_t dbi, const ProtobufCBinaryData *request_id,
+                      store_val_t *ret_reply);
+
+/* Store the reply bytes under request_id, with the time for pruning in
+ * `by_time` (key: u64 ms big-endian + request_id). */
+rp_err server_dedup_put(store_txn_t *txn, store_dbi_t dbi, store_dbi_t by_time,
+                        const ProtobufCBinaryData *request_id, const void *reply, size_t len);
+
+/* Delete dedup records older than max_age_ms, at most `budget` of them. */
+rp_err server_dedup_prune(store_txn_t *txn, store_dbi_t dbi, store_dbi_t by_time,
+                          int64_t max_age_ms, size_t budget, size_t *ret_pruned);
+
+/* ---- metrics helpers for stats_fn ---- */
+
+typedef struct {
+    uint64_t counts[20];
+    double sum;
+    uint64_t count;
+} server_hist_t;
+
+/* Observe a value in seconds (or any unit matching server_hist_bounds). */
+void server_hist_observe(server_hist_t *h, double v);
+
+Rapport__V1__Histogram *server_hist_export(wire_arena_t *a, const server_hist_t *h,
+                                           const char *name, const char *help, const char *label,
+                                           const char *label_value);
+
+Rapport__V1__Gauge *server_gauge(wire_arena_t *a, const char *name, const char *help, double value);
+
+/* Append to a WorkerStats' repeated fields (arena-grown arrays). */
+void server_stats_add_gauge(wire_arena_t *a, Rapport__V1__WorkerStats *st, Rapport__V1__Gauge *g);
+void server_stats_add_hist(wire_arena_t *a, Rapport__V1__WorkerStats *st,
+                           Rapport__V1__Histogram *h);
+
+/* Requests waiting in the ROUTER's queue are not visible; this is the
+ * number of requests the server holds (deferred / being processed). */
+size_t server_inflight(const server_t *s);
+
+#endif

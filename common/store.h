@@ -1,0 +1,169 @@
+/* store: the LMDB env of one worker.
+ *
+ * One env per worker directory with named DBIs, opened once at start-up
+ * with a stale-reader check. Writes go through store_write(), which runs a
+ * caller function in a write transaction and, on MDB_MAP_FULL from a put or
+ * from the commit, aborts, grows the map and runs the function again: the
+ * function must therefore keep every effect inside the transaction until it
+ * returns. store.c alone sees MDB_* codes; callers see rp_err. */
+#ifndef RAPPORT_STORE_H
+#define RAPPORT_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "err.h"
+
+typedef struct store store_t;
+typedef struct store_txn store_txn_t;
+typedef struct store_cursor store_cursor_t;
+typedef unsigned int store_dbi_t;
+
+/* Same layout as MDB_val. */
+typedef struct {
+    size_t len;
+    void *data;
+} store_val_t;
+
+enum {
+    STORE_DB_DUPSORT = 1 << 0,  /* several values per key, sorted */
+    STORE_DB_DUPFIXED = 1 << 1, /* with DUPSORT: all values the same size */
+};
+
+typedef struct {
+    const char *name;
+    unsigned flags;
+} store_dbi_spec_t;
+
+enum {
+    STORE_PUT_APPEND = 1 << 0,      /* key is > every key (fast path) */
+    STORE_PUT_NOOVERWRITE = 1 << 1, /* RP_EEXIST if the key exists */
+    STORE_PUT_APPENDDUP = 1 << 2,   /* DUPSORT: value is > every value of the key */
+    STORE_PUT_NODUPDATA = 1 << 3,   /* DUPSORT: RP_EEXIST if the pair exists */
+    STORE_PUT_CURRENT = 1 << 4,     /* cursor put: replace the current item */
+};
+
+typedef enum {
+    STORE_FIRST,
+    STORE_LAST,
+    STORE_NEXT,
+    STORE_PREV,
+    STORE_SET,       /* exact key */
+    STORE_SET_RANGE, /* first key >= key */
+    STORE_GET_BOTH,  /* DUPSORT: exact key and value */
+    STORE_GET_BOTH_RANGE,
+    STORE_GET_CURRENT,
+    STORE_FIRST_DUP,
+    STORE_LAST_DUP,
+    STORE_NEXT_DUP,
+    STORE_PREV_DUP,
+    STORE_NEXT_NODUP,
+    STORE_PREV_NODUP,
+} store_op_t;
+
+typedef struct {
+    uint64_t map_size;   /* bytes mapped */
+    uint64_t used_bytes; /* pages in use * page size */
+    uint64_t file_bytes; /* data.mdb size on disk */
+    uint64_t max_readers;
+    uint64_t readers_used;
+    uint64_t stale_readers_cleared; /* at open */
+} store_info_t;
+
+/* Open (creating if needed) the env in `dir` with the given DBIs. The
+ * directory is created; the env is locked against a second worker process
+ * (RP_EADDRINUSE). RP_EIO / RP_ECORRUPT when the store is unreadable; errbuf
+ * then says why. On success *ret_store is owned by the caller (store_close). */
+rp_err store_open(const char *dir, const store_dbi_spec_t *specs, size_t n_specs, uint64_t map_size,
+                  config_sync_t sync, store_t **ret_store, char *errbuf, size_t errlen);
+
+/* Close the env; accepts NULL and NULLs the caller's pointer. */
+void store_close(store_t **self_p);
+
+/* DBI handle of specs[i] as given to store_open. */
+store_dbi_t store_dbi(const store_t *s, size_t i);
+
+/* Human text of the last LMDB error seen by this store (for logs). */
+const char *store_last_error(const store_t *s);
+
+/* Begin a transaction. A read transaction is cheap (a cached handle is
+ * renewed). RP_EIO, RP_EMAPFULL (resized by another process: retry). */
+rp_err store_txn_begin(store_t *s, bool write, store_txn_t **ret_txn);
+
+/* Commit; the txn is gone whatever the result. RP_EMAPFULL, RP_ENOSPC
+ * (disk full or file size limit), RP_EIO. */
+rp_err store_txn_commit(store_txn_t *txn);
+
+/* Abort (or end a read txn); NULL is fine. */
+void store_txn_abort(store_txn_t *txn);
+
+typedef rp_err (*store_write_fn)(store_txn_t *txn, void *ctx);
+
+/* Run fn in a write transaction and commit. On RP_EMAPFULL from fn or from
+ * the commit, abort, grow the map and run fn again. Any other error from fn
+ * aborts and is returned. *ret_attempts (may be NULL) says how many runs it
+ * took. */
+rp_err store_write(store_t *s, store_write_fn fn, void *ctx, unsigned *ret_attempts);
+
+/* Point lookup. RP_ENOTFOUND. The value stays valid until the txn ends or
+ * the next write in it. */
+rp_err store_get(store_txn_t *txn, store_dbi_t dbi, const void *key, size_t klen,
+                 store_val_t *ret_val);
+
+rp_err store_put(store_txn_t *txn, store_dbi_t dbi, const void *key, size_t klen, const void *val,
+                 size_t vlen, unsigned flags);
+
+/* Reserve vlen bytes for key's value and return where to write them. */
+rp_err store_reserve(store_txn_t *txn, store_dbi_t dbi, const void *key, size_t klen, size_t vlen,
+                     unsigned flags, void **ret_ptr);
+
+/* Delete key (val NULL: all of its values) or one key/value pair.
+ * RP_ENOTFOUND. */
+rp_err store_del(store_txn_t *txn, store_dbi_t dbi, const void *key, size_t klen, const void *val,
+                 size_t vlen);
+
+/* Delete every key of a DBI (keeps the DBI). */
+rp_err store_drop(store_txn_t *txn, store_dbi_t dbi);
+
+/* Number of items in a DBI. */
+rp_err store_count(store_txn_t *txn, store_dbi_t dbi, uint64_t *ret_count);
+
+rp_err store_cursor_open(store_txn_t *txn, store_dbi_t dbi, store_cursor_t **ret_cur);
+void store_cursor_close(store_cursor_t *cur);
+
+/* Position the cursor; key and val are in/out as for mdb_cursor_get.
+ * RP_ENOTFOUND at the end. */
+rp_err store_cursor_get(store_cursor_t *cur, store_op_t op, store_val_t *key, store_val_t *val);
+rp_err store_cursor_put(store_cursor_t *cur, const store_val_t *key, const store_val_t *val,
+                        unsigned flags);
+/* Delete the current item (all_dups: every value of its key). */
+rp_err store_cursor_del(store_cursor_t *cur, bool all_dups);
+
+/* Sizes and reader slots, for metrics. */
+rp_err store_info(store_t *s, store_info_t *ret_info);
+
+/* Consistent compacted copy of the env into an empty directory, while the
+ * store keeps serving. */
+rp_err store_copy(store_t *s, const char *dir);
+
+/* Big-endian u64 keys (gapless counters sort by memcmp). */
+static inline void store_u64_key(uint64_t v, uint8_t out[8])
+{
+    for (int i = 7; i >= 0; i--) {
+        out[i] = (uint8_t)(v & 0xFF);
+        v >>= 8;
+    }
+}
+
+static inline uint64_t store_key_u64(const void *p)
+{
+    const uint8_t *b = p;
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | b[i];
+    return v;
+}
+
+#endif
