@@ -269,16 +269,30 @@ void server_req_fail(server_req_t *req, rp_err err, const char *field, const cha
     va_end(ap);
 }
 
-bool server_req_failed(const server_req_t *req)
-{
-    return req->status_code != 0;
-}
-
 static ProtobufCMessage *s_reply_msg(server_req_t *req)
 {
     if (!req->reply)
         req->reply = wire_arena_message(req->arena, req->server->spec.reply_desc);
     return req->reply;
+}
+
+void server_req_reset_reply(server_req_t *req)
+{
+    ProtobufCMessage *old = s_reply_msg(req);
+    const ProtobufCBinaryData *rid = wire_msg_request_id(old);
+    ProtobufCBinaryData id = rid ? *rid : (ProtobufCBinaryData){0, NULL};
+    const char *user = wire_msg_user_id(old);
+
+    req->reply = wire_arena_message(req->arena, req->server->spec.reply_desc);
+    wire_msg_set_envelope(req->reply, id, user);
+    req->status_code = 0;
+    req->status_message = NULL;
+    req->status_field = NULL;
+}
+
+bool server_req_failed(const server_req_t *req)
+{
+    return req->status_code != 0;
 }
 
 rp_err server_req_encode(server_req_t *req, uint8_t **ret_buf, size_t *ret_len)
@@ -684,9 +698,9 @@ rp_err server_dedup_prune(store_txn_t *txn, store_dbi_t dbi, store_dbi_t by_time
         if (rc != RP_OK)
             break;
         n++;
-        rc = store_cursor_get(cur, STORE_GET_CURRENT, &k, &v);
-        if (rc == RP_ENOTFOUND)
-            rc = store_cursor_get(cur, STORE_NEXT, &k, &v);
+        /* Re-seek rather than trust the cursor after a delete (LMDB
+         * 0.9.24 cursor-delete quirks, ITS#9376). */
+        rc = store_cursor_get(cur, STORE_FIRST, &k, &v);
     }
     store_cursor_close(cur);
     if (ret_pruned)

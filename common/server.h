@@ -109,6 +109,10 @@ void server_req_fail(server_req_t *req, rp_err err, const char *field, const cha
 void server_req_status(server_req_t *req, int code, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* Forget the status and result set so far (a transaction being run
+ * again); the envelope fields stay. */
+void server_req_reset_reply(server_req_t *req);
+
 /* Whether the request has failed already. */
 bool server_req_failed(const server_req_t *req);
 

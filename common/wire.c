@@ -705,3 +705,23 @@ uint32_t wire_oneof_case(const ProtobufCMessage *msg)
     }
     return 0;
 }
+
+rp_err wire_decode_trusted(wire_arena_t *a, const ProtobufCMessageDescriptor *desc,
+                           const void *data, size_t len, ProtobufCMessage **ret_msg)
+{
+    ProtobufCMessage *m = protobuf_c_message_unpack(desc, &a->allocator, len, data);
+    if (!m)
+        return RP_ECORRUPT;
+    *ret_msg = m;
+    return RP_OK;
+}
+
+rp_err wire_decode_trusted_heap(const ProtobufCMessageDescriptor *desc, const void *data,
+                                size_t len, ProtobufCMessage **ret_msg)
+{
+    ProtobufCMessage *m = protobuf_c_message_unpack(desc, NULL, len, data);
+    if (!m)
+        return RP_ECORRUPT;
+    *ret_msg = m;
+    return RP_OK;
+}

@@ -59,8 +59,6 @@ size_t wire_utf8_chars(const char *s);
 /* Whether a request_id is usable: 1..64 bytes. */
 bool wire_request_id_valid(const ProtobufCBinaryData *id);
 
-#endif
-
 /* An arena: many small allocations freed at once. Request decoding and
  * reply building allocate from the request's arena, so a handler never
  * frees message parts one by one. */
@@ -126,3 +124,14 @@ static inline char *wire_str(const char *s)
     } u = {.c = s};
     return u.m;
 }
+
+/* Decode bytes this process wrote itself (store records) into the arena,
+ * without the request checks. RP_ECORRUPT when they do not decode. */
+rp_err wire_decode_trusted(wire_arena_t *a, const ProtobufCMessageDescriptor *desc,
+                           const void *data, size_t len, ProtobufCMessage **ret_msg);
+
+/* Same, allocating with malloc (free with wire_free). */
+rp_err wire_decode_trusted_heap(const ProtobufCMessageDescriptor *desc, const void *data,
+                                size_t len, ProtobufCMessage **ret_msg);
+
+#endif

@@ -1,0 +1,545 @@
+/* logwriter_server: the log writer's command table and group commit.
+ *
+ * The server hands over every request drained from the ROUTER at once.
+ * Reads are answered first from a read transaction (they never wait for a
+ * commit); all mutating requests of the drain then run in one write
+ * transaction, one fsync for all (group commit). Replies and events leave
+ * only after that commit: nothing is acked or published before it is
+ * durable. A successful mutating request stores its reply under its
+ * request_id in the same transaction, so a retry gets the first reply and
+ * changes nothing. */
+#include "logwriter_server.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "clock.h"
+#include "log.h"
+#include "writer.h"
+
+enum {
+    CMD_WRITE_ENTRY = RAPPORT__V1__LOG_REQUEST__COMMAND_WRITE_ENTRY,
+    CMD_GET_ENTRY = RAPPORT__V1__LOG_REQUEST__COMMAND_GET_ENTRY,
+    CMD_LIST_ENTRIES = RAPPORT__V1__LOG_REQUEST__COMMAND_LIST_ENTRIES,
+    CMD_SET_CANCELED = RAPPORT__V1__LOG_REQUEST__COMMAND_SET_ENTRIES_CANCELED,
+    CMD_DELETE_CANCELED = RAPPORT__V1__LOG_REQUEST__COMMAND_DELETE_CANCELED_ENTRIES,
+    CMD_DELETE_POSTPONED = RAPPORT__V1__LOG_REQUEST__COMMAND_DELETE_POSTPONED_ENTRIES,
+    CMD_STATISTICS = RAPPORT__V1__LOG_REQUEST__COMMAND_STATISTICS,
+    CMD_READ_EVENTS = RAPPORT__V1__LOG_REQUEST__COMMAND_READ_EVENTS,
+    CMD_LOG_BEGIN = RAPPORT__V1__LOG_REQUEST__COMMAND_LOG_BEGIN,
+    CMD_LOG_BATCH = RAPPORT__V1__LOG_REQUEST__COMMAND_LOG_BATCH,
+    CMD_LOG_COMMIT = RAPPORT__V1__LOG_REQUEST__COMMAND_LOG_COMMIT,
+    CMD_GET_LOGGED = RAPPORT__V1__LOG_REQUEST__COMMAND_GET_LOGGED_SEGMENT,
+    CMD_LIST_LOGGED = RAPPORT__V1__LOG_REQUEST__COMMAND_LIST_LOGGED_SEGMENTS,
+    CMD_SET_LOGGED_CANCELED = RAPPORT__V1__LOG_REQUEST__COMMAND_SET_LOGGED_SEGMENT_CANCELED,
+    CMD_DELETE_LOGGED = RAPPORT__V1__LOG_REQUEST__COMMAND_DELETE_CANCELED_LOGGED_SEGMENTS,
+    CMD_LIST_CE = RAPPORT__V1__LOG_REQUEST__COMMAND_LIST_CAMPAIGN_ENTRIES,
+    CMD_SET_CE_CANCELED = RAPPORT__V1__LOG_REQUEST__COMMAND_SET_CAMPAIGN_ENTRY_CANCELED,
+    CMD_DELETE_CE = RAPPORT__V1__LOG_REQUEST__COMMAND_DELETE_CANCELED_CAMPAIGN_ENTRIES,
+    CMD_STATS = RAPPORT__V1__LOG_REQUEST__COMMAND_STATS,
+    CMD_COUNT
+};
+
+static const server_command_t s_commands[CMD_COUNT] = {
+    [CMD_WRITE_ENTRY] = {"write_entry", NULL, ROLE_WRITER, true},
+    [CMD_GET_ENTRY] = {"get_entry", NULL, ROLE_READER, false},
+    [CMD_LIST_ENTRIES] = {"list_entries", NULL, ROLE_READER, false},
+    [CMD_SET_CANCELED] = {"set_entries_canceled", NULL, ROLE_ADMIN, true},
+    [CMD_DELETE_CANCELED] = {"delete_canceled_entries", NULL, ROLE_ADMIN, true},
+    [CMD_DELETE_POSTPONED] = {"delete_postponed_entries", NULL, ROLE_ADMIN, true},
+    [CMD_STATISTICS] = {"statistics", NULL, ROLE_READER, false},
+    [CMD_READ_EVENTS] = {"read_events", NULL, ROLE_READER, false},
+    [CMD_LOG_BEGIN] = {"log_begin", NULL, ROLE_WRITER, true},
+    [CMD_LOG_BATCH] = {"log_batch", NULL, ROLE_WRITER, true},
+    [CMD_LOG_COMMIT] = {"log_commit", NULL, ROLE_WRITER, true},
+    [CMD_GET_LOGGED] = {"get_logged_segment", NULL, ROLE_READER, false},
+    [CMD_LIST_LOGGED] = {"list_logged_segments", NULL, ROLE_READER, false},
+    [CMD_SET_LOGGED_CANCELED] = {"set_logged_segment_canceled", NULL, ROLE_ADMIN, true},
+    [CMD_DELETE_LOGGED] = {"delete_canceled_logged_segments", NULL, ROLE_ADMIN, true},
+    [CMD_LIST_CE] = {"list_campaign_entries", NULL, ROLE_READER, false},
+    [CMD_SET_CE_CANCELED] = {"set_campaign_entry_canceled", NULL, ROLE_ADMIN, true},
+    [CMD_DELETE_CE] = {"delete_canceled_campaign_entries", NULL, ROLE_ADMIN, true},
+    [CMD_STATS] = {"stats", NULL, ROLE_READER, false},
+};
+
+static const struct {
+    writer_read_fn read;
+    writer_write_fn write;
+    bool own_dedup; /* idempotent by log_id, not by request_id */
+} s_handlers[CMD_COUNT] = {
+    [CMD_WRITE_ENTRY] = {NULL, entries_write, false},
+    [CMD_GET_ENTRY] = {entries_get, NULL, false},
+    [CMD_LIST_ENTRIES] = {entries_list, NULL, false},
+    [CMD_SET_CANCELED] = {NULL, entries_set_canceled, false},
+    [CMD_DELETE_CANCELED] = {NULL, entries_delete_canceled, false},
+    [CMD_DELETE_POSTPONED] = {NULL, entries_delete_postponed, false},
+    [CMD_STATISTICS] = {entries_statistics, NULL, false},
+    [CMD_READ_EVENTS] = {events_read, NULL, false},
+    [CMD_LOG_BEGIN] = {NULL, seglog_begin, true},
+    [CMD_LOG_BATCH] = {NULL, seglog_batch, true},
+    [CMD_LOG_COMMIT] = {NULL, seglog_commit, true},
+    [CMD_GET_LOGGED] = {seglog_get_logged, NULL, false},
+    [CMD_LIST_LOGGED] = {seglog_list_logged, NULL, false},
+    [CMD_SET_LOGGED_CANCELED] = {NULL, seglog_set_logged_canceled, false},
+    [CMD_DELETE_LOGGED] = {NULL, seglog_delete_canceled_logged, false},
+    [CMD_LIST_CE] = {seglog_list_campaign_entries, NULL, false},
+    [CMD_SET_CE_CANCELED] = {NULL, seglog_set_campaign_entry_canceled, false},
+    [CMD_DELETE_CE] = {NULL, seglog_delete_canceled_campaign_entries, false},
+};
+
+static const store_dbi_spec_t s_dbis[DB_COUNT] = {
+    [DB_META] = {"meta", 0},
+    [DB_ENTRIES] = {"entries", 0},
+    [DB_BY_CONTACT] = {"entries_by_contact", STORE_DB_DUPSORT | STORE_DB_DUPFIXED},
+    [DB_POSTPONED] = {"postponed", 0},
+    [DB_LOGGED_SEGMENTS] = {"logged_segments", 0},
+    [DB_LSE_BY_SEGMENT] = {"logged_segment_by_segment_no", 0},
+    [DB_CAMPAIGN_ENTRIES] = {"campaign_entries", 0},
+    [DB_CE_BY_LSE] = {"campaign_entries_by_logged_segment", STORE_DB_DUPSORT | STORE_DB_DUPFIXED},
+    [DB_CE_RANGE] = {"campaign_entry_range", 0},
+    [DB_STATS] = {"statistics", 0},
+    [DB_EVENTS] = {"events", 0},
+    [DB_DEDUP] = {"dedup", 0},
+    [DB_DEDUP_TIME] = {"dedup_by_time", 0},
+    [DB_SEGLOGS] = {"segment_logs_in_flight", 0},
+    [DB_SEGLOG_STATS] = {"segment_log_statistics", 0},
+};
+
+/* ---- shared helpers ---- */
+
+rp_err writer_meta_get(store_txn_t *txn, writer_t *w, const char *name, uint64_t *ret)
+{
+    store_val_t v;
+    rp_err rc = store_get(txn, w->db[DB_META], name, strlen(name), &v);
+    if (rc == RP_ENOTFOUND) {
+        *ret = 0;
+        return RP_OK;
+    }
+    if (rc != RP_OK)
+        return rc;
+    if (v.len != 8)
+        return RP_ECORRUPT;
+    *ret = store_key_u64(v.data);
+    return RP_OK;
+}
+
+rp_err writer_meta_put(store_txn_t *txn, writer_t *w, const char *name, uint64_t v)
+{
+    uint8_t b[8];
+    store_u64_key(v, b);
+    return store_put(txn, w->db[DB_META], name, strlen(name), b, 8, 0);
+}
+
+rp_err writer_take(writer_txn_t *t, const char *name, uint64_t n, uint64_t *ret_first)
+{
+    uint64_t last;
+    rp_err rc = writer_meta_get(t->txn, t->w, name, &last);
+    if (rc != RP_OK)
+        return rc;
+    *ret_first = last + 1;
+    return writer_meta_put(t->txn, t->w, name, last + n);
+}
+
+rp_err writer_put_record(writer_txn_t *t, int db, uint64_t key, const ProtobufCMessage *msg,
+                         unsigned flags)
+{
+    uint8_t k[8];
+    void *dst;
+    size_t len = wire_size(msg);
+    rp_err rc;
+
+    store_u64_key(key, k);
+    rc = store_reserve(t->txn, t->w->db[db], k, 8, len, flags, &dst);
+    if (rc != RP_OK)
+        return rc;
+    wire_encode_to(msg, dst);
+    return RP_OK;
+}
+
+rp_err writer_get_record(store_txn_t *txn, writer_t *w, wire_arena_t *a, int db, uint64_t key,
+                         const ProtobufCMessageDescriptor *desc, ProtobufCMessage **ret)
+{
+    uint8_t k[8];
+    store_val_t v;
+    rp_err rc;
+
+    store_u64_key(key, k);
+    rc = store_get(txn, w->db[db], k, 8, &v);
+    if (rc != RP_OK)
+        return rc;
+    return wire_decode_trusted(a, desc, v.data, v.len, ret);
+}
+
+/* ---- the batch ---- */
+
+typedef struct {
+    writer_t *w;
+    server_req_t **reqs;
+    size_t n;
+    writer_txn_t t;
+    /* Dedup hits: reply bytes to send instead (index-aligned with reqs). */
+    store_val_t *dedup;
+} batch_t;
+
+static void s_staged_free(writer_txn_t *t)
+{
+    writer_event_t *e = t->events;
+    writer_range_t *r = t->add_ranges;
+    while (e) {
+        writer_event_t *n = e->next;
+        free(e);
+        e = n;
+    }
+    while (r) {
+        writer_range_t *n = r->next;
+        free(r);
+        r = n;
+    }
+    t->events = NULL;
+    t->events_tail = &t->events;
+    t->add_ranges = NULL;
+    t->n_remove_ranges = 0;
+    t->n_progress = 0;
+}
+
+static rp_err s_apply(store_txn_t *txn, void *ctx)
+{
+    batch_t *b = ctx;
+    writer_txn_t *t = &b->t;
+    rp_err rc;
+
+    /* A fresh attempt: forget what an aborted one staged. */
+    s_staged_free(t);
+    wire_arena_reset(t->arena);
+    t->txn = txn;
+    t->max_entry_key = b->w->max_entry_key;
+    for (size_t i = 0; i < b->n; i++) {
+        server_req_t *req = b->reqs[i];
+        const ProtobufCBinaryData *rid = wire_msg_request_id(req->request);
+        uint8_t *bytes;
+        size_t len;
+
+        server_req_reset_reply(req);
+        b->dedup[i].data = NULL;
+        if (!s_handlers[req->command].own_dedup &&
+            server_dedup_get(txn, b->w->db[DB_DEDUP], rid, &b->dedup[i])) {
+            /* Copy out: the value lives only as long as the txn. */
+            void *copy = wire_arena_alloc(req->arena, b->dedup[i].len);
+            memcpy(copy, b->dedup[i].data, b->dedup[i].len);
+            b->dedup[i].data = copy;
+            continue;
+        }
+        t->req = req;
+        rc = s_handlers[req->command].write(t, req);
+        if (rc != RP_OK)
+            return rc;
+        if (server_req_failed(req) || s_handlers[req->command].own_dedup)
+            continue;
+        rc = server_req_encode(req, &bytes, &len);
+        if (rc != RP_OK)
+            return rc;
+        rc = server_dedup_put(txn, b->w->db[DB_DEDUP], b->w->db[DB_DEDUP_TIME], rid, bytes, len);
+        free(bytes);
+        if (rc != RP_OK)
+            return rc;
+    }
+    return RP_OK;
+}
+
+/* After a commit: make staged ranges invisible / visible. */
+static void s_apply_ranges(writer_t *w, writer_txn_t *t)
+{
+    for (size_t i = 0; i < t->n_remove_ranges; i++) {
+        writer_range_t **pp = &w->pending;
+        while (*pp) {
+            if ((*pp)->first == t->remove_range_first[i]) {
+                writer_range_t *dead = *pp;
+                *pp = dead->next;
+                free(dead);
+                break;
+            }
+            pp = &(*pp)->next;
+        }
+    }
+    while (t->add_ranges) {
+        writer_range_t *r = t->add_ranges;
+        t->add_ranges = r->next;
+        r->next = w->pending;
+        w->pending = r;
+    }
+    t->n_remove_ranges = 0;
+}
+
+static void s_commit(writer_t *w, server_req_t **reqs, size_t n)
+{
+    batch_t b = {.w = w, .reqs = reqs, .n = n};
+    uint64_t t0 = clock_mono_ns();
+    unsigned attempts = 0;
+    rp_err rc;
+
+    b.t.w = w;
+    b.t.events_tail = &b.t.events;
+    b.t.arena = wire_arena_new();
+    b.dedup = calloc(n, sizeof(*b.dedup));
+    if (!b.t.arena || !b.dedup)
+        abort();
+    rc = store_write(w->store, s_apply, &b, &attempts);
+    w->commits++;
+    w->replays += attempts > 1 ? attempts - 1 : 0;
+    server_hist_observe(&w->commit_batch, (double)n);
+    server_hist_observe(&w->commit_seconds, (double)(clock_mono_ns() - t0) / 1e9);
+    if (rc == RP_OK) {
+        w->max_entry_key = b.t.max_entry_key;
+        s_apply_ranges(w, &b.t);
+        events_publish_staged(w, b.t.events);
+        for (size_t i = 0; i < b.t.n_progress; i++)
+            events_publish_progress(w, &b.t.progress[i].log_id, b.t.progress[i].segment_no,
+                                    b.t.progress[i].done, b.t.progress[i].total);
+        for (size_t i = 0; i < n; i++) {
+            if (b.dedup[i].data)
+                server_req_finish_bytes(reqs[i], b.dedup[i].data, b.dedup[i].len);
+            else
+                server_req_finish(reqs[i]);
+        }
+    } else {
+        w->commit_failures++;
+        log_warnx("commit of %zu requests failed: %s (%s)", n, rp_strerror(rc),
+                  store_last_error(w->store));
+        for (size_t i = 0; i < n; i++) {
+            server_req_reset_reply(reqs[i]);
+            if (rc == RP_ENOSPC || rc == RP_EMAPFULL)
+                server_req_fail(reqs[i], RP_ENOSPC, NULL,
+                                "the log writer cannot write: %s; nothing was written",
+                                store_last_error(w->store));
+            else
+                server_req_fail(reqs[i], RP_EUNAVAIL, NULL,
+                                "the log writer could not commit (%s); nothing was written",
+                                rp_strerror(rc));
+            server_req_finish(reqs[i]);
+        }
+    }
+    s_staged_free(&b.t);
+    wire_arena_destroy(&b.t.arena);
+    free(b.dedup);
+}
+
+static void s_on_batch(void *ctx, server_req_t **reqs, size_t n)
+{
+    writer_t *w = ctx;
+    store_txn_t *rtxn = NULL;
+    size_t nw = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        server_req_t *req = reqs[i];
+        writer_read_fn read = s_handlers[req->command].read;
+        rp_err rc;
+
+        if (!read) {
+            reqs[nw++] = req; /* writes keep their order */
+            continue;
+        }
+        if (!rtxn && (rc = store_txn_begin(w->store, false, &rtxn)) != RP_OK) {
+            server_req_fail(req, RP_EUNAVAIL, NULL, "the log writer cannot read: %s",
+                            rp_strerror(rc));
+            server_req_finish(req);
+            continue;
+        }
+        rc = read(w, rtxn, req);
+        if (rc != RP_OK) {
+            server_req_reset_reply(req);
+            server_req_fail(req, rc == RP_ECORRUPT ? RP_ECORRUPT : RP_EINTERNAL, NULL,
+                            "the log writer could not read: %s", rp_strerror(rc));
+        }
+        server_req_finish(req);
+    }
+    store_txn_abort(rtxn);
+    if (nw == 0)
+        return;
+    if (w->cfg->group_commit) {
+        s_commit(w, reqs, nw);
+        return;
+    }
+    for (size_t i = 0; i < nw; i++)
+        s_commit(w, &reqs[i], 1);
+}
+
+static void s_stats(void *ctx, wire_arena_t *a, Rapport__V1__WorkerStats *st)
+{
+    writer_t *w = ctx;
+    store_info_t info;
+
+    server_stats_add_hist(a, st,
+                          server_hist_export(a, &w->commit_batch, "rapport_commit_batch_requests",
+                                             "Requests applied per write transaction", NULL, NULL));
+    server_stats_add_hist(a, st,
+                          server_hist_export(a, &w->commit_seconds, "rapport_commit_seconds",
+                                             "Time to apply and commit (fsync) one transaction",
+                                             NULL, NULL));
+    server_stats_add_gauge(
+        a, st,
+        server_gauge(a, "rapport_commits", "Write transactions committed", (double)w->commits));
+    server_stats_add_gauge(a, st,
+                           server_gauge(a, "rapport_commit_failures",
+                                        "Write transactions that failed",
+                                        (double)w->commit_failures));
+    server_stats_add_gauge(a, st,
+                           server_gauge(a, "rapport_map_growth_replays",
+                                        "Batches replayed after growing the map",
+                                        (double)w->replays));
+    server_stats_add_gauge(a, st,
+                           server_gauge(a, "rapport_last_event_seq",
+                                        "Sequence number of the newest durable event",
+                                        (double)w->last_seq));
+    server_stats_add_gauge(a, st,
+                           server_gauge(a, "rapport_events_published",
+                                        "Events sent on the PUB socket",
+                                        (double)w->events_published));
+    if (store_info(w->store, &info) == RP_OK) {
+        server_stats_add_gauge(
+            a, st,
+            server_gauge(a, "rapport_store_map_bytes", "LMDB map size", (double)info.map_size));
+        server_stats_add_gauge(a, st,
+                               server_gauge(a, "rapport_store_used_bytes",
+                                            "LMDB pages in use times page size",
+                                            (double)info.used_bytes));
+        server_stats_add_gauge(
+            a, st,
+            server_gauge(a, "rapport_store_file_bytes", "data.mdb size", (double)info.file_bytes));
+        server_stats_add_gauge(a, st,
+                               server_gauge(a, "rapport_store_readers", "LMDB reader slots in use",
+                                            (double)info.readers_used));
+    }
+    {
+        size_t n = 0;
+        for (writer_range_t *r = w->pending; r; r = r->next)
+            n++;
+        server_stats_add_gauge(a, st,
+                               server_gauge(a, "rapport_segment_logs_in_flight",
+                                            "Segment logs begun and not committed", (double)n));
+    }
+}
+
+static void s_tick(void *ctx)
+{
+    writer_t *w = ctx;
+    int64_t now = clock_mono_ms();
+    if (now - w->last_prune_ms >= 60000) {
+        w->last_prune_ms = now;
+        events_prune(w);
+    }
+}
+
+/* Read counters and the stream id; create them in a new store. */
+static rp_err s_load(store_txn_t *txn, void *ctx)
+{
+    writer_t *w = ctx;
+    store_val_t v;
+    store_cursor_t *cur;
+    rp_err rc = store_get(txn, w->db[DB_META], "stream_id", 9, &v);
+
+    if (rc == RP_ENOTFOUND) {
+        if (getrandom(w->stream_id, sizeof(w->stream_id), 0) != (ssize_t)sizeof(w->stream_id)) {
+            uint64_t x = clock_mono_ns();
+            memcpy(w->stream_id, &x, sizeof(x));
+        }
+        rc = store_put(txn, w->db[DB_META], "stream_id", 9, w->stream_id, 8, 0);
+    } else if (rc == RP_OK && v.len == 8) {
+        memcpy(w->stream_id, v.data, 8);
+    } else if (rc == RP_OK) {
+        rc = RP_ECORRUPT;
+    }
+    if (rc != RP_OK)
+        return rc;
+    rc = writer_meta_get(txn, w, "seq", &w->last_seq);
+    if (rc != RP_OK)
+        return rc;
+    rc = store_cursor_open(txn, w->db[DB_ENTRIES], &cur);
+    if (rc != RP_OK)
+        return rc;
+    {
+        store_val_t k;
+        rc = store_cursor_get(cur, STORE_LAST, &k, &v);
+        w->max_entry_key = rc == RP_OK && k.len == 8 ? store_key_u64(k.data) : 0;
+    }
+    store_cursor_close(cur);
+    return RP_OK;
+}
+
+rp_err logwriter_new(const config_t *cfg, void *zctx, logwriter_t **ret, char *errbuf,
+                     size_t errlen)
+{
+    writer_t *w = calloc(1, sizeof(*w));
+    char dir[CONFIG_PATH_MAX + 16];
+    server_spec_t spec = {
+        .worker = "logwriter",
+        .request_desc = &rapport__v1__log_request__descriptor,
+        .reply_desc = &rapport__v1__log_reply__descriptor,
+        .commands = s_commands,
+        .n_commands = CMD_COUNT,
+        .stats_command = CMD_STATS,
+        .stats_result = RAPPORT__V1__LOG_REPLY__RESULT_STATS,
+        .batch_fn = s_on_batch,
+        .stats_fn = s_stats,
+        .tick_fn = s_tick,
+    };
+    rp_err rc;
+
+    if (!w)
+        return RP_ENOMEM;
+    w->cfg = cfg;
+    w->last_prune_ms = clock_mono_ms();
+    if (getrandom(&w->boot_id, sizeof(w->boot_id), 0) != (ssize_t)sizeof(w->boot_id))
+        w->boot_id = clock_mono_ns();
+    snprintf(dir, sizeof(dir), "%s/logwriter", cfg->state_dir);
+    rc = store_open(dir, s_dbis, DB_COUNT, (uint64_t)cfg->map_size, cfg->sync_mode, &w->store,
+                    errbuf, errlen);
+    if (rc != RP_OK)
+        goto out_free;
+    for (int i = 0; i < DB_COUNT; i++)
+        w->db[i] = store_dbi(w->store, (size_t)i);
+    rc = store_write(w->store, s_load, w, NULL);
+    if (rc == RP_OK)
+        rc = seglog_load_pending(w);
+    if (rc != RP_OK) {
+        snprintf(errbuf, errlen, "%s: cannot read the store: %s", dir, rp_strerror(rc));
+        goto out_free;
+    }
+    rc = bus_socket_bind(zctx, BUS_PUB, cfg->events_endpoint, cfg, &w->pub, errbuf, errlen);
+    if (rc != RP_OK)
+        goto out_free;
+    spec.ctx = w;
+    rc = server_new(&spec, cfg, zctx, cfg->logwriter_endpoint, &w->server, errbuf, errlen);
+    if (rc != RP_OK)
+        goto out_free;
+    *ret = w;
+    return RP_OK;
+out_free:
+    logwriter_destroy(&w);
+    return rc;
+}
+
+void logwriter_destroy(logwriter_t **self_p)
+{
+    writer_t *w;
+    if (!self_p || !*self_p)
+        return;
+    w = *self_p;
+    server_destroy(&w->server);
+    if (w->pub)
+        zmq_close(w->pub);
+    while (w->pending) {
+        writer_range_t *n = w->pending->next;
+        free(w->pending);
+        w->pending = n;
+    }
+    store_close(&w->store);
+    free(w);
+    *self_p = NULL;
+}
+
+int logwriter_run(logwriter_t *w)
+{
+    return server_run(w->server);
+}

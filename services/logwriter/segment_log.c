@@ -1,0 +1,1248 @@
+/* segment_log: logging a segment (the fan-out's receiving end), logged
+ * segments and campaign entries.
+ *
+ * Begin reserves the logged segment no., the whole entry range and one
+ * campaign entry no. per campaign, and records the log under its log_id.
+ * Batches then write entries into the reserved range in ordinary group
+ * commits: they stay invisible (writer_entry_visible) and their statistics
+ * are kept aside, so a large segment never holds one giant transaction and
+ * single interactions keep flowing meanwhile. Commit writes the logged
+ * segment and its campaign entries, merges the statistics, marks the log
+ * committed and publishes segment.logged: all of the segment becomes
+ * visible at once. A repeated Begin of a committed log_id answers from the
+ * record; a Begin of a log_id left half-way (a crash) removes what was
+ * written and starts again on the same reservation, so numbers stay
+ * gapless. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "log.h"
+#include "writer.h"
+
+#define SEGLOG_IN_FLIGHT     0u
+#define SEGLOG_COMMITTED     1u
+#define MAX_LINES            100000000ull
+#define MAX_CAMPAIGNS        1000
+#define PROGRESS_INTERVAL_MS 250
+#define STATS_AGG            64
+
+typedef struct {
+    uint32_t state;
+    uint32_t n_campaigns;
+    uint64_t boot;
+    uint64_t lse, first, count, received, ce_first;
+    uint32_t body_len; /* SegmentLogBegin (in flight) or SegmentLogged (committed) */
+    uint32_t pad;
+} seglog_hdr_t;
+
+typedef struct {
+    seglog_hdr_t h;
+    uint64_t *counts; /* entries per campaign */
+    Rapport__V1__SegmentLogBegin *begin;
+    Rapport__V1__SegmentLogged *logged;
+} seglog_t;
+
+/* ---- the record ---- */
+
+static rp_err s_seglog_load(store_txn_t *txn, writer_t *w, wire_arena_t *a,
+                            const ProtobufCBinaryData *log_id, seglog_t *ret)
+{
+    store_val_t v;
+    const uint8_t *p;
+    size_t need;
+    rp_err rc = store_get(txn, w->db[DB_SEGLOGS], log_id->data, log_id->len, &v);
+
+    if (rc != RP_OK)
+        return rc;
+    if (v.len < sizeof(seglog_hdr_t))
+        return RP_ECORRUPT;
+    memset(ret, 0, sizeof(*ret));
+    memcpy(&ret->h, v.data, sizeof(ret->h));
+    p = (const uint8_t *)v.data + sizeof(ret->h);
+    if (ret->h.state == SEGLOG_COMMITTED) {
+        if (v.len != sizeof(ret->h) + ret->h.body_len)
+            return RP_ECORRUPT;
+        return wire_decode_trusted(a, &rapport__v1__segment_logged__descriptor, p, ret->h.body_len,
+                                   (ProtobufCMessage **)&ret->logged);
+    }
+    need = sizeof(ret->h) + ret->h.n_campaigns * sizeof(uint64_t) + ret->h.body_len;
+    if (v.len != need)
+        return RP_ECORRUPT;
+    ret->counts = wire_arena_alloc(a, sizeof(uint64_t) * (ret->h.n_campaigns + 1u));
+    memcpy(ret->counts, p, ret->h.n_campaigns * sizeof(uint64_t));
+    p += ret->h.n_campaigns * sizeof(uint64_t);
+    return wire_decode_trusted(a, &rapport__v1__segment_log_begin__descriptor, p, ret->h.body_len,
+                               (ProtobufCMessage **)&ret->begin);
+}
+
+static rp_err s_seglog_save(writer_txn_t *t, const ProtobufCBinaryData *log_id, seglog_t *sl)
+{
+    const ProtobufCMessage *body =
+        sl->h.state == SEGLOG_COMMITTED ? &sl->logged->base : &sl->begin->base;
+    size_t counts = sl->h.state == SEGLOG_COMMITTED ? 0 : sl->h.n_campaigns * sizeof(uint64_t);
+    size_t blen = wire_size(body);
+    uint8_t *dst;
+    rp_err rc;
+
+    sl->h.body_len = (uint32_t)blen;
+    rc = store_reserve(t->txn, t->w->db[DB_SEGLOGS], log_id->data, log_id->len,
+                       sizeof(sl->h) + counts + blen, 0, (void **)&dst);
+    if (rc != RP_OK)
+        return rc;
+    memcpy(dst, &sl->h, sizeof(sl->h));
+    if (counts)
+        memcpy(dst + sizeof(sl->h), sl->counts, counts);
+    wire_encode_to(body, dst + sizeof(sl->h) + counts);
+    return RP_OK;
+}
+
+rp_err seglog_load_pending(writer_t *w)
+{
+    store_txn_t *txn;
+    store_cursor_t *cur;
+    store_val_t k, v;
+    rp_err rc = store_txn_begin(w->store, false, &txn);
+
+    if (rc != RP_OK)
+        return rc;
+    rc = store_cursor_open(txn, w->db[DB_SEGLOGS], &cur);
+    if (rc != RP_OK) {
+        store_txn_abort(txn);
+        return rc;
+    }
+    for (rc = store_cursor_get(cur, STORE_FIRST, &k, &v); rc == RP_OK;
+         rc = store_cursor_get(cur, STORE_NEXT, &k, &v)) {
+        seglog_hdr_t h;
+        writer_range_t *r;
+        if (v.len < sizeof(h)) {
+            rc = RP_ECORRUPT;
+            break;
+        }
+        memcpy(&h, v.data, sizeof(h));
+        if (h.state != SEGLOG_IN_FLIGHT || h.count == 0)
+            continue;
+        r = calloc(1, sizeof(*r));
+        if (!r) {
+            rc = RP_ENOMEM;
+            break;
+        }
+        r->first = h.first;
+        r->last = h.first + h.count - 1;
+        r->next = w->pending;
+        w->pending = r;
+        log_info("segment log of logged segment %llu is unfinished (%llu of %llu entries); it "
+                 "stays invisible until its segment worker resends it",
+                 (unsigned long long)h.lse, (unsigned long long)h.received,
+                 (unsigned long long)h.count);
+    }
+    store_cursor_close(cur);
+    store_txn_abort(txn);
+    return rc == RP_ENOTFOUND ? RP_OK : rc;
+}
+
+/* ---- helpers ---- */
+
+static void s_fail_no(server_req_t *req, const char *table, uint64_t no)
+{
+    server_req_fail(req, RP_ENOTFOUND, "entry_no",
+                    "The %s does not exist. Identification fields and values: Entry No.='%llu'",
+                    table, (unsigned long long)no);
+}
+
+static void s_stats_prefix(uint64_t lse, uint8_t out[8])
+{
+    store_u64_key(lse, out);
+}
+
+/* Remove what an interrupted attempt wrote: entries and kept-aside sums. */
+static rp_err s_discard(writer_txn_t *t, seglog_t *sl)
+{
+    wire_arena_t *a = wire_arena_new();
+    store_cursor_t *cur;
+    store_val_t k, v;
+    uint8_t prefix[8];
+    rp_err rc = RP_OK;
+
+    if (!a)
+        return RP_ENOMEM;
+    for (uint64_t i = 0; i < sl->h.received && rc == RP_OK; i++) {
+        Rapport__V1__Entry *e;
+        if (i % 1024 == 0)
+            wire_arena_reset(a);
+        rc = writer_get_record(t->txn, t->w, a, DB_ENTRIES, sl->h.first + i,
+                               &rapport__v1__entry__descriptor, (ProtobufCMessage **)&e);
+        if (rc == RP_ENOTFOUND) {
+            rc = RP_OK;
+            continue;
+        }
+        if (rc == RP_OK)
+            rc = writer_entry_delete(t, e);
+    }
+    wire_arena_destroy(&a);
+    if (rc != RP_OK)
+        return rc;
+    s_stats_prefix(sl->h.lse, prefix);
+    rc = store_cursor_open(t->txn, t->w->db[DB_SEGLOG_STATS], &cur);
+    if (rc != RP_OK)
+        return rc;
+    k.data = prefix;
+    k.len = 8;
+    rc = store_cursor_get(cur, STORE_SET_RANGE, &k, &v);
+    while (rc == RP_OK && k.len > 8 && memcmp(k.data, prefix, 8) == 0) {
+        rc = store_cursor_del(cur, false);
+        if (rc == RP_OK) {
+            k.data = prefix;
+            k.len = 8;
+            rc = store_cursor_get(cur, STORE_SET_RANGE, &k, &v);
+        }
+    }
+    store_cursor_close(cur);
+    if (rc != RP_OK && rc != RP_ENOTFOUND)
+        return rc;
+    sl->h.received = 0;
+    memset(sl->counts, 0, sizeof(uint64_t) * sl->h.n_campaigns);
+    /* The entry range is re-used: the largest key may have been one of
+     * the discarded entries, which only costs MDB_APPEND its fast path. */
+    return RP_OK;
+}
+
+static Rapport__V1__LogStarted *s_started(server_req_t *req, const ProtobufCBinaryData *log_id,
+                                          const seglog_t *sl, uint32_t credit)
+{
+    Rapport__V1__LogStarted *ls = (Rapport__V1__LogStarted *)wire_arena_message(
+        req->arena, &rapport__v1__log_started__descriptor);
+    ls->log_id = *log_id;
+    ls->logged_segment_no = sl->h.lse;
+    ls->first_entry_no = sl->h.first;
+    ls->credit = credit;
+    writer_reply(req)->result_case = RAPPORT__V1__LOG_REPLY__RESULT_LOG_STARTED;
+    writer_reply(req)->log_started = ls;
+    return ls;
+}
+
+static bool s_log_id_ok(server_req_t *req, const ProtobufCBinaryData *log_id)
+{
+    if (log_id->len == 0) {
+        server_req_fail(req, RP_EINVAL, "log_id", "log_id is required");
+        return false;
+    }
+    return true;
+}
+
+/* ---- the stream ---- */
+
+rp_err seglog_begin(writer_txn_t *t, server_req_t *req)
+{
+    Rapport__V1__SegmentLogBegin *b = writer_request(req)->log_begin;
+    seglog_t sl;
+    store_val_t v;
+    rp_err rc;
+
+    if (!s_log_id_ok(req, &b->log_id))
+        return RP_OK;
+    rc = s_seglog_load(t->txn, t->w, req->arena, &b->log_id, &sl);
+    if (rc == RP_OK && sl.h.state == SEGLOG_COMMITTED) {
+        Rapport__V1__LogStarted *ls = s_started(req, &b->log_id, &sl, 0);
+        ls->committed = true;
+        ls->logged = sl.logged;
+        return RP_OK;
+    }
+    if (rc == RP_OK) {
+        /* Resent after a crash of either side: start over on the same
+         * reservation. */
+        if (sl.h.count != b->line_count) {
+            server_req_fail(req, RP_EPRECOND, "line_count",
+                            "segment log %.*s was begun with %llu lines, not %llu",
+                            (int)b->log_id.len, (const char *)b->log_id.data,
+                            (unsigned long long)sl.h.count, (unsigned long long)b->line_count);
+            return RP_OK;
+        }
+        rc = s_discard(t, &sl);
+        if (rc != RP_OK)
+            return rc;
+        sl.h.boot = t->w->boot_id;
+        rc = s_seglog_save(t, &b->log_id, &sl);
+        if (rc != RP_OK)
+            return rc;
+        s_started(req, &b->log_id, &sl, (uint32_t)t->w->cfg->log_credit);
+        return RP_OK;
+    }
+    if (rc != RP_ENOTFOUND)
+        return rc;
+
+    /* A new log: validate (DOMAIN.md section 7), then reserve. */
+    if (!b->segment_no[0]) {
+        server_req_fail(req, RP_EINVAL, "segment_no", "segment_no is required");
+        return RP_OK;
+    }
+    if (!b->description[0]) {
+        server_req_fail(req, RP_EINVAL, "description",
+                        "Description must have a value in Segment Header: No.=%s.", b->segment_no);
+        return RP_OK;
+    }
+    if (b->line_count == 0) {
+        server_req_fail(req, RP_EPRECOND, "line_count", "Segment %s is empty.", b->segment_no);
+        return RP_OK;
+    }
+    if (b->line_count > MAX_LINES || b->n_campaign_nos > MAX_CAMPAIGNS) {
+        server_req_fail(req, RP_ERANGE, "line_count",
+                        "a segment log takes at most %llu lines and %d campaigns", MAX_LINES,
+                        MAX_CAMPAIGNS);
+        return RP_OK;
+    }
+    if (!clock_date_valid(b->creation_date) || (b->date && !clock_date_valid(b->date))) {
+        server_req_fail(req, RP_EINVAL, "creation_date", "creation_date or date is not valid");
+        return RP_OK;
+    }
+    for (size_t i = 0; i < b->n_campaign_nos; i++) {
+        bool bad = !b->campaign_nos[i][0];
+        for (size_t j = 0; j < i; j++)
+            bad |= strcmp(b->campaign_nos[i], b->campaign_nos[j]) == 0;
+        if (bad) {
+            server_req_fail(req, RP_EINVAL, "campaign_nos",
+                            "campaign_nos must be distinct and not blank");
+            return RP_OK;
+        }
+    }
+    rc = store_get(t->txn, t->w->db[DB_LSE_BY_SEGMENT], b->segment_no, strlen(b->segment_no), &v);
+    if (rc == RP_OK) {
+        server_req_fail(req, RP_EEXIST, "segment_no",
+                        "Logged Segment for Segment No. %s already exists.", b->segment_no);
+        return RP_OK;
+    }
+    if (rc != RP_ENOTFOUND)
+        return rc;
+    memset(&sl, 0, sizeof(sl));
+    sl.h.state = SEGLOG_IN_FLIGHT;
+    sl.h.n_campaigns = (uint32_t)b->n_campaign_nos;
+    sl.h.boot = t->w->boot_id;
+    sl.h.count = b->line_count;
+    sl.begin = b;
+    sl.counts = wire_arena_alloc(t->arena, sizeof(uint64_t) * (b->n_campaign_nos + 1));
+    rc = writer_take(t, "logged_segment", 1, &sl.h.lse);
+    if (rc == RP_OK)
+        rc = writer_take(t, "entry", b->line_count, &sl.h.first);
+    if (rc == RP_OK && b->n_campaign_nos)
+        rc = writer_take(t, "campaign_entry", b->n_campaign_nos, &sl.h.ce_first);
+    if (rc == RP_OK)
+        rc = s_seglog_save(t, &b->log_id, &sl);
+    if (rc != RP_OK)
+        return rc;
+    {
+        writer_range_t *r = calloc(1, sizeof(*r));
+        if (!r)
+            return RP_ENOMEM;
+        r->first = sl.h.first;
+        r->last = sl.h.first + sl.h.count - 1;
+        r->next = t->add_ranges;
+        t->add_ranges = r;
+    }
+    s_started(req, &b->log_id, &sl, (uint32_t)t->w->cfg->log_credit);
+    return RP_OK;
+}
+
+/* Statistics of a batch summed per key before touching the store. */
+typedef struct {
+    uint8_t key[8 + WRITER_STATS_KEY_LEN];
+    writer_stats_t s;
+} agg_t;
+
+static rp_err s_agg_flush(writer_txn_t *t, agg_t *agg, size_t *n)
+{
+    store_dbi_t dbi = t->w->db[DB_SEGLOG_STATS];
+    for (size_t i = 0; i < *n; i++) {
+        store_val_t v;
+        writer_stats_t s = {0, 0, 0};
+        rp_err rc = store_get(t->txn, dbi, agg[i].key, sizeof(agg[i].key), &v);
+        if (rc == RP_OK && v.len == sizeof(s))
+            memcpy(&s, v.data, sizeof(s));
+        else if (rc != RP_OK && rc != RP_ENOTFOUND)
+            return rc;
+        s.count += agg[i].s.count;
+        s.cost += agg[i].s.cost;
+        s.duration += agg[i].s.duration;
+        rc = store_put(t->txn, dbi, agg[i].key, sizeof(agg[i].key), &s, sizeof(s), 0);
+        if (rc != RP_OK)
+            return rc;
+    }
+    *n = 0;
+    return RP_OK;
+}
+
+static rp_err s_agg_add(writer_txn_t *t, agg_t *agg, size_t *n, uint64_t lse, char kind,
+                        const char *code, const Rapport__V1__Entry *e)
+{
+    uint8_t key[8 + WRITER_STATS_KEY_LEN];
+    size_t len = strlen(code);
+
+    memset(key, 0, sizeof(key));
+    s_stats_prefix(lse, key);
+    key[8] = (uint8_t)kind;
+    memcpy(key + 9, code, len > 10 ? 10 : len);
+    key[19] = (uint8_t)(e->date >> 24);
+    key[20] = (uint8_t)(e->date >> 16);
+    key[21] = (uint8_t)(e->date >> 8);
+    key[22] = (uint8_t)e->date;
+    for (size_t i = 0; i < *n; i++) {
+        if (memcmp(agg[i].key, key, sizeof(key)) == 0) {
+            agg[i].s.count++;
+            agg[i].s.cost += e->cost_cents;
+            agg[i].s.duration += e->duration_min;
+            return RP_OK;
+        }
+    }
+    if (*n == STATS_AGG) {
+        rp_err rc = s_agg_flush(t, agg, n);
+        if (rc != RP_OK)
+            return rc;
+    }
+    memcpy(agg[*n].key, key, sizeof(key));
+    agg[*n].s.count = 1;
+    agg[*n].s.cost = e->cost_cents;
+    agg[*n].s.duration = e->duration_min;
+    (*n)++;
+    return RP_OK;
+}
+
+static void s_progress(writer_txn_t *t, const ProtobufCBinaryData *log_id, const seglog_t *sl)
+{
+    writer_t *w = t->w;
+    size_t slot = sl->h.lse % 64;
+    int64_t now = clock_mono_ms();
+    bool done = sl->h.received == sl->h.count;
+
+    if (!done && w->progress[slot].lse == sl->h.lse &&
+        now - w->progress[slot].ms < PROGRESS_INTERVAL_MS)
+        return;
+    if (t->n_progress == sizeof(t->progress) / sizeof(t->progress[0]))
+        return;
+    w->progress[slot].lse = sl->h.lse;
+    w->progress[slot].ms = now;
+    t->progress[t->n_progress].log_id = *log_id;
+    t->progress[t->n_progress].segment_no = sl->begin->segment_no;
+    t->progress[t->n_progress].done = sl->h.received;
+    t->progress[t->n_progress].total = sl->h.count;
+    t->n_progress++;
+}
+
+rp_err seglog_batch(writer_txn_t *t, server_req_t *req)
+{
+    Rapport__V1__SegmentLogBatch *bt = writer_request(req)->log_batch;
+    Rapport__V1__LogBatchAck *ack;
+    agg_t agg[STATS_AGG];
+    size_t n_agg = 0;
+    size_t *camp;
+    seglog_t sl;
+    rp_err rc;
+
+    if (!s_log_id_ok(req, &bt->log_id))
+        return RP_OK;
+    rc = s_seglog_load(t->txn, t->w, t->arena, &bt->log_id, &sl);
+    if (rc == RP_ENOTFOUND) {
+        server_req_fail(req, RP_ENOTFOUND, "log_id", "no segment log %.*s was begun",
+                        (int)bt->log_id.len, (const char *)bt->log_id.data);
+        return RP_OK;
+    }
+    if (rc != RP_OK)
+        return rc;
+    if (sl.h.state == SEGLOG_COMMITTED) {
+        server_req_fail(req, RP_EPRECOND, "log_id", "segment log %.*s is already committed",
+                        (int)bt->log_id.len, (const char *)bt->log_id.data);
+        return RP_OK;
+    }
+    if (sl.h.boot != t->w->boot_id) {
+        server_req_fail(req, RP_EABORTED, "log_id",
+                        "segment log %.*s was interrupted by a restart of the log writer; send "
+                        "Begin again",
+                        (int)bt->log_id.len, (const char *)bt->log_id.data);
+        return RP_OK;
+    }
+    if (bt->index < sl.h.received && bt->index + bt->n_entries <= sl.h.received)
+        goto out_ack; /* a resent batch already written */
+    if (bt->index != sl.h.received) {
+        server_req_fail(req, RP_EABORTED, "index", "expected the batch at index %llu, got %llu",
+                        (unsigned long long)sl.h.received, (unsigned long long)bt->index);
+        return RP_OK;
+    }
+    if (bt->n_entries == 0 || sl.h.received + bt->n_entries > sl.h.count) {
+        server_req_fail(req, RP_EINVAL, "entries",
+                        "a batch of %zu entries does not fit the %llu announced lines",
+                        bt->n_entries, (unsigned long long)sl.h.count);
+        return RP_OK;
+    }
+    /* Validate the whole batch before writing any of it. */
+    camp = wire_arena_alloc(t->arena, sizeof(size_t) * bt->n_entries);
+    for (size_t i = 0; i < bt->n_entries; i++) {
+        const Rapport__V1__Entry *e = bt->entries[i];
+        camp[i] = SIZE_MAX;
+        if (!e->contact_no[0] || !clock_date_valid(e->date) || e->time_of_interaction >= 86400 ||
+            e->cost_cents < 0) {
+            server_req_fail(req, RP_EINVAL, "entries",
+                            "entry %zu of the batch lacks a contact or has a bad date, time or "
+                            "cost",
+                            i);
+            return RP_OK;
+        }
+        if (!e->campaign_no[0])
+            continue;
+        for (size_t j = 0; j < sl.h.n_campaigns; j++)
+            if (strcmp(sl.begin->campaign_nos[j], e->campaign_no) == 0)
+                camp[i] = j;
+        if (camp[i] == SIZE_MAX) {
+            server_req_fail(req, RP_EINVAL, "entries", "campaign %s was not announced in Begin",
+                            e->campaign_no);
+            return RP_OK;
+        }
+    }
+    for (size_t i = 0; i < bt->n_entries; i++) {
+        Rapport__V1__Entry e = *bt->entries[i];
+        e.entry_no = sl.h.first + sl.h.received + i;
+        e.logged_segment_entry_no = sl.h.lse;
+        e.segment_no = sl.begin->segment_no;
+        e.canceled = false;
+        e.postponed = false;
+        e.campaign_entry_no = 0;
+        if (!e.user_id[0])
+            e.user_id = wire_str(req->user_id);
+        if (camp[i] != SIZE_MAX) {
+            e.campaign_entry_no = sl.h.ce_first + camp[i];
+            sl.counts[camp[i]]++;
+        }
+        rc = writer_entry_store(t, &e, NULL, false);
+        if (rc == RP_OK && e.interaction_template_code[0])
+            rc = s_agg_add(t, agg, &n_agg, sl.h.lse, 'T', e.interaction_template_code, &e);
+        if (rc == RP_OK && e.interaction_group_code[0])
+            rc = s_agg_add(t, agg, &n_agg, sl.h.lse, 'G', e.interaction_group_code, &e);
+        if (rc != RP_OK)
+            return rc;
+    }
+    rc = s_agg_flush(t, agg, &n_agg);
+    if (rc != RP_OK)
+        return rc;
+    sl.h.received += bt->n_entries;
+    rc = s_seglog_save(t, &bt->log_id, &sl);
+    if (rc != RP_OK)
+        return rc;
+    s_progress(t, &bt->log_id, &sl);
+out_ack:
+    ack = (Rapport__V1__LogBatchAck *)wire_arena_message(req->arena,
+                                                         &rapport__v1__log_batch_ack__descriptor);
+    ack->log_id = bt->log_id;
+    ack->received = sl.h.received;
+    writer_reply(req)->result_case = RAPPORT__V1__LOG_REPLY__RESULT_LOG_BATCH_ACK;
+    writer_reply(req)->log_batch_ack = ack;
+    return RP_OK;
+}
+
+/* Move a log's kept-aside statistics into the statistics. */
+static rp_err s_merge_stats(writer_txn_t *t, uint64_t lse)
+{
+    store_cursor_t *cur;
+    store_val_t k, v;
+    uint8_t prefix[8];
+    rp_err rc;
+
+    s_stats_prefix(lse, prefix);
+    rc = store_cursor_open(t->txn, t->w->db[DB_SEGLOG_STATS], &cur);
+    if (rc != RP_OK)
+        return rc;
+    k.data = prefix;
+    k.len = 8;
+    rc = store_cursor_get(cur, STORE_SET_RANGE, &k, &v);
+    while (rc == RP_OK && k.len > 8 && memcmp(k.data, prefix, 8) == 0) {
+        writer_stats_t s;
+        if (v.len != sizeof(s)) {
+            rc = RP_ECORRUPT;
+            break;
+        }
+        memcpy(&s, v.data, sizeof(s));
+        rc = writer_stats_merge(t, (const uint8_t *)k.data + 8, k.len - 8, &s);
+        if (rc == RP_OK)
+            rc = store_cursor_del(cur, false);
+        if (rc == RP_OK) {
+            k.data = prefix;
+            k.len = 8;
+            rc = store_cursor_get(cur, STORE_SET_RANGE, &k, &v);
+        }
+    }
+    store_cursor_close(cur);
+    return rc == RP_ENOTFOUND ? RP_OK : rc;
+}
+
+rp_err seglog_commit(writer_txn_t *t, server_req_t *req)
+{
+    Rapport__V1__SegmentLogCommit *c = writer_request(req)->log_commit;
+    Rapport__V1__SegmentLogged *out;
+    Rapport__V1__LoggedSegment ls = RAPPORT__V1__LOGGED_SEGMENT__INIT;
+    seglog_t sl;
+    uint8_t k[8];
+    rp_err rc;
+
+    if (!s_log_id_ok(req, &c->log_id))
+        return RP_OK;
+    rc = s_seglog_load(t->txn, t->w, t->arena, &c->log_id, &sl);
+    if (rc == RP_ENOTFOUND) {
+        server_req_fail(req, RP_ENOTFOUND, "log_id", "no segment log %.*s was begun",
+                        (int)c->log_id.len, (const char *)c->log_id.data);
+        return RP_OK;
+    }
+    if (rc != RP_OK)
+        return rc;
+    if (sl.h.state == SEGLOG_COMMITTED) {
+        out = sl.logged;
+        goto out_reply;
+    }
+    if (c->count != sl.h.count || sl.h.received != sl.h.count) {
+        server_req_fail(req, RP_EABORTED, "count",
+                        "segment log incomplete: %llu of %llu entries received, commit says %llu",
+                        (unsigned long long)sl.h.received, (unsigned long long)sl.h.count,
+                        (unsigned long long)c->count);
+        return RP_OK;
+    }
+    ls.entry_no = sl.h.lse;
+    ls.segment_no = sl.begin->segment_no;
+    ls.description = sl.begin->description;
+    ls.creation_date = sl.begin->creation_date;
+    ls.user_id = wire_str(req->user_id);
+    ls.no_of_interactions = sl.h.count;
+    ls.no_of_campaign_entries = sl.h.n_campaigns;
+    ls.first_entry_no = sl.h.first;
+    ls.last_entry_no = sl.h.first + sl.h.count - 1;
+    ls.follow_up_segment_no = sl.begin->follow_up_segment_no;
+    rc = writer_put_record(t, DB_LOGGED_SEGMENTS, ls.entry_no, &ls.base, 0);
+    if (rc != RP_OK)
+        return rc;
+    store_u64_key(ls.entry_no, k);
+    rc = store_put(t->txn, t->w->db[DB_LSE_BY_SEGMENT], ls.segment_no, strlen(ls.segment_no), k, 8,
+                   0);
+    if (rc != RP_OK)
+        return rc;
+    out = (Rapport__V1__SegmentLogged *)wire_arena_message(
+        t->arena, &rapport__v1__segment_logged__descriptor);
+    out->logged_segment_no = ls.entry_no;
+    out->segment_no = ls.segment_no;
+    out->description = ls.description;
+    out->entry_count = ls.no_of_interactions;
+    out->first_entry_no = ls.first_entry_no;
+    out->last_entry_no = ls.last_entry_no;
+    out->follow_up_segment_no = ls.follow_up_segment_no;
+    out->n_campaign_entries = sl.h.n_campaigns;
+    out->campaign_entries =
+        (Rapport__V1__CampaignEntry **)wire_arena_ptrs(t->arena, sl.h.n_campaigns);
+    for (uint32_t j = 0; j < sl.h.n_campaigns; j++) {
+        Rapport__V1__CampaignEntry *ce = (Rapport__V1__CampaignEntry *)wire_arena_message(
+            t->arena, &rapport__v1__campaign_entry__descriptor);
+        uint8_t range[16], cek[8];
+        ce->entry_no = sl.h.ce_first + j;
+        ce->campaign_no = sl.begin->campaign_nos[j];
+        ce->description = sl.begin->description;
+        ce->date = sl.begin->date ? sl.begin->date : sl.begin->creation_date;
+        ce->user_id = ls.user_id;
+        ce->segment_no = ls.segment_no;
+        ce->register_no = ls.entry_no;
+        ce->salesperson_code = sl.begin->salesperson_code;
+        ce->no_of_entries = sl.counts[j];
+        rc = writer_put_record(t, DB_CAMPAIGN_ENTRIES, ce->entry_no, &ce->base, 0);
+        if (rc != RP_OK)
+            return rc;
+        store_u64_key(ce->entry_no, cek);
+        rc = store_put(t->txn, t->w->db[DB_CE_BY_LSE], k, 8, cek, 8, 0);
+        if (rc != RP_OK)
+            return rc;
+        store_u64_key(ls.first_entry_no, range);
+        store_u64_key(ls.last_entry_no, range + 8);
+        rc = store_put(t->txn, t->w->db[DB_CE_RANGE], cek, 8, range, 16, 0);
+        if (rc != RP_OK)
+            return rc;
+        out->campaign_entries[j] = ce;
+    }
+    rc = s_merge_stats(t, sl.h.lse);
+    if (rc != RP_OK)
+        return rc;
+    if (t->n_remove_ranges == sizeof(t->remove_range_first) / sizeof(t->remove_range_first[0])) {
+        /* Too many logs committing in one transaction: let this one be
+         * retried in the next. */
+        server_req_fail(req, RP_EUNAVAIL, NULL, "the log writer is busy; retry");
+        return RP_OK;
+    }
+    t->remove_range_first[t->n_remove_ranges++] = sl.h.first;
+    sl.h.state = SEGLOG_COMMITTED;
+    sl.logged = out;
+    rc = s_seglog_save(t, &c->log_id, &sl);
+    if (rc != RP_OK)
+        return rc;
+    rc = events_append(t, "segment.logged", RAPPORT__V1__EVENT__BODY_SEGMENT_LOGGED, &out->base);
+    if (rc != RP_OK)
+        return rc;
+out_reply:
+    writer_reply(req)->result_case = RAPPORT__V1__LOG_REPLY__RESULT_SEGMENT_LOGGED;
+    writer_reply(req)->segment_logged = out;
+    return RP_OK;
+}
+
+/* ---- single interactions ---- */
+
+rp_err seglog_single_campaign_entry(writer_txn_t *t, Rapport__V1__Entry *e)
+{
+    Rapport__V1__CampaignEntry ce = RAPPORT__V1__CAMPAIGN_ENTRY__INIT;
+    uint8_t cek[8], range[16];
+    rp_err rc = writer_take(t, "campaign_entry", 1, &ce.entry_no);
+
+    if (rc != RP_OK)
+        return rc;
+    ce.campaign_no = e->campaign_no;
+    ce.description = wire_str("Interactions");
+    ce.date = e->date;
+    ce.user_id = e->user_id;
+    ce.segment_no = wire_str("");
+    ce.register_no = 0;
+    ce.salesperson_code = e->salesperson_code;
+    ce.no_of_entries = 1;
+    rc = writer_put_record(t, DB_CAMPAIGN_ENTRIES, ce.entry_no, &ce.base, 0);
+    if (rc != RP_OK)
+        return rc;
+    store_u64_key(ce.entry_no, cek);
+    store_u64_key(e->entry_no, range);
+    store_u64_key(e->entry_no, range + 8);
+    rc = store_put(t->txn, t->w->db[DB_CE_RANGE], cek, 8, range, 16, 0);
+    if (rc != RP_OK)
+        return rc;
+    e->campaign_entry_no = ce.entry_no;
+    return RP_OK;
+}
+
+/* ---- logged segments ---- */
+
+rp_err seglog_get_logged(writer_t *w, store_txn_t *txn, server_req_t *req)
+{
+    uint64_t no = writer_request(req)->get_logged_segment->entry_no;
+    Rapport__V1__LoggedSegment *ls;
+    rp_err rc =
+        writer_get_record(txn, w, req->arena, DB_LOGGED_SEGMENTS, no,
+                          &rapport__v1__logged_segment__descriptor, (ProtobufCMessage **)&ls);
+    if (rc == RP_ENOTFOUND) {
+        s_fail_no(req, "Logged Segment", no);
+        return RP_OK;
+    }
+    if (rc != RP_OK)
+        return rc;
+    writer_reply(req)->result_case = RAPPORT__V1__LOG_REPLY__RESULT_LOGGED_SEGMENT;
+    writer_reply(req)->logged_segment = ls;
+    return RP_OK;
+}
+
+/* Page through a u64-keyed DBI of records: keys > after, at most limit,
+ * keeping those `keep` accepts. */
+typedef bool (*keep_fn)(const ProtobufCMessage *m, const void *arg);
+
+static rp_err s_page(writer_t *w, store_txn_t *txn, wire_arena_t *a, int db,
+                     const ProtobufCMessageDescriptor *desc, uint64_t after, uint32_t limit,
+                     keep_fn keep, const void *arg, ProtobufCMessage ***ret, size_t *ret_n,
+                     uint64_t *ret_next)
+{
+    store_cursor_t *cur;
+    store_val_t k, v;
+    uint8_t key[8];
+    size_t max = limit ? (limit > 1000 ? 1000 : limit) : 100, n = 0, scanned = 0;
+    ProtobufCMessage **out = (ProtobufCMessage **)wire_arena_ptrs(a, max);
+    rp_err rc = store_cursor_open(txn, w->db[db], &cur);
+
+    if (rc != RP_OK)
+        return rc;
+    *ret_next = 0;
+    store_u64_key(after + 1, key);
+    k.data = key;
+    k.len = 8;
+    for (rc = store_cursor_get(cur, STORE_SET_RANGE, &k, &v); rc == RP_OK;
+         rc = store_cursor_get(cur, STORE_NEXT, &k, &v)) {
+        ProtobufCMessage *m;
+        if (n == max || ++scanned > 100000) {
+            *ret_next = n ? store_key_u64(k.data) - 1 : store_key_u64(k.data);
+            break;
+        }
+        rc = wire_decode_trusted(a, desc, v.data, v.len, &m);
+        if (rc != RP_OK)
+            break;
+        if (keep && !keep(m, arg))
+            continue;
+        out[n++] = m;
+    }
+    store_cursor_close(cur);
+    if (rc != RP_OK && rc != RP_ENOTFOUND)
+        return rc;
+    *ret = out;
+    *ret_n = n;
+    return RP_OK;
+}
+
+static bool s_keep_segment(const ProtobufCMessage *m, const void *arg)
+{
+    const char *no = arg;
+    return !*no || strcmp(((const Rapport__V1__LoggedSegment *)m)->segment_no, no) == 0;
+}
+
+rp_err seglog_list_logged(writer_t *w, store_txn_t *txn, server_req_t *req)
+{
+    Rapport__V1__ListLoggedSegments *l = writer_request(req)->list_logged_segments;
+    Rapport__V1__LoggedSegments *out = (Rapport__V1__LoggedSegments *)wire_arena_message(
+        req->arena, &rapport__v1__logged_segments__descriptor);
+    rp_err rc = s_page(w, txn, req->arena, DB_LOGGED_SEGMENTS,
+                       &rapport__v1__logged_segment__descriptor, l->after, l->limit, s_keep_segment,
+                       l->segment_no, (ProtobufCMessage ***)&out->logged_segments,
+                       &out->n_logged_segments, &out->next_after);
+    if (rc != RP_OK)
+        return rc;
+    writer_reply(req)->result_case = RAPPORT__V1__LOG_REPLY__RESULT_LOGGED_SEGMENTS;
+    writer_reply(req)->logged_segments = out;
+    return RP_OK;
+}
+
+/* Set canceled on the entries in [first, last] that belong to `lse` (or,
+ * with lse 0, to campaign entry `ce`), keeping statistics right. The
+ * entries' numbers go to *nos (malloc'd). */
+static rp_err s_cancel_range(writer_txn_t *t, uint64_t first, uint64_t last, uint64_t lse,
+                             uint64_t ce, bool canceled, uint64_t **ret_nos, size_t *ret_n)
+{
+    wire_arena_t *a = wire_arena_new();
+    size_t n = 0, cap = 0;
+    uint64_t *nos = NULL;
+    rp_err rc = RP_OK;
+
+    if (!a)
+        return RP_ENOMEM;
+    for (uint64_t no = first; no <= last && rc == RP_OK && no != 0; no++) {
+        Rapport__V1__Entry *e, copy;
+        if ((no - first) % 1024 == 0)
+            wire_arena_reset(a);
+        rc = writer_get_record(t->txn, t->w, a, DB_ENTRIES, no, &rapport__v1__entry__descriptor,
+                               (ProtobufCMessage **)&e);
+        if (rc == RP_ENOTFOUND) {
+            rc = RP_OK;
+            continue;
+        }
+        if (rc != RP_OK)
+            break;
+        if ((lse && e->logged_segment_entry_no != lse) || (ce && e->campaign_entry_no != ce))
+            continue;
+        if (e->canceled == (protobuf_c_boolean)canceled || e->postponed)
+            continue;
+        copy = *e;
+        copy.canceled = canceled;
+        rc = writer_entry_store(t, &copy, e, true);
+        if (rc != RP_OK)
+            break;
+        if (n == cap) {
+            uint64_t *g;
+            cap = cap ? cap * 2 : 1024;
+            g = realloc(nos, cap * sizeof(*nos));
+            if (!g) {
+                rc = RP_ENOMEM;
+                break;
+            }
+            nos = g;
+        }
+        nos[n++] = no;
+        if (no == UINT64_MAX)
+            break;
+    }
+    wire_arena_destroy(&a);
+    if (rc != RP_OK) {
+        free(nos);
+        return rc;
+    }
+    *ret_nos = nos;
+    *ret_n = n;
+    return RP_OK;
+}
+
+/* Campaign entry numbers of a logged segment. */
+static rp_err s_ces_of(writer_txn_t *t, uint64_t lse, uint64_t **ret, size_t *ret_n)
+{
+    store_cursor_t *cur;
+    store_val_t k, v;
+    uint8_t key[8];
+    size_t n = 0;
+    uint64_t *out = NULL;
+    rp_err rc;
+
+    store_u64_key(lse, key);
+    rc = store_cursor_open(t->txn, t->w->db[DB_CE_BY_LSE], &cur);
+    if (rc != RP_OK)
+        return rc;
+    k.data = key;
+    k.len = 8;
+    for (rc = store_cursor_get(cur, STORE_SET, &k, &v); rc == RP_OK;
+         rc = store_cursor_get(cur, STORE_NEXT_DUP, &k, &v)) {
+        uint64_t *g = wire_arena_alloc(t->arena, sizeof(*g) * (n + 1));
+        if (n)
+            memcpy(g, out, sizeof(*g) * n);
+        g[n++] = store_key_u64(v.data);
+        out = g;
+    }
+    store_cursor_close(cur);
+    if (rc != RP_OK && rc != RP_ENOTFOUND)
+        return rc;
+    *ret = out;
+    *ret_n = n;
+    return RP_OK;
+}
+
+static rp_err s_set_ce_flag(writer_txn_t *t, uint64_t ce_no, bool canceled, uint64_t register_no,
+                            bool set_register)
+{
+    Rapport__V1__CampaignEntry *ce;
+    rp_err rc =
+        writer_get_record(t->txn, t->w, t->arena, DB_CAMPAIGN_ENTRIES, ce_no,
+                          &rapport__v1__campaign_entry__descriptor, (ProtobufCMessage **)&ce);
+    if (rc == RP_ENOTFOUND)
+        return RP_OK;
+    if (rc != RP_OK)
+        return rc;
+    if (set_register)
+        ce->register_no = register_no;
+    else
+        ce->canceled = canceled;
+    return writer_put_record(t, DB_CAMPAIGN_ENTRIES, ce_no, &ce->base, 0);
+}
+
+rp_err seglog_set_logged_canceled(writer_txn_t *t, server_req_t *req)
+{
+    Rapport__V1__SetLoggedSegmentCanceled *sc = writer_request(req)->set_logged_segment_canceled;
+    Rapport__V1__LoggedSegment *ls;
+    Rapport__V1__LoggedSegmentNos body = RAPPORT__V1__LOGGED_SEGMENT_NOS__INIT;
+    uint64_t *nos = NULL, *ces;
+    size_t n = 0, n_ces;
+    rp_err rc;
+
+    rc = writer_get_record(t->txn, t->w, t->arena, DB_LOGGED_SEGMENTS, sc->entry_no,
+                           &rapport__v1__logged_segment__descriptor, (ProtobufCMessage **)&ls);
+    if (rc == RP_ENOTFOUND) {
+        s_fail_no(req, "Logged Segment", sc->entry_no);
+        return RP_OK;
+    }
+    if (rc != RP_OK)
+        return rc;
+    writer_reply(req)->result_case = RAPPORT__V1__LOG_REPLY__RESULT_LOGGED_SEGMENT;
+    writer_reply(req)->logged_segment = ls;
+    if (ls->canceled == (protobuf_c_boolean)sc->canceled)
+        return RP_OK;
+    ls->canceled = sc->canceled;
+    rc = writer_put_record(t, DB_LOGGED_SEGMENTS, ls->entry_no, &ls->base, 0);
+    if (rc == RP_OK)
+        rc = s_cancel_range(t, ls->first_entry_no, ls->last_entry_no, ls->entry_no, 0, sc->canceled,
+                            &nos, &n);
+    if (rc != RP_OK)
+        return rc;
+    free(nos);
+    rc = s_ces_of(t, ls->entry_no, &ces, &n_ces);
+    for (size_t i = 0; rc == RP_OK && i < n_ces; i++)
+        rc = s_set_ce_flag(t, ces[i], sc->canceled, 0, false);
+    if (rc != RP_OK)
+        return rc;
+    body.logged_segment_nos = &ls->entry_no;
+    body.n_logged_segment_nos = 1;
+    body.campaign_entry_nos = ces;
+    body.n_campaign_entry_nos = n_ces;
+    return events_append(t, sc->canceled ? "logged_segment.canceled" : "logged_segment.uncanceled",
+                         RAPPORT__V1__EVENT__BODY_LOGGED_SEGMENTS, &body.base);
+}
+
+/* Zero the logged segment link of a deleted logged segment's entries. */
+static rp_err s_unlink_range(writer_txn_t *t, const Rapport__V1__LoggedSegment *ls)
+{
+    wire_arena_t *a = wire_arena_new();
+    rp_err rc = RP_OK;
+
+    if (!a)
+        return RP_ENOMEM;
+    for (uint64_t no = ls->first_entry_no; no && no <= ls->last_entry_no && rc == RP_OK; no++) {
+        Rapport__V1__Entry *e, copy;
+        if ((no - ls->first_entry_no) % 1024 == 0)
+            wire_arena_reset(a);
+        rc = writer_get_record(t->txn, t->w, a, DB_ENTRIES, no, &rapport__v1__entry__descriptor,
+                               (ProtobufCMessage **)&e);
+        if (rc == RP_ENOTFOUND) {
+            rc = RP_OK;
+            continue;
+        }
+        if (rc != RP_OK || e->logged_segment_entry_no != ls->entry_no)
+            continue;
+        copy = *e;
+        copy.logged_segment_entry_no = 0;
+        rc = writer_entry_store(t, &copy, e, true);
+    }
+    wire_arena_destroy(&a);
+    return rc;
+}
+
+rp_err seglog_delete_canceled_logged(writer_txn_t *t, server_req_t *req)
+{
+    store_cursor_t *cur;
+    store_val_t k, v;
+    uint64_t *dead = NULL;
+    size_t n = 0;
+    rp_err rc = store_cursor_open(t->txn, t->w->db[DB_LOGGED_SEGMENTS], &cur);
+
+    if (rc != RP_OK)
+        return rc;
+    /* Collect first: the loop below writes to the same DBI. */
+    for (rc = store_cursor_get(cur, STORE_FIRST, &k, &v); rc == RP_OK;
+         rc = store_cursor_get(cur, STORE_NEXT, &k, &v)) {
+        Rapport__V1__LoggedSegment *ls;
+        uint64_t *g;
+        rc = wire_decode_trusted(t->arena, &rapport__v1__logged_segment__descriptor, v.data, v.len,
+                                 (ProtobufCMessage **)&ls);
+        if (rc != RP_OK)
+            break;
+        if (!ls->canceled)
+            continue;
+        g = wire_arena_alloc(t->arena, sizeof(*g) * (n + 1));
+        if (n)
+            memcpy(g, dead, sizeof(*g) * n);
+        g[n++] = ls->entry_no;
+        dead = g;
+    }
+    store_cursor_close(cur);
+    if (rc != RP_OK && rc != RP_ENOTFOUND)
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        Rapport__V1__LoggedSegment *ls;
+        uint64_t *ces;
+        size_t n_ces;
+        uint8_t key[8];
+        store_val_t cur_lse;
+
+        rc = writer_get_record(t->txn, t->w, t->arena, DB_LOGGED_SEGMENTS, dead[i],
+                               &rapport__v1__logged_segment__descriptor, (ProtobufCMessage **)&ls);
+        if (rc == RP_OK)
+            rc = s_unlink_range(t, ls);
+        if (rc == RP_OK)
+            rc = s_ces_of(t, ls->entry_no, &ces, &n_ces);
+        for (size_t j = 0; rc == RP_OK && j < n_ces; j++)
+            rc = s_set_ce_flag(t, ces[j], false, 0, true);
+        store_u64_key(ls->entry_no, key);
+        if (rc == RP_OK && n_ces) {
+            rc = store_del(t->txn, t->w->db[DB_CE_BY_LSE], key, 8, NULL, 0);
+            rc = rc == RP_ENOTFOUND ? RP_OK : rc;
+        }
+        if (rc == RP_OK &&
+            store_get(t->txn, t->w->db[DB_LSE_BY_SEGMENT], ls->segment_no, strlen(ls->segment_no),
+                      &cur_lse) == RP_OK &&
+            cur_lse.len == 8 && store_key_u64(cur_lse.data) == ls->entry_no)
+            rc = store_del(t->txn, t->w->db[DB_LSE_BY_SEGMENT], ls->segment_no,
+                           strlen(ls->segment_no), NULL, 0);
+        if (rc == RP_OK)
+            rc = store_del(t->txn, t->w->db[DB_LOGGED_SEGMENTS], key, 8, NULL, 0);
+        if (rc != RP_OK)
+            return rc;
+    }
+    if (n) {
+        Rapport__V1__LoggedSegmentNos body = RAPPORT__V1__LOGGED_SEGMENT_NOS__INIT;
+        body.logged_segment_nos = dead;
+        body.n_logged_segment_nos = n;
+        rc = events_append(t, "logged_segments.deleted", RAPPORT__V1__EVENT__BODY_LOGGED_SEGMENTS,
+                           &body.base);
+        if (rc != RP_OK)
+            return rc;
+    }
+    {
+        Rapport__V1__Count *c =
+            (Rapport__V1__Count *)wire_arena_message(req->arena, &rapport__v1__count__descriptor);
+        c->count = n;
+        writer_reply(req)->result_case = RAPPORT__V1__LOG_REPLY__RESULT_COUNT;
+        writer_reply(req)->count = c;
+    }
+    return RP_OK;
+}
+
+/* ---- campaign entries ---- */
+
+static bool s_keep_campaign(const ProtobufCMessage *m, const void *arg)
+{
+    const char *no = arg;
+    return !*no || strcmp(((const Rapport__V1__CampaignEntry *)m)->campaign_no, no) == 0;
+}
+
+rp_err seglog_list_campaign_entries(writer_t *w, store_txn_t *txn, server_req_t *req)
+{
+    Rapport__V1__ListCampaignEntries *l = writer_request(req)->list_campaign_entries;
+    Rapport__V1__CampaignEntries *out = (Rapport__V1__CampaignEntries *)wire_arena_message(
+        req->arena, &rapport__v1__campaign_entries__descriptor);
+    rp_err rc = s_page(
+        w, txn, req->arena, DB_CAMPAIGN_ENTRIES, &rapport__v1__campaign_entry__descriptor, l->after,
+        l->limit, s_keep_campaign, l->campaign_no, (ProtobufCMessage ***)&out->campaign_entries,
+        &out->n_campaign_entries, &out->next_after);
+    if (rc != RP_OK)
+        return rc;
+    writer_reply(req)->result_case = RAPPORT__V1__LOG_REPLY__RESULT_CAMPAIGN_ENTRIES;
+    writer_reply(req)->campaign_entries = out;
+    return RP_OK;
+}
+
+static rp_err s_ce_range(writer_txn_t *t, uint64_t ce, uint64_t *first, uint64_t *last)
+{
+    uint8_t k[8];
+    store_val_t v;
+    rp_err rc;
+
+    store_u64_key(ce, k);
+    rc = store_get(t->txn, t->w->db[DB_CE_RANGE], k, 8, &v);
+    if (rc == RP_ENOTFOUND) {
+        *first = 1;
+        *last = 0;
+        return RP_OK;
+    }
+    if (rc != RP_OK)
+        return rc;
+    if (v.len != 16)
+        return RP_ECORRUPT;
+    *first = store_key_u64(v.data);
+    *last = store_key_u64((const uint8_t *)v.data + 8);
+    return RP_OK;
+}
+
+rp_err seglog_set_campaign_entry_canceled(writer_txn_t *t, server_req_t *req)
+{
+    Rapport__V1__SetCampaignEntryCanceled *sc = writer_request(req)->set_campaign_entry_canceled;
+    Rapport__V1__CampaignEntry *ce;
+    uint64_t first, last, *nos = NULL;
+    size_t n = 0;
+    rp_err rc;
+
+    rc = writer_get_record(t->txn, t->w, t->arena, DB_CAMPAIGN_ENTRIES, sc->entry_no,
+                           &rapport__v1__campaign_entry__descriptor, (ProtobufCMessage **)&ce);
+    if (rc == RP_ENOTFOUND) {
+        s_fail_no(req, "Campaign Entry", sc->entry_no);
+        return RP_OK;
+    }
+    if (rc != RP_OK)
+        return rc;
+    writer_reply(req)->result_case = RAPPORT__V1__LOG_REPLY__RESULT_CAMPAIGN_ENTRY;
+    writer_reply(req)->campaign_entry = ce;
+    if (ce->canceled == (protobuf_c_boolean)sc->canceled)
+        return RP_OK;
+    if (!sc->canceled && ce->register_no) {
+        Rapport__V1__LoggedSegment *ls;
+        rc = writer_get_record(t->txn, t->w, t->arena, DB_LOGGED_SEGMENTS, ce->register_no,
+                               &rapport__v1__logged_segment__descriptor, (ProtobufCMessage **)&ls);
+        if (rc == RP_OK && ls->canceled) {
+            server_req_fail(req, RP_EPRECOND, "entry_no",
+                            "Canceled must be equal to 'No' in Logged Segment: Entry No.=%llu.",
+                            (unsigned long long)ls->entry_no);
+            return RP_OK;
+        }
+        if (rc != RP_OK && rc != RP_ENOTFOUND)
+            return rc;
+    }
+    ce->canceled = sc->canceled;
+    rc = writer_put_record(t, DB_CAMPAIGN_ENTRIES, ce->entry_no, &ce->base, 0);
+    if (rc == RP_OK)
+        rc = s_ce_range(t, ce->entry_no, &first, &last);
+    if (rc == RP_OK)
+        rc = s_cancel_range(t, first, last, 0, ce->entry_no, sc->canceled, &nos, &n);
+    if (rc != RP_OK)
+        return rc;
+    rc = events_append_entry_nos(t, sc->canceled ? "entries.canceled" : "entries.uncanceled", nos,
+                                 n, &ce->entry_no, 1, NULL, 0);
+    free(nos);
+    return rc;
+}
+
+rp_err seglog_delete_canceled_campaign_entries(writer_txn_t *t, server_req_t *req)
+{
+    store_cursor_t *cur;
+    store_val_t k, v;
+    Rapport__V1__CampaignEntry **dead = NULL;
+    uint64_t *ce_nos = NULL, *nos = NULL;
+    size_t n = 0, n_nos = 0, cap = 0;
+    wire_arena_t *a;
+    rp_err rc = store_cursor_open(t->txn, t->w->db[DB_CAMPAIGN_ENTRIES], &cur);
+
+    if (rc != RP_OK)
+        return rc;
+    for (rc = store_cursor_get(cur, STORE_FIRST, &k, &v); rc == RP_OK;
+         rc = store_cursor_get(cur, STORE_NEXT, &k, &v)) {
+        Rapport__V1__CampaignEntry *ce;
+        void **g;
+        rc = wire_decode_trusted(t->arena, &rapport__v1__campaign_entry__descriptor, v.data, v.len,
+                                 (ProtobufCMessage **)&ce);
+        if (rc != RP_OK)
+            break;
+        if (!ce->canceled)
+            continue;
+        g = wire_arena_ptrs(t->arena, n + 1);
+        if (n)
+            memcpy(g, dead, sizeof(*g) * n);
+        g[n++] = ce;
+        dead = (Rapport__V1__CampaignEntry **)g;
+    }
+    store_cursor_close(cur);
+    if (rc != RP_OK && rc != RP_ENOTFOUND)
+        return rc;
+    rc = RP_OK;
+    a = wire_arena_new();
+    if (!a)
+        return RP_ENOMEM;
+    ce_nos = wire_arena_alloc(t->arena, sizeof(*ce_nos) * (n + 1));
+    for (size_t i = 0; i < n && rc == RP_OK; i++) {
+        uint64_t first, last;
+        uint8_t cek[8], lsek[8];
+        ce_nos[i] = dead[i]->entry_no;
+        rc = s_ce_range(t, dead[i]->entry_no, &first, &last);
+        for (uint64_t no = first; rc == RP_OK && no && no <= last; no++) {
+            Rapport__V1__Entry *e;
+            if ((no - first) % 1024 == 0)
+                wire_arena_reset(a);
+            rc = writer_get_record(t->txn, t->w, a, DB_ENTRIES, no, &rapport__v1__entry__descriptor,
+                                   (ProtobufCMessage **)&e);
+            if (rc == RP_ENOTFOUND) {
+                rc = RP_OK;
+                continue;
+            }
+            if (rc != RP_OK || e->campaign_entry_no != dead[i]->entry_no)
+                continue;
+            if (!e->canceled && !e->postponed)
+                rc = writer_stats_apply(t, e, -1);
+            if (rc == RP_OK)
+                rc = writer_entry_delete(t, e);
+            if (rc == RP_OK && n_nos == cap) {
+                uint64_t *g;
+                cap = cap ? cap * 2 : 1024;
+                g = realloc(nos, cap * sizeof(*nos));
+                if (!g)
+                    rc = RP_ENOMEM;
+                else
+                    nos = g;
+            }
+            if (rc == RP_OK)
+                nos[n_nos++] = no;
+        }
+        store_u64_key(dead[i]->entry_no, cek);
+        if (rc == RP_OK)
+            rc = store_del(t->txn, t->w->db[DB_CAMPAIGN_ENTRIES], cek, 8, NULL, 0);
+        if (rc == RP_OK) {
+            rc = store_del(t->txn, t->w->db[DB_CE_RANGE], cek, 8, NULL, 0);
+            rc = rc == RP_ENOTFOUND ? RP_OK : rc;
+        }
+        if (rc == RP_OK && dead[i]->register_no) {
+            store_u64_key(dead[i]->register_no, lsek);
+            rc = store_del(t->txn, t->w->db[DB_CE_BY_LSE], lsek, 8, cek, 8);
+            rc = rc == RP_ENOTFOUND ? RP_OK : rc;
+        }
+    }
+    wire_arena_destroy(&a);
+    if (rc == RP_OK && n)
+        rc = events_append_entry_nos(t, "entries.deleted", nos, n_nos, ce_nos, n, NULL, 0);
+    free(nos);
+    if (rc != RP_OK)
+        return rc;
+    {
+        Rapport__V1__Count *c =
+            (Rapport__V1__Count *)wire_arena_message(req->arena, &rapport__v1__count__descriptor);
+        c->count = n;
+        writer_reply(req)->result_case = RAPPORT__V1__LOG_REPLY__RESULT_COUNT;
+        writer_reply(req)->count = c;
+    }
+    return RP_OK;
+}

@@ -1,0 +1,229 @@
+/* writer: internal interface of rapport-logwriter, shared by its files.
+ *
+ * logwriter_server.c  the server spec, group commit and the batch loop
+ * entries.c           interaction log entries: write, query, cancel, delete
+ * segment_log.c       the segment log stream, logged segments, campaign entries
+ * events.c            the durable event log, publication and replay
+ *
+ * Every mutating handler runs inside the batch's write transaction (a
+ * writer_txn_t). It validates first and writes only when the request will
+ * succeed, so a domain error never leaves half a change; it returns an
+ * rp_err only for store failures, which abort the whole batch. Effects
+ * outside the store (publishing events, the in-memory list of invisible
+ * entry ranges) are staged in the writer_txn_t and applied after commit,
+ * because store_write() may run the batch again after growing the map. */
+#ifndef RAPPORT_WRITER_H
+#define RAPPORT_WRITER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "server.h"
+#include "store.h"
+#include "wire.h"
+
+#include "rapport/v1/common.pb-c.h"
+#include "rapport/v1/logwriter.pb-c.h"
+
+/* DBIs of the writer's env, in store_open order. */
+enum {
+    DB_META,             /* counter name -> u64 */
+    DB_ENTRIES,          /* entry_no -> Entry */
+    DB_BY_CONTACT,       /* contact_no -> entry_no (DUPFIXED) */
+    DB_POSTPONED,        /* entry_no -> "" */
+    DB_LOGGED_SEGMENTS,  /* entry_no -> LoggedSegment */
+    DB_LSE_BY_SEGMENT,   /* segment_no -> logged segment entry_no */
+    DB_CAMPAIGN_ENTRIES, /* entry_no -> CampaignEntry */
+    DB_CE_BY_LSE,        /* logged segment no -> campaign entry no (DUPFIXED) */
+    DB_CE_RANGE,         /* campaign entry no -> first, last entry_no it can cover */
+    DB_STATS,            /* kind + code + date -> sums */
+    DB_EVENTS,           /* seq -> Event */
+    DB_DEDUP,            /* request_id -> first reply */
+    DB_DEDUP_TIME,       /* time + request_id -> "" */
+    DB_SEGLOGS,          /* log_id -> in-flight segment log */
+    DB_SEGLOG_STATS,     /* log key + stats key -> sums not yet visible */
+    DB_COUNT
+};
+
+/* An entry range reserved by a segment log and not yet visible. */
+typedef struct writer_range {
+    uint64_t first, last;
+    struct writer_range *next;
+} writer_range_t;
+
+typedef struct writer_event {
+    char topic[40];
+    uint64_t seq;
+    size_t len;
+    struct writer_event *next;
+    uint8_t data[];
+} writer_event_t;
+
+typedef struct writer {
+    const config_t *cfg;
+    store_t *store;
+    store_dbi_t db[DB_COUNT];
+    server_t *server;
+    void *pub;
+    uint8_t stream_id[8];    /* event_id = stream_id + seq */
+    uint64_t max_entry_key;  /* largest entry_no in DB_ENTRIES (MDB_APPEND) */
+    writer_range_t *pending; /* invisible ranges of in-flight segment logs */
+    int64_t last_prune_ms;
+    /* metrics */
+    server_hist_t commit_batch;   /* requests per commit */
+    server_hist_t commit_seconds; /* commit (fsync) time */
+    uint64_t commits, replays, commit_failures, events_published, events_dropped;
+    uint64_t last_seq;
+    uint64_t boot_id; /* segment log batches must follow a Begin of this run */
+    struct {
+        uint64_t lse;
+        int64_t ms;
+    } progress[64]; /* last progress notification per segment log */
+} writer_t;
+
+/* A progress notification to publish after commit. */
+typedef struct {
+    ProtobufCBinaryData log_id;
+    const char *segment_no;
+    uint64_t done, total;
+} writer_progress_t;
+
+/* State of one write transaction attempt. */
+typedef struct writer_txn {
+    writer_t *w;
+    store_txn_t *txn;
+    wire_arena_t *arena;    /* scratch for this attempt */
+    writer_event_t *events; /* to publish after commit */
+    writer_event_t **events_tail;
+    uint64_t max_entry_key;
+    writer_range_t *add_ranges; /* become invisible after commit */
+    uint64_t remove_range_first[64];
+    size_t n_remove_ranges;
+    writer_progress_t progress[16];
+    size_t n_progress;
+    server_req_t *req; /* the request being applied */
+} writer_txn_t;
+
+typedef rp_err (*writer_write_fn)(writer_txn_t *t, server_req_t *req);
+typedef rp_err (*writer_read_fn)(writer_t *w, store_txn_t *txn, server_req_t *req);
+
+/* ---- shared helpers (logwriter_server.c) ---- */
+
+/* Counter in DB_META (0 when absent). */
+rp_err writer_meta_get(store_txn_t *txn, writer_t *w, const char *name, uint64_t *ret);
+rp_err writer_meta_put(store_txn_t *txn, writer_t *w, const char *name, uint64_t v);
+
+/* Take `n` consecutive numbers from counter `name` (first number 1). */
+rp_err writer_take(writer_txn_t *t, const char *name, uint64_t n, uint64_t *ret_first);
+
+/* Encode msg and put it under a big-endian u64 key. */
+rp_err writer_put_record(writer_txn_t *t, int db, uint64_t key, const ProtobufCMessage *msg,
+                         unsigned flags);
+
+/* Load a record by u64 key into the arena. RP_ENOTFOUND. */
+rp_err writer_get_record(store_txn_t *txn, writer_t *w, wire_arena_t *a, int db, uint64_t key,
+                         const ProtobufCMessageDescriptor *desc, ProtobufCMessage **ret);
+
+/* The LogReply of a request. */
+static inline Rapport__V1__LogReply *writer_reply(server_req_t *req)
+{
+    return (Rapport__V1__LogReply *)req->reply;
+}
+
+static inline Rapport__V1__LogRequest *writer_request(server_req_t *req)
+{
+    return (Rapport__V1__LogRequest *)req->request;
+}
+
+/* ---- entries.c ---- */
+
+/* Whether entry_no is visible (not in an in-flight segment log's range). */
+bool writer_entry_visible(const writer_t *w, uint64_t entry_no);
+
+/* Put an entry (new or replaced) with its contact index; updates the
+ * statistics when it counts (neither canceled nor postponed). `old` is the
+ * entry it replaces or NULL. */
+rp_err writer_entry_store(writer_txn_t *t, const Rapport__V1__Entry *e,
+                          const Rapport__V1__Entry *old, bool count_stats);
+
+/* Statistics sums of one (template or group, date) key. */
+typedef struct {
+    uint64_t count;
+    int64_t cost;
+    uint64_t duration;
+} writer_stats_t;
+
+#define WRITER_STATS_KEY_LEN    15
+#define WRITER_STATS_PREFIX_MAX 130
+
+/* Add (sign +1) or remove (-1) an entry's figures in the statistics. */
+rp_err writer_stats_apply(writer_txn_t *t, const Rapport__V1__Entry *e, int sign);
+
+/* Same into any DBI with a key prefix (a segment log's sums kept aside
+ * until the log is committed). */
+rp_err writer_stats_apply_to(store_txn_t *txn, store_dbi_t dbi, const uint8_t *prefix, size_t plen,
+                             const Rapport__V1__Entry *e, int sign);
+
+/* Add sums kept aside to the statistics under their key. */
+rp_err writer_stats_merge(writer_txn_t *t, const uint8_t *key, size_t klen,
+                          const writer_stats_t *delta);
+
+/* Delete an entry and its index records (not the statistics). */
+rp_err writer_entry_delete(writer_txn_t *t, const Rapport__V1__Entry *e);
+
+rp_err entries_write(writer_txn_t *t, server_req_t *req);
+rp_err entries_set_canceled(writer_txn_t *t, server_req_t *req);
+rp_err entries_delete_canceled(writer_txn_t *t, server_req_t *req);
+rp_err entries_delete_postponed(writer_txn_t *t, server_req_t *req);
+rp_err entries_get(writer_t *w, store_txn_t *txn, server_req_t *req);
+rp_err entries_list(writer_t *w, store_txn_t *txn, server_req_t *req);
+rp_err entries_statistics(writer_t *w, store_txn_t *txn, server_req_t *req);
+
+/* "The Interaction Log Entry does not exist..." */
+void writer_fail_no_entry(server_req_t *req, uint64_t entry_no);
+
+/* ---- segment_log.c ---- */
+
+rp_err seglog_begin(writer_txn_t *t, server_req_t *req);
+rp_err seglog_batch(writer_txn_t *t, server_req_t *req);
+rp_err seglog_commit(writer_txn_t *t, server_req_t *req);
+rp_err seglog_get_logged(writer_t *w, store_txn_t *txn, server_req_t *req);
+rp_err seglog_list_logged(writer_t *w, store_txn_t *txn, server_req_t *req);
+rp_err seglog_set_logged_canceled(writer_txn_t *t, server_req_t *req);
+rp_err seglog_delete_canceled_logged(writer_txn_t *t, server_req_t *req);
+rp_err seglog_list_campaign_entries(writer_t *w, store_txn_t *txn, server_req_t *req);
+rp_err seglog_set_campaign_entry_canceled(writer_txn_t *t, server_req_t *req);
+rp_err seglog_delete_canceled_campaign_entries(writer_txn_t *t, server_req_t *req);
+
+/* Load the invisible ranges of segment logs in flight (start-up). */
+rp_err seglog_load_pending(writer_t *w);
+
+/* A campaign entry for a single interaction (register no. 0). */
+rp_err seglog_single_campaign_entry(writer_txn_t *t, Rapport__V1__Entry *e);
+
+/* ---- events.c ---- */
+
+/* Append a durable event (seq assigned) to DB_EVENTS and stage it for
+ * publication. `body_case` is the Event.body case and `body` its message. */
+rp_err events_append(writer_txn_t *t, const char *type, uint32_t body_case, ProtobufCMessage *body);
+
+/* Stage events.* with the entry numbers given, split into ranges (several
+ * events when there are very many). */
+rp_err events_append_entry_nos(writer_txn_t *t, const char *type, const uint64_t *nos, size_t n,
+                               const uint64_t *ce_nos, size_t n_ce, const uint64_t *lse_nos,
+                               size_t n_lse);
+
+/* Publish what a committed transaction staged. */
+void events_publish_staged(writer_t *w, writer_event_t *events);
+
+/* Publish a progress notification (seq 0, not stored). */
+void events_publish_progress(writer_t *w, const ProtobufCBinaryData *log_id, const char *segment_no,
+                             uint64_t done, uint64_t total);
+
+rp_err events_read(writer_t *w, store_txn_t *txn, server_req_t *req);
+
+/* Drop events older than the retention and old dedup records (bounded). */
+void events_prune(writer_t *w);
+
+#endif
