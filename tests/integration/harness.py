@@ -1,0 +1,259 @@
+"""Test harness: start the real rapport workers in a temporary directory and
+talk to them over their real sockets with python3-zmq and the Python code
+protoc generated from proto/ (found through RAPPORT_PY_PROTO).
+
+A Cluster owns one temp dir: <dir>/run for the ipc sockets and <dir>/state
+for the LMDB envs. Workers run with RAPPORT_CONFIG=/dev/null, so nothing
+from /etc leaks in, and with the work date pinned."""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import uuid
+
+sys.path.insert(0, os.environ.get("RAPPORT_PY_PROTO", "build/py"))
+import zmq  # noqa: E402
+from rapport.v1 import common_pb2 as c  # noqa: E402,F401
+from rapport.v1 import interaction_pb2 as ia  # noqa: E402,F401
+from rapport.v1 import logwriter_pb2 as lw  # noqa: E402,F401
+from rapport.v1 import segment_pb2 as sg  # noqa: E402,F401
+
+BIN_DIR = os.environ.get("RAPPORT_BIN_DIR", "build/bin")
+TODAY = "2026-06-15"
+TODAY_INT = 20260615
+
+REQUEST = {"interaction": ia.InteractionRequest, "segment": sg.SegmentRequest,
+           "logwriter": lw.LogRequest}
+REPLY = {"interaction": ia.InteractionReply, "segment": sg.SegmentReply,
+         "logwriter": lw.LogReply}
+STATS = {"interaction": "stats", "segment": "stats", "logwriter": "stats"}
+
+
+class Unavailable(Exception):
+    pass
+
+
+class Worker:
+    def __init__(self, cluster, name, extra_args=(), env=None):
+        self.cluster, self.name = cluster, name
+        self.extra_args, self.env = list(extra_args), dict(env or {})
+        self.proc = None
+        self.log_path = os.path.join(cluster.dir, name + ".log")
+
+    def start(self, wait=True):
+        env = dict(os.environ)
+        env.update({"RAPPORT_CONFIG": "/dev/null", "RAPPORT_TODAY": self.cluster.today,
+                    "TZ": "UTC"})
+        env.update(self.cluster.env)
+        env.update(self.env)
+        args = [os.path.join(BIN_DIR, "rapport-" + self.name), "--run-dir",
+                self.cluster.run_dir, "--state-dir", self.cluster.state_dir] + self.extra_args
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log, env=env)
+        if wait:
+            self.cluster.wait_ready(self.name)
+        return self
+
+    def signal(self, sig):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+
+    def kill(self):
+        """SIGKILL and reap."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        if not self.log.closed:
+            self.log.close()
+
+    def stop(self, timeout=30):
+        """SIGTERM; returns the exit status."""
+        if not self.proc:
+            return None
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            if not self.log.closed:
+                self.log.close()
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def logtext(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode(errors="replace")
+
+
+class Cluster:
+    def __init__(self, workers=("logwriter", "interaction", "segment"), today=TODAY, env=None,
+                 start=True):
+        self.dir = tempfile.mkdtemp(prefix="rapport-it-")
+        self.run_dir = os.path.join(self.dir, "run")
+        self.state_dir = os.path.join(self.dir, "state")
+        self.today, self.env = today, dict(env or {})
+        self.ctx = zmq.Context()
+        self.socks = {}
+        self.subs = []
+        self.workers = {}
+        for w in workers:
+            self.workers[w] = Worker(self, w)
+        if start:
+            for w in workers:
+                self.workers[w].start()
+
+    def __getitem__(self, name):
+        return self.workers[name]
+
+    def endpoint(self, name):
+        return "ipc://%s/%s.sock" % (self.run_dir, name)
+
+    def sock(self, name):
+        if name not in self.socks:
+            s = self.ctx.socket(zmq.DEALER)
+            s.setsockopt(zmq.LINGER, 0)
+            s.connect(self.endpoint(name))
+            self.socks[name] = s
+        return self.socks[name]
+
+    def reset_sock(self, name):
+        s = self.socks.pop(name, None)
+        if s:
+            s.close(0)
+
+    def send_raw(self, name, frames):
+        self.sock(name).send_multipart(frames)
+
+    def recv_raw(self, name, timeout=10.0):
+        s = self.sock(name)
+        if not s.poll(int(timeout * 1000)):
+            raise Unavailable("%s: no reply within %.1f s" % (name, timeout))
+        return s.recv_multipart()
+
+    def call(self, name, req=None, timeout=10.0, retry=None, **fields):
+        """Send a request (request_id filled in when empty) and wait for the
+        reply with the same request_id, resending the same bytes every
+        `retry` seconds as a real client would."""
+        if req is None:
+            req = REQUEST[name](**fields)
+        if not req.request_id:
+            req.request_id = uuid.uuid4().hex.encode()
+        if not req.user_id:
+            req.user_id = "tester"
+        data = req.SerializeToString()
+        s = self.sock(name)
+        deadline = time.monotonic() + timeout
+        next_send = 0.0
+        while True:
+            now = time.monotonic()
+            if now >= deadline:
+                raise Unavailable("%s: no reply within %.1f s" % (name, timeout))
+            if now >= next_send:
+                s.send(data)
+                next_send = now + retry if retry else deadline
+            if s.poll(int(max(1, (min(next_send, deadline) - now) * 1000))):
+                rep = REPLY[name]()
+                rep.ParseFromString(s.recv_multipart()[-1])
+                if rep.request_id == req.request_id:
+                    return rep
+
+    def ok(self, name, req=None, timeout=10.0, **fields):
+        rep = self.call(name, req, timeout=timeout, **fields)
+        if rep.status.code != c.OK:
+            raise AssertionError("%s refused: %s %s (%s)" % (
+                name, c.StatusCode.Name(rep.status.code), rep.status.message, rep.status.field))
+        return rep
+
+    def wait_ready(self, name, timeout=20.0):
+        deadline = time.monotonic() + timeout
+        w = self.workers[name]
+        while time.monotonic() < deadline:
+            if not w.alive():
+                raise AssertionError("%s exited (%s):\n%s" % (name, w.proc.returncode, w.logtext()))
+            try:
+                req = REQUEST[name]()
+                getattr(req, STATS[name]).SetInParent()
+                self.call(name, req, timeout=0.5)
+                return
+            except Unavailable:
+                self.reset_sock(name)
+        raise AssertionError("%s not ready:\n%s" % (name, w.logtext()))
+
+    def subscribe(self, prefix=b""):
+        s = self.ctx.socket(zmq.SUB)
+        s.setsockopt(zmq.LINGER, 0)
+        s.setsockopt(zmq.SUBSCRIBE, prefix)
+        s.connect(self.endpoint("events"))
+        self.subs.append(s)
+        time.sleep(0.3)  # slow joiner
+        return s
+
+    def read_events(self, from_seq=1, type_prefix=""):
+        """Every durable event from from_seq, through ReadEvents pages."""
+        out = []
+        while True:
+            rep = self.ok("logwriter", lw.LogRequest(read_events=lw.ReadEvents(
+                from_seq=from_seq, max=1000, type_prefix=type_prefix)))
+            out.extend(rep.events.events)
+            if rep.events.next_seq > rep.events.last_seq:
+                return out
+            from_seq = rep.events.next_seq
+
+    def close(self):
+        for s in list(self.socks.values()) + self.subs:
+            s.close(0)
+        for w in self.workers.values():
+            if w.alive():
+                w.stop()
+        self.ctx.term()
+        if os.environ.get("RAPPORT_KEEP_TEST_DIRS"):
+            print("kept", self.dir)
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def recv_events(sub, n, timeout=10.0):
+    """n published events as (topic, Event)."""
+    out = []
+    deadline = time.monotonic() + timeout
+    while len(out) < n and time.monotonic() < deadline:
+        if sub.poll(100):
+            topic, body = sub.recv_multipart()
+            ev = c.Event()
+            ev.ParseFromString(body)
+            out.append((topic.decode(), ev))
+    return out
+
+
+class ClusterTest(unittest.TestCase):
+    """A test case with a fresh cluster per test."""
+    WORKERS = ("logwriter", "interaction", "segment")
+    ENV = {}
+
+    def setUp(self):
+        self.cl = Cluster(self.WORKERS, env=self.ENV)
+
+    def tearDown(self):
+        self.cl.close()
+
+    def assertStatus(self, rep, code, message=None, field=None):
+        self.assertEqual(c.StatusCode.Name(rep.status.code), c.StatusCode.Name(code),
+                         rep.status.message)
+        if message is not None:
+            self.assertEqual(rep.status.message, message)
+        if field is not None:
+            self.assertEqual(rep.status.field, field)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
