@@ -344,10 +344,23 @@ static void s_finish_with(server_req_t *req, const void *data, size_t len)
     s_req_free(req);
 }
 
+void server_req_reply_raw(server_req_t *req, const void *data, size_t len)
+{
+    void *copy = wire_arena_alloc(req->arena, len);
+    memcpy(copy, data, len);
+    req->raw_reply = copy;
+    req->raw_len = len;
+}
+
 void server_req_finish(server_req_t *req)
 {
     uint8_t *buf;
     size_t len;
+
+    if (req->raw_reply) {
+        s_finish_with(req, req->raw_reply, req->raw_len);
+        return;
+    }
     if (server_req_encode(req, &buf, &len) != RP_OK) {
         log_errx("out of memory encoding a reply");
         s_finish_with(req, "", 0);

@@ -79,6 +79,8 @@ struct server_req {
     char *status_message;
     char *status_field;
     bool deferred;               /* the handler will call server_req_finish */
+    const void *raw_reply;       /* set by server_req_reply_raw */
+    size_t raw_len;
     void *user;                  /* handler's own per-request data */
     server_req_t *next_waiter;   /* repeats of the same request_id */
     server_req_t *inflight_next; /* server's in-flight list */
@@ -119,6 +121,11 @@ bool server_req_failed(const server_req_t *req);
 /* Send the reply (status and result as set), count it, free the request.
  * The request must not be used afterwards. */
 void server_req_finish(server_req_t *req);
+
+/* Answer with already encoded reply bytes (a dedup hit) instead of
+ * req->reply; they are copied. The reply leaves when the request is
+ * finished (by the server after a handler returns, or server_req_finish). */
+void server_req_reply_raw(server_req_t *req, const void *data, size_t len);
 
 /* Send already encoded reply bytes (a dedup hit) instead of req->reply, then
  * free the request. */

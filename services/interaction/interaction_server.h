@@ -1,0 +1,40 @@
+/* interaction_server: rapport-interaction's logic, as main.c sees it.
+ *
+ * The worker keeps the catalog (DOMAIN.md section 2) in its own LMDB env
+ * and turns single-interaction commands (sections 4 and 5) into fully
+ * resolved entries that it sends to rapport-logwriter, replying to its
+ * client after the writer's ack. main.c opens the store with
+ * interaction_server_dbis(), connects the writer link, creates the logic
+ * object, hands interaction_server_spec() to server_new() and attaches the
+ * server, then runs it. */
+#ifndef RAPPORT_INTERACTION_SERVER_H
+#define RAPPORT_INTERACTION_SERVER_H
+
+#include <stddef.h>
+
+#include "config.h"
+#include "err.h"
+#include "server.h"
+#include "store.h"
+#include "writer_link.h"
+
+typedef struct interaction_server interaction_server_t;
+
+/* The DBIs of the worker's env, to pass to store_open(). */
+const store_dbi_spec_t *interaction_server_dbis(size_t *ret_n);
+
+/* The logic over an open store and a connected writer link; neither is
+ * owned (the caller closes them after interaction_server_destroy). RP_ENOMEM. */
+rp_err interaction_server_new(const config_t *cfg, store_t *store, writer_link_t *link,
+                              interaction_server_t **ret_ix);
+
+/* Accepts NULL; NULLs the caller's pointer. */
+void interaction_server_destroy(interaction_server_t **self_p);
+
+/* The server spec (dispatch table, stats, tick); valid as long as ix. */
+const server_spec_t *interaction_server_spec(interaction_server_t *ix);
+
+/* Register the writer link's socket with the running server. */
+void interaction_server_attach(interaction_server_t *ix, server_t *server);
+
+#endif
