@@ -88,17 +88,22 @@ int daemon_setup(const char *worker, int argc, char **argv, config_t *ret_cfg)
             key = "state_dir";
         else if (!strcmp(a, "--log-level"))
             key = "log_level";
-        else if (!strcmp(a, "--set")) {
-            if (n < sizeof(overrides) / sizeof(overrides[0]))
-                overrides[n++] = argv[++i];
-            continue;
-        } else {
+        else if (strcmp(a, "--set") != 0) {
             fprintf(stderr, "rapport-%s: unknown option %s\n", worker, a);
             s_usage(worker, stderr);
             return 2;
         }
-        if (nb >= sizeof(bufs) / sizeof(bufs[0]))
+        /* Both tables are bounded: refuse what does not fit rather than
+         * write past overrides[] or misread the value as an option. */
+        if (n >= sizeof(overrides) / sizeof(overrides[0]) ||
+            (key && nb >= sizeof(bufs) / sizeof(bufs[0]))) {
+            fprintf(stderr, "rapport-%s: too many options\n", worker);
+            return 2;
+        }
+        if (!key) {
+            overrides[n++] = argv[++i];
             continue;
+        }
         snprintf(bufs[nb], sizeof(bufs[nb]), "%s=%s", key, argv[++i]);
         overrides[n++] = bufs[nb++];
     }
@@ -199,4 +204,27 @@ long daemon_poll_interval_ms(void)
     if (ivl <= 0)
         return 1000;
     return ivl / 4 > 0 ? (long)(ivl / 4) : 1;
+}
+
+void daemon_fault_point(const char *name)
+{
+    static const char *spec;
+    static bool read;
+    static unsigned long hits;
+    size_t n;
+
+    if (!read) {
+        spec = getenv("RAPPORT_FAULT");
+        read = true;
+    }
+    if (!spec || !*spec)
+        return;
+    n = strlen(name);
+    if (strncmp(spec, name, n) != 0 || (spec[n] != '\0' && spec[n] != ':'))
+        return;
+    hits++;
+    if (spec[n] == ':' && strtoul(spec + n + 1, NULL, 10) != hits)
+        return;
+    log_warnx("fault injection: killed at %s", name);
+    raise(SIGKILL);
 }

@@ -39,6 +39,11 @@ void daemon_notify(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * since the last one; call from the main loop. */
 void daemon_watchdog(void);
 
+/* Crash-test hook: when RAPPORT_FAULT is "<name>" or "<name>:<n>", the
+ * process kills itself with SIGKILL the first (or n-th) time it reaches
+ * this point. Unset, it costs one comparison. */
+void daemon_fault_point(const char *name);
+
 /* Longest a main loop may sleep between daemon_watchdog() calls (ms). */
 long daemon_poll_interval_ms(void);
 

@@ -16,6 +16,7 @@
 #include <sys/random.h>
 
 #include "clock.h"
+#include "daemon.h"
 #include "log.h"
 #include "writer.h"
 
@@ -291,6 +292,13 @@ static void s_commit(writer_t *w, server_req_t **reqs, size_t n)
     server_hist_observe(&w->commit_batch, (double)n);
     server_hist_observe(&w->commit_seconds, (double)(clock_mono_ns() - t0) / 1e9);
     if (rc == RP_OK) {
+        /* Crash tests: the commit is durable, no reply has left yet. */
+        for (size_t i = 0; i < n; i++) {
+            if (reqs[i]->command == CMD_LOG_BATCH)
+                daemon_fault_point("logwriter.mid_stream");
+            else if (reqs[i]->command == CMD_LOG_COMMIT)
+                daemon_fault_point("logwriter.after_commit");
+        }
         w->max_entry_key = b.t.max_entry_key;
         s_apply_ranges(w, &b.t);
         events_publish_staged(w, b.t.events);

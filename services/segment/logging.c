@@ -1,0 +1,1441 @@
+/* logging: LogSegment, the fan-out (DOMAIN.md section 7, DESIGN.md
+ * "Logging a segment").
+ *
+ * A run goes through these phases:
+ *   CHECK    ask the writer whether the segment No. was logged already
+ *   LOOKUP   scan the lines, ask rapport-interaction for their contacts,
+ *            templates, salespeople and campaigns in batches, then check
+ *            every counted line in line order
+ *   (persist LOGGING with the log_id and the follow-up No., one txn)
+ *   BEGIN    reserve numbers at the writer
+ *   STREAM   batches of entries, credit-based: at most `credit` unanswered
+ *   COMMIT   the writer makes the whole segment visible and answers
+ *   (finish: delete the segment, create the follow-up, record the reply
+ *   under the request_id, all in one txn; then reply)
+ * At start-up every segment left in LOGGING gets a run that skips the
+ * checks (they passed before) and sends Begin again: the writer answers a
+ * committed log_id from its record, or starts the log over on the same
+ * reservation. A run whose peer is down answers UNAVAILABLE and retries by
+ * itself. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "daemon.h"
+#include "log.h"
+#include "segment.h"
+
+#define LOOKUP_BATCH      10000
+#define LOOKUPS_IN_FLIGHT 4
+#define RETRY_MS          2000
+#define MAX_ATTEMPTS      8
+
+typedef enum {
+    RUN_CHECK,
+    RUN_LOOKUP,
+    RUN_BEGIN,
+    RUN_STREAM,
+    RUN_COMMIT,
+    RUN_WAIT, /* waiting to start over from BEGIN (or LOOKUP) */
+    RUN_PARKED,
+} phase_t;
+
+typedef struct {
+    char salesperson[11];
+    uint8_t corr;
+    bool has_email;
+} cinfo_t;
+
+typedef struct cinfo_pool {
+    struct cinfo_pool *next;
+    size_t used;
+    cinfo_t items[4096];
+} cinfo_pool_t;
+
+struct logrun {
+    logrun_t *next;
+    segsrv_t *s;
+    uint64_t id, gen;  /* replies carry a ticket (id, gen); stale ones are dropped */
+    server_req_t *req; /* the client waiting, or NULL */
+    phase_t phase, wait_phase;
+    bool recovering; /* checks passed in an earlier life */
+    bool persisted;  /* LOGGING is in the store: the run must end it */
+    char segment_no[SEG_NO_MAX + 1];
+    uint8_t request_id[WIRE_REQUEST_ID_MAX];
+    size_t request_id_len;
+    char user_id[256];
+    uint8_t log_id[2 * WIRE_REQUEST_ID_MAX];
+    size_t log_id_len;
+    bool follow_up;
+    char follow_up_no[SEG_NO_MAX + 1];
+    uint64_t seg_id;
+    /* header snapshot for Begin */
+    char description[512];
+    char salesperson[16];
+    uint32_t date;
+    /* lookup */
+    uint64_t scan_after, counted;
+    bool scan_done, codes_asked;
+    int lookups;
+    seg_map_t *contacts; /* contact no. -> cinfo_t (NULL value: missing) */
+    seg_map_t *codes;    /* "T:code", "S:code", "C:no" -> (void *)1 when found */
+    char **campaigns;    /* distinct campaigns of the lines */
+    size_t n_campaigns;
+    cinfo_pool_t *pool;
+    /* stream */
+    uint64_t stream_after, sent, acked;
+    uint32_t credit, inflight;
+    int attempts;
+    int64_t retry_at;
+    uint64_t t0_ns;
+};
+
+/* ---- run lifetime ---- */
+
+static void s_run_free(logrun_t *r)
+{
+    seg_map_destroy(&r->contacts);
+    seg_map_destroy(&r->codes);
+    for (size_t i = 0; i < r->n_campaigns; i++)
+        free(r->campaigns[i]);
+    free(r->campaigns);
+    while (r->pool) {
+        cinfo_pool_t *n = r->pool->next;
+        free(r->pool);
+        r->pool = n;
+    }
+    free(r);
+}
+
+static void s_run_unlink(logrun_t *r)
+{
+    logrun_t **pp = &r->s->runs;
+    while (*pp && *pp != r)
+        pp = &(*pp)->next;
+    if (*pp)
+        *pp = r->next;
+}
+
+static logrun_t *s_run_find(segsrv_t *s, const char *segment_no)
+{
+    for (logrun_t *r = s->runs; r; r = r->next)
+        if (strcmp(r->segment_no, segment_no) == 0)
+            return r;
+    return NULL;
+}
+
+/* A reply may come back after its run ended or started over: callbacks get
+ * a ticket, not the run. */
+typedef struct {
+    segsrv_t *s;
+    uint64_t id, gen;
+} ticket_t;
+
+static ticket_t *s_ticket(logrun_t *r)
+{
+    ticket_t *t = malloc(sizeof(*t));
+    if (t) {
+        t->s = r->s;
+        t->id = r->id;
+        t->gen = r->gen;
+    }
+    return t;
+}
+
+static logrun_t *s_redeem(void *ctx)
+{
+    ticket_t *t = ctx;
+    logrun_t *r;
+    for (r = t->s->runs; r; r = r->next)
+        if (r->id == t->id)
+            break;
+    if (r && r->gen != t->gen)
+        r = NULL;
+    free(t);
+    return r;
+}
+
+static cinfo_t *s_cinfo_new(logrun_t *r)
+{
+    if (!r->pool || r->pool->used == sizeof(r->pool->items) / sizeof(r->pool->items[0])) {
+        cinfo_pool_t *p = calloc(1, sizeof(*p));
+        if (!p)
+            return NULL;
+        p->next = r->pool;
+        r->pool = p;
+    }
+    return &r->pool->items[r->pool->used++];
+}
+
+/* Answer the waiting client (if any) with the request's reply as set. */
+static void s_reply_client(logrun_t *r)
+{
+    if (r->req) {
+        server_req_finish(r->req);
+        r->req = NULL;
+    }
+}
+
+/* End the run with an error for its client; the segment stays as it is. */
+static void s_run_fail(logrun_t *r, rp_err err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void s_run_fail(logrun_t *r, rp_err err, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (r->req)
+        server_req_fail(r->req, err, NULL, "%s", msg);
+    s_reply_client(r);
+    s_run_unlink(r);
+    r->s->logs_failed++;
+    s_run_free(r);
+}
+
+/* The client's request ends with the status already set on it. */
+static void s_run_refuse(logrun_t *r)
+{
+    s_reply_client(r);
+    s_run_unlink(r);
+    s_run_free(r);
+}
+
+static void s_begin(logrun_t *r);
+static void s_lookup_pump(logrun_t *r);
+
+/* A peer did not answer or lost our log: tell the client, then try again
+ * later by ourselves. */
+static void s_run_retry_later(logrun_t *r, phase_t from, const char *why)
+{
+    if (!r->persisted) {
+        /* Nothing is stored yet: the client retries, not us. */
+        s_run_fail(r, RP_EUNAVAIL, "cannot log segment %s now: %s", r->segment_no, why);
+        return;
+    }
+    if (r->req) {
+        server_req_reset_reply(r->req);
+        server_req_fail(r->req, RP_EUNAVAIL, NULL,
+                        "segment %s is being logged; %s; it will be retried (retry this request "
+                        "to get its result)",
+                        r->segment_no, why);
+        s_reply_client(r);
+    }
+    if (++r->attempts > MAX_ATTEMPTS) {
+        log_errx("segment %s: giving up for now after %d attempts (%s); it stays in LOGGING "
+                 "and is retried at the next start or client retry",
+                 r->segment_no, r->attempts - 1, why);
+        r->phase = RUN_PARKED;
+        return;
+    }
+    log_warnx("segment %s: %s; retrying in %d ms", r->segment_no, why, RETRY_MS);
+    r->phase = RUN_WAIT;
+    r->wait_phase = from;
+    r->retry_at = clock_mono_ms() + RETRY_MS;
+}
+
+/* ---- requests to the peers ---- */
+
+static bool s_status(const ProtobufCMessage *reply, const Rapport__V1__Status **ret)
+{
+    const Rapport__V1__Status *st = (const Rapport__V1__Status *)wire_msg_status(reply);
+    *ret = st;
+    return !st || st->code == RAPPORT__V1__STATUS_CODE__OK;
+}
+
+static rp_err s_to_writer(logrun_t *r, Rapport__V1__LogRequest *lr, link_fn fn)
+{
+    ticket_t *t = s_ticket(r);
+    rp_err rc;
+
+    if (!t)
+        return RP_ENOMEM;
+    lr->user_id = r->user_id;
+    rc = link_send(r->s->writer, NULL, &lr->base, fn, t);
+    if (rc != RP_OK)
+        free(t);
+    return rc;
+}
+
+/* ---- CHECK: was this segment No. logged already? ---- */
+
+static void s_after_checks(logrun_t *r);
+
+static void s_on_check(void *ctx, server_req_t *req, ProtobufCMessage *reply, wire_arena_t *a)
+{
+    logrun_t *r = s_redeem(ctx);
+    const Rapport__V1__Status *st;
+    Rapport__V1__LogReply *rep = (Rapport__V1__LogReply *)reply;
+    (void)req;
+    (void)a;
+    if (!r)
+        return;
+    if (!s_status(reply, &st)) {
+        if (r->req)
+            server_req_status(r->req, (int)st->code, st->field, "%s", st->message);
+        s_run_refuse(r);
+        return;
+    }
+    if (rep->result_case == RAPPORT__V1__LOG_REPLY__RESULT_LOGGED_SEGMENTS &&
+        rep->logged_segments->n_logged_segments > 0) {
+        server_req_fail(r->req, RP_EEXIST, "segment_no",
+                        "Logged Segment for Segment No. %s already exists.", r->segment_no);
+        s_run_refuse(r);
+        return;
+    }
+    s_after_checks(r);
+}
+
+/* ---- LOOKUP ---- */
+
+static bool s_code_add(logrun_t *r, char kind, const char *code)
+{
+    char key[SEG_NO_MAX + 1];
+    if (!code || !*code)
+        return true;
+    snprintf(key, sizeof(key), "%c:%s", kind, code);
+    if (kind == 'C' && !seg_map_slot(r->codes, key, false)) {
+        char **g = realloc(r->campaigns, sizeof(char *) * (r->n_campaigns + 1));
+        if (!g)
+            return false;
+        r->campaigns = g;
+        r->campaigns[r->n_campaigns] = strdup(code);
+        if (!r->campaigns[r->n_campaigns])
+            return false;
+        r->n_campaigns++;
+    }
+    return seg_map_slot(r->codes, key, true) != NULL;
+}
+
+static void s_on_contacts(void *ctx, server_req_t *req, ProtobufCMessage *reply, wire_arena_t *a)
+{
+    logrun_t *r = s_redeem(ctx);
+    Rapport__V1__InteractionReply *ir = (Rapport__V1__InteractionReply *)reply;
+    const Rapport__V1__Status *st;
+    (void)req;
+    (void)a;
+    if (!r)
+        return; /* the run ended or started over while this was out */
+    r->lookups--;
+    if (r->phase != RUN_LOOKUP)
+        return;
+    if (!s_status(reply, &st) || ir->result_case != RAPPORT__V1__INTERACTION_REPLY__RESULT_LOOKUP) {
+        if (st && st->code == RAPPORT__V1__STATUS_CODE__UNAVAILABLE) {
+            s_run_retry_later(r, RUN_LOOKUP, st->message);
+            return;
+        }
+        s_run_fail(r, RP_EINTERNAL, "rapport-interaction refused a lookup: %s",
+                   st ? st->message : "no lookup result");
+        return;
+    }
+    for (size_t i = 0; i < ir->lookup->n_contacts; i++) {
+        const Rapport__V1__Contact *c = ir->lookup->contacts[i];
+        void **slot = seg_map_slot(r->contacts, c->no, true);
+        cinfo_t *ci = s_cinfo_new(r);
+        if (!slot || !ci) {
+            s_run_fail(r, RP_ENOMEM, "out of memory");
+            return;
+        }
+        snprintf(ci->salesperson, sizeof(ci->salesperson), "%s", c->salesperson_code);
+        ci->corr = (uint8_t)c->correspondence_type;
+        ci->has_email = c->email[0] != '\0';
+        *slot = ci;
+    }
+    for (size_t i = 0; i < ir->lookup->n_templates; i++) {
+        char key[SEG_NO_MAX + 1];
+        snprintf(key, sizeof(key), "T:%s", ir->lookup->templates[i]->code);
+        void **slot = seg_map_slot(r->codes, key, false);
+        if (slot)
+            *slot = (void *)1;
+    }
+    for (size_t i = 0; i < ir->lookup->n_salespeople; i++) {
+        char key[SEG_NO_MAX + 1];
+        snprintf(key, sizeof(key), "S:%s", ir->lookup->salespeople[i]->code);
+        void **slot = seg_map_slot(r->codes, key, false);
+        if (slot)
+            *slot = ir->lookup->salespeople[i]->blocked ? (void *)2 : (void *)1;
+    }
+    for (size_t i = 0; i < ir->lookup->n_campaigns; i++) {
+        char key[SEG_NO_MAX + 1];
+        snprintf(key, sizeof(key), "C:%s", ir->lookup->campaigns[i]->no);
+        void **slot = seg_map_slot(r->codes, key, false);
+        if (slot)
+            *slot = (void *)1;
+    }
+    s_lookup_pump(r);
+}
+
+/* Read the next lines and ask for their contacts; NULL lookup when the
+ * scan is over. */
+static rp_err s_scan_chunk(logrun_t *r, wire_arena_t *a, Rapport__V1__Lookup **ret)
+{
+    segsrv_t *s = r->s;
+    Rapport__V1__Lookup *lk =
+        (Rapport__V1__Lookup *)wire_arena_message(a, &rapport__v1__lookup__descriptor);
+    store_txn_t *txn;
+    store_cursor_t *cur;
+    store_val_t k, v;
+    uint8_t key[16];
+    rp_err rc = store_txn_begin(s->store, false, &txn);
+
+    *ret = NULL;
+    if (rc != RP_OK)
+        return rc;
+    rc = store_cursor_open(txn, s->db[DB_LINES], &cur);
+    if (rc != RP_OK) {
+        store_txn_abort(txn);
+        return rc;
+    }
+    lk->contact_nos = (char **)wire_arena_ptrs(a, LOOKUP_BATCH);
+    seg_line_key(r->seg_id, r->scan_after + 1, key);
+    k.data = key;
+    k.len = 16;
+    rc =
+        r->scan_after == UINT64_MAX ? RP_ENOTFOUND : store_cursor_get(cur, STORE_SET_RANGE, &k, &v);
+    while (rc == RP_OK && k.len == 16 && memcmp(k.data, key, 8) == 0 &&
+           lk->n_contact_nos < LOOKUP_BATCH) {
+        Rapport__V1__SegmentLine *l;
+        rc = wire_decode_trusted(a, &rapport__v1__segment_line__descriptor, v.data, v.len,
+                                 (ProtobufCMessage **)&l);
+        if (rc != RP_OK)
+            break;
+        r->scan_after = l->line_no;
+        if (l->contact_no[0]) {
+            r->counted++;
+            lk->contact_nos[lk->n_contact_nos++] = l->contact_no;
+            if (!s_code_add(r, 'T', l->interaction_template_code) ||
+                !s_code_add(r, 'S', l->salesperson_code) || !s_code_add(r, 'C', l->campaign_no)) {
+                rc = RP_ENOMEM;
+                break;
+            }
+        }
+        rc = store_cursor_get(cur, STORE_NEXT, &k, &v);
+    }
+    store_cursor_close(cur);
+    store_txn_abort(txn);
+    if (rc == RP_OK && !(k.len == 16 && memcmp(k.data, key, 8) == 0))
+        rc = RP_ENOTFOUND;
+    if (rc == RP_ENOTFOUND) {
+        r->scan_done = true;
+        rc = RP_OK;
+    }
+    if (rc == RP_OK && lk->n_contact_nos)
+        *ret = lk;
+    return rc;
+}
+
+static void s_check_lines(logrun_t *r);
+
+/* Put one collected code into the lookup of its kind. The key outlives the
+ * send (the map belongs to the run). */
+static void s_code_to_lookup(const char *key, void **value, void *arg)
+{
+    Rapport__V1__Lookup *lk = arg;
+    (void)value;
+    if (key[0] == 'T')
+        lk->template_codes[lk->n_template_codes++] = wire_str(key + 2);
+    else if (key[0] == 'S')
+        lk->salesperson_codes[lk->n_salesperson_codes++] = wire_str(key + 2);
+    else if (key[0] == 'C')
+        lk->campaign_nos[lk->n_campaign_nos++] = wire_str(key + 2);
+}
+
+static bool s_send_lookup(logrun_t *r, Rapport__V1__Lookup *lk)
+{
+    Rapport__V1__InteractionRequest ir = RAPPORT__V1__INTERACTION_REQUEST__INIT;
+    rp_err rc;
+
+    ticket_t *t = s_ticket(r);
+    ir.user_id = r->user_id;
+    ir.command_case = RAPPORT__V1__INTERACTION_REQUEST__COMMAND_LOOKUP;
+    ir.lookup = lk;
+    rc = t ? link_send(r->s->interaction, NULL, &ir.base, s_on_contacts, t) : RP_ENOMEM;
+    if (rc != RP_OK) {
+        free(t);
+        s_run_retry_later(r, RUN_LOOKUP, "cannot reach rapport-interaction");
+        return false;
+    }
+    r->lookups++;
+    return true;
+}
+
+/* Keep up to LOOKUPS_IN_FLIGHT lookups out until the lines are scanned,
+ * then look the codes up, then check. */
+static void s_lookup_pump(logrun_t *r)
+{
+    while (r->phase == RUN_LOOKUP && !r->scan_done && r->lookups < LOOKUPS_IN_FLIGHT) {
+        wire_arena_t *a = wire_arena_new();
+        Rapport__V1__Lookup *lk;
+        rp_err rc;
+        if (!a) {
+            s_run_fail(r, RP_ENOMEM, "out of memory");
+            return;
+        }
+        rc = s_scan_chunk(r, a, &lk);
+        if (rc != RP_OK) {
+            wire_arena_destroy(&a);
+            s_run_fail(r, rc, "cannot read segment %s: %s", r->segment_no, rp_strerror(rc));
+            return;
+        }
+        if (lk && !s_send_lookup(r, lk)) {
+            wire_arena_destroy(&a);
+            return;
+        }
+        wire_arena_destroy(&a);
+    }
+    if (r->phase != RUN_LOOKUP || !r->scan_done || r->lookups > 0)
+        return;
+    if (seg_map_count(r->codes) > 0 && !r->codes_asked) {
+        /* One more lookup for the templates, salespeople and campaigns. */
+        wire_arena_t *a = wire_arena_new();
+        Rapport__V1__Lookup *lk;
+        if (!a) {
+            s_run_fail(r, RP_ENOMEM, "out of memory");
+            return;
+        }
+        lk = (Rapport__V1__Lookup *)wire_arena_message(a, &rapport__v1__lookup__descriptor);
+        lk->template_codes = (char **)wire_arena_ptrs(a, seg_map_count(r->codes));
+        lk->salesperson_codes = (char **)wire_arena_ptrs(a, seg_map_count(r->codes));
+        lk->campaign_nos = (char **)wire_arena_ptrs(a, seg_map_count(r->codes));
+        r->codes_asked = true;
+        seg_map_each(r->codes, s_code_to_lookup, lk);
+        s_send_lookup(r, lk);
+        wire_arena_destroy(&a);
+        return;
+    }
+    s_check_lines(r);
+}
+
+/* ---- checks of DOMAIN.md section 7, in order ---- */
+
+static bool s_code_found(logrun_t *r, char kind, const char *code)
+{
+    char key[SEG_NO_MAX + 1];
+    void **slot;
+    snprintf(key, sizeof(key), "%c:%s", kind, code);
+    slot = seg_map_slot(r->codes, key, false);
+    return slot && *slot;
+}
+
+static void s_persist_and_begin(logrun_t *r);
+
+/* Check every counted line in line order; the first failure is the reply. */
+static void s_check_lines(logrun_t *r)
+{
+    segsrv_t *s = r->s;
+    server_req_t *req = r->req;
+    wire_arena_t *a;
+    store_txn_t *txn;
+    store_cursor_t *cur;
+    store_val_t k, v;
+    uint8_t key[16];
+    bool failed = false;
+    rp_err rc;
+
+    if (r->recovering) {
+        s_begin(r);
+        return;
+    }
+    if (r->counted == 0) {
+        server_req_fail(req, RP_EPRECOND, "segment_no", "Segment %s is empty.", r->segment_no);
+        s_run_refuse(r);
+        return;
+    }
+    a = wire_arena_new();
+    if (!a) {
+        s_run_fail(r, RP_ENOMEM, "out of memory");
+        return;
+    }
+    rc = store_txn_begin(s->store, false, &txn);
+    if (rc != RP_OK) {
+        wire_arena_destroy(&a);
+        s_run_fail(r, rc, "cannot read segment %s", r->segment_no);
+        return;
+    }
+    rc = store_cursor_open(txn, s->db[DB_LINES], &cur);
+    seg_line_key(r->seg_id, 0, key);
+    k.data = key;
+    k.len = 16;
+    if (rc == RP_OK)
+        rc = store_cursor_get(cur, STORE_SET_RANGE, &k, &v);
+    for (size_t i = 0; rc == RP_OK && !failed && k.len == 16 && memcmp(k.data, key, 8) == 0; i++) {
+        Rapport__V1__SegmentLine *l;
+        unsigned long long no;
+        if (i % 1024 == 0)
+            wire_arena_reset(a);
+        rc = wire_decode_trusted(a, &rapport__v1__segment_line__descriptor, v.data, v.len,
+                                 (ProtobufCMessage **)&l);
+        if (rc != RP_OK)
+            break;
+        no = (unsigned long long)l->line_no;
+        failed = true;
+        if (!l->contact_no[0]) {
+            failed = false; /* skipped silently */
+        } else if (!l->date) {
+            server_req_fail(
+                req, RP_EPRECOND, "segment_no",
+                "Date must have a value in Segment Line: Segment No.=%s, Line No.=%llu.",
+                r->segment_no, no);
+        } else if (!seg_map_slot(r->contacts, l->contact_no, false)) {
+            server_req_fail(req, RP_ENOTFOUND, "segment_no",
+                            "The Contact does not exist. Identification fields and values: "
+                            "No.='%s'",
+                            l->contact_no);
+        } else if (!l->salesperson_code[0]) {
+            server_req_fail(req, RP_EPRECOND, "segment_no",
+                            "Salesperson Code must have a value in Segment Line: Segment No.=%s, "
+                            "Line No.=%llu.",
+                            r->segment_no, no);
+        } else if (!s_code_found(r, 'S', l->salesperson_code)) {
+            server_req_fail(req, RP_ENOTFOUND, "segment_no",
+                            "The Salesperson/Purchaser does not exist. Identification fields and "
+                            "values: Code='%s'",
+                            l->salesperson_code);
+        } else if (!l->interaction_template_code[0]) {
+            server_req_fail(req, RP_EPRECOND, "segment_no",
+                            "Interaction Template Code must have a value in Segment Line: Segment "
+                            "No.=%s, Line No.=%llu.",
+                            r->segment_no, no);
+        } else if (!s_code_found(r, 'T', l->interaction_template_code)) {
+            server_req_fail(req, RP_ENOTFOUND, "segment_no",
+                            "The Interaction Template does not exist. Identification fields and "
+                            "values: Code='%s'",
+                            l->interaction_template_code);
+        } else if (l->campaign_no[0] && !s_code_found(r, 'C', l->campaign_no)) {
+            server_req_fail(req, RP_ENOTFOUND, "segment_no",
+                            "The Campaign does not exist. Identification fields and values: "
+                            "No.='%s'",
+                            l->campaign_no);
+        } else {
+            failed = false;
+        }
+        if (!failed)
+            rc = store_cursor_get(cur, STORE_NEXT, &k, &v);
+    }
+    store_cursor_close(cur);
+    store_txn_abort(txn);
+    wire_arena_destroy(&a);
+    if (failed) {
+        s_run_refuse(r);
+        return;
+    }
+    if (rc != RP_OK && rc != RP_ENOTFOUND) {
+        s_run_fail(r, rc, "cannot read segment %s: %s", r->segment_no, rp_strerror(rc));
+        return;
+    }
+    s_persist_and_begin(r);
+}
+
+/* ---- the LOGGING record ---- */
+
+/* DB_LOGS[segment no.] = fields, each u32 length + bytes: log_id,
+ * request_id, user_id, follow-up No.; then one byte: follow-up asked. */
+static rp_err s_logrec_put(store_txn_t *txn, logrun_t *r)
+{
+    const struct {
+        const void *p;
+        size_t n;
+    } f[] = {
+        {r->log_id, r->log_id_len},
+        {r->request_id, r->request_id_len},
+        {r->user_id, strlen(r->user_id)},
+        {r->follow_up_no, strlen(r->follow_up_no)},
+    };
+    uint8_t buf[1024];
+    size_t pos = 0;
+
+    for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+        uint32_t n = (uint32_t)f[i].n;
+        memcpy(buf + pos, &n, 4);
+        memcpy(buf + pos + 4, f[i].p, n);
+        pos += 4 + n;
+    }
+    buf[pos++] = r->follow_up;
+    return store_put(txn, r->s->db[DB_LOGS], r->segment_no, strlen(r->segment_no), buf, pos, 0);
+}
+
+static bool s_logrec_get(const store_val_t *v, logrun_t *r)
+{
+    struct {
+        void *p;
+        size_t cap, *len;
+    } f[] = {
+        {r->log_id, sizeof(r->log_id), &r->log_id_len},
+        {r->request_id, sizeof(r->request_id), &r->request_id_len},
+        {r->user_id, sizeof(r->user_id) - 1, NULL},
+        {r->follow_up_no, sizeof(r->follow_up_no) - 1, NULL},
+    };
+    const uint8_t *p = v->data;
+    size_t pos = 0;
+
+    for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+        uint32_t n;
+        if (v->len - pos < 4)
+            return false;
+        memcpy(&n, p + pos, 4);
+        if (n > f[i].cap || v->len - pos - 4 < n)
+            return false;
+        memcpy(f[i].p, p + pos + 4, n);
+        if (f[i].len)
+            *f[i].len = n;
+        else
+            ((char *)f[i].p)[n] = '\0';
+        pos += 4 + n;
+    }
+    if (pos >= v->len)
+        return false;
+    r->follow_up = p[pos] != 0;
+    return true;
+}
+
+typedef struct {
+    logrun_t *r;
+    bool numbering_unset, logging;
+} persist_t;
+
+static rp_err s_apply_persist(store_txn_t *txn, void *ctx)
+{
+    persist_t *p = ctx;
+    logrun_t *r = p->r;
+    wire_arena_t *a = wire_arena_new();
+    seg_t seg;
+    rp_err rc;
+
+    if (!a)
+        return RP_ENOMEM;
+    p->numbering_unset = p->logging = false;
+    r->follow_up_no[0] = '\0';
+    rc = seg_load(r->s, txn, a, r->segment_no, &seg);
+    if (rc == RP_OK && seg.h->logging) {
+        p->logging = true;
+        goto out;
+    }
+    if (rc == RP_OK && r->follow_up) {
+        rc = seg_numbering_take(r->s, txn, r->follow_up_no);
+        if (rc == RP_EPRECOND || rc == RP_ERANGE) {
+            p->numbering_unset = true;
+            rc = RP_EABORTED; /* nothing is written */
+            goto out;
+        }
+    }
+    if (rc == RP_OK) {
+        seg.h->logging = true;
+        rc = seg_save(r->s, txn, &seg);
+    }
+    if (rc == RP_OK)
+        rc = s_logrec_put(txn, r);
+out:
+    wire_arena_destroy(&a);
+    return rc;
+}
+
+static void s_persist_and_begin(logrun_t *r)
+{
+    persist_t p = {r, false, false};
+    rp_err rc = store_write(r->s->store, s_apply_persist, &p, NULL);
+
+    if (p.numbering_unset) {
+        server_req_fail(r->req, RP_EPRECOND, "create_follow_up",
+                        "Segment Nos. must have a value in Marketing Setup.");
+        s_run_refuse(r);
+        return;
+    }
+    if (p.logging) {
+        seg_fail_logging(r->req, r->segment_no);
+        s_run_refuse(r);
+        return;
+    }
+    if (rc != RP_OK) {
+        if (r->req)
+            seg_fail_store(r->req, rc);
+        s_run_refuse(r);
+        return;
+    }
+    r->persisted = true;
+    daemon_fault_point("segment.before_stream");
+    s_begin(r);
+}
+
+/* Undo LOGGING after the writer refused the log for good. */
+static rp_err s_apply_unlog(store_txn_t *txn, void *ctx)
+{
+    logrun_t *r = ctx;
+    wire_arena_t *a = wire_arena_new();
+    seg_t seg;
+    rp_err rc;
+
+    if (!a)
+        return RP_ENOMEM;
+    rc = seg_load(r->s, txn, a, r->segment_no, &seg);
+    if (rc == RP_OK) {
+        seg.h->logging = false;
+        rc = seg_save(r->s, txn, &seg);
+    }
+    if (rc == RP_OK || rc == RP_ENOTFOUND) {
+        rc = store_del(txn, r->s->db[DB_LOGS], r->segment_no, strlen(r->segment_no), NULL, 0);
+        rc = rc == RP_ENOTFOUND ? RP_OK : rc;
+    }
+    wire_arena_destroy(&a);
+    return rc;
+}
+
+/* ---- BEGIN, STREAM, COMMIT ---- */
+
+static void s_on_begin(void *ctx, server_req_t *req, ProtobufCMessage *reply, wire_arena_t *a);
+static void s_on_batch(void *ctx, server_req_t *req, ProtobufCMessage *reply, wire_arena_t *a);
+static void s_on_commit(void *ctx, server_req_t *req, ProtobufCMessage *reply, wire_arena_t *a);
+static void s_finish(logrun_t *r, const Rapport__V1__SegmentLogged *logged);
+
+static void s_begin(logrun_t *r)
+{
+    Rapport__V1__LogRequest lr = RAPPORT__V1__LOG_REQUEST__INIT;
+    Rapport__V1__SegmentLogBegin b = RAPPORT__V1__SEGMENT_LOG_BEGIN__INIT;
+
+    r->gen++;
+    r->phase = RUN_BEGIN;
+    r->sent = r->acked = r->stream_after = 0;
+    r->inflight = 0;
+    b.log_id.data = r->log_id;
+    b.log_id.len = r->log_id_len;
+    b.segment_no = r->segment_no;
+    b.description = r->description;
+    b.creation_date = clock_work_date();
+    b.line_count = r->counted;
+    b.campaign_nos = r->campaigns;
+    b.n_campaign_nos = r->n_campaigns;
+    b.date = r->date;
+    b.salesperson_code = r->salesperson;
+    b.follow_up_segment_no = r->follow_up_no;
+    lr.command_case = RAPPORT__V1__LOG_REQUEST__COMMAND_LOG_BEGIN;
+    lr.log_begin = &b;
+    if (s_to_writer(r, &lr, s_on_begin) != RP_OK)
+        s_run_retry_later(r, RUN_BEGIN, "cannot reach rapport-logwriter");
+}
+
+/* The writer refused for good: undo LOGGING and tell the client. */
+static void s_refused_by_writer(logrun_t *r, const Rapport__V1__Status *st)
+{
+    rp_err rc = store_write(r->s->store, s_apply_unlog, r, NULL);
+    if (rc != RP_OK)
+        log_errx("segment %s: cannot clear LOGGING: %s", r->segment_no, rp_strerror(rc));
+    log_warnx("segment %s: the log writer refused the log: %s", r->segment_no, st->message);
+    if (r->req)
+        server_req_status(r->req, (int)st->code, st->field, "%s", st->message);
+    r->s->logs_failed++;
+    s_run_refuse(r);
+}
+
+/* A reply that is not OK during BEGIN / STREAM / COMMIT. */
+static void s_stream_trouble(logrun_t *r, const Rapport__V1__Status *st)
+{
+    switch (st->code) {
+    case RAPPORT__V1__STATUS_CODE__UNAVAILABLE:
+    case RAPPORT__V1__STATUS_CODE__RESOURCE_EXHAUSTED:
+        s_run_retry_later(r, RUN_BEGIN, st->message);
+        return;
+    case RAPPORT__V1__STATUS_CODE__ABORTED:
+        /* The writer restarted, or a batch went missing: start over. */
+        if (++r->attempts > MAX_ATTEMPTS) {
+            s_run_retry_later(r, RUN_BEGIN, st->message);
+            return;
+        }
+        log_info("segment %s: %s; starting the stream over", r->segment_no, st->message);
+        s_begin(r);
+        return;
+    default:
+        if (r->phase == RUN_BEGIN) {
+            s_refused_by_writer(r, st);
+            return;
+        }
+        log_errx("segment %s: the log writer refused a batch: %s", r->segment_no, st->message);
+        s_run_retry_later(r, RUN_BEGIN, st->message);
+    }
+}
+
+/* Resolve a line to its entry (DOMAIN.md 7.6: fields copied one to one). */
+static void s_entry_of_line(logrun_t *r, const Rapport__V1__SegmentLine *l, Rapport__V1__Entry *e)
+{
+    void **slot = seg_map_slot(r->contacts, l->contact_no, false);
+    const cinfo_t *ci = slot ? *slot : NULL;
+
+    rapport__v1__entry__init(e);
+    e->contact_no = l->contact_no;
+    e->contact_company_no = l->contact_company_no;
+    e->date = l->date;
+    e->time_of_interaction = l->time_of_interaction;
+    e->description = l->description;
+    e->subject = l->subject;
+    e->information_flow = l->information_flow;
+    e->initiated_by = l->initiated_by;
+    e->evaluation = l->evaluation;
+    e->cost_cents = l->cost_cents;
+    e->duration_min = l->duration_min;
+    e->user_id = r->user_id;
+    e->interaction_group_code = l->interaction_group_code;
+    e->interaction_template_code = l->interaction_template_code;
+    e->interaction_language_code = l->language_code;
+    e->salesperson_code = l->salesperson_code;
+    e->campaign_no = l->campaign_no;
+    e->campaign_target = l->campaign_target;
+    e->campaign_response = l->campaign_response;
+    e->correspondence_type = l->correspondence_type;
+    /* An Email line whose contact has no e-mail is logged blank. */
+    if (e->correspondence_type == RAPPORT__V1__CORRESPONDENCE_TYPE__CORRESPONDENCE_TYPE_EMAIL &&
+        ci && !ci->has_email)
+        e->correspondence_type = RAPPORT__V1__CORRESPONDENCE_TYPE__CORRESPONDENCE_TYPE_NONE;
+}
+
+/* Send the next batch; false when there was nothing to send. */
+static bool s_send_batch(logrun_t *r)
+{
+    segsrv_t *s = r->s;
+    size_t max = (size_t)s->cfg->log_batch_entries;
+    wire_arena_t *a = wire_arena_new();
+    Rapport__V1__LogRequest lr = RAPPORT__V1__LOG_REQUEST__INIT;
+    Rapport__V1__SegmentLogBatch b = RAPPORT__V1__SEGMENT_LOG_BATCH__INIT;
+    Rapport__V1__Entry *entries;
+    store_txn_t *txn;
+    store_cursor_t *cur;
+    store_val_t k, v;
+    uint8_t key[16];
+    uint64_t last = r->stream_after;
+    rp_err rc;
+
+    if (!a)
+        return false;
+    entries = wire_arena_alloc(a, sizeof(*entries) * max);
+    b.entries = (Rapport__V1__Entry **)wire_arena_ptrs(a, max);
+    rc = store_txn_begin(s->store, false, &txn);
+    if (rc != RP_OK)
+        goto out;
+    rc = store_cursor_open(txn, s->db[DB_LINES], &cur);
+    seg_line_key(r->seg_id, r->stream_after + 1, key);
+    k.data = key;
+    k.len = 16;
+    if (rc == RP_OK)
+        rc = store_cursor_get(cur, STORE_SET_RANGE, &k, &v);
+    while (rc == RP_OK && b.n_entries < max && k.len == 16 && memcmp(k.data, key, 8) == 0) {
+        Rapport__V1__SegmentLine *l;
+        rc = wire_decode_trusted(a, &rapport__v1__segment_line__descriptor, v.data, v.len,
+                                 (ProtobufCMessage **)&l);
+        if (rc != RP_OK)
+            break;
+        last = l->line_no;
+        if (l->contact_no[0]) {
+            s_entry_of_line(r, l, &entries[b.n_entries]);
+            b.entries[b.n_entries] = &entries[b.n_entries];
+            b.n_entries++;
+        }
+        rc = store_cursor_get(cur, STORE_NEXT, &k, &v);
+    }
+    store_cursor_close(cur);
+    store_txn_abort(txn);
+    if (b.n_entries == 0)
+        goto out;
+    b.log_id.data = r->log_id;
+    b.log_id.len = r->log_id_len;
+    b.index = r->sent;
+    lr.command_case = RAPPORT__V1__LOG_REQUEST__COMMAND_LOG_BATCH;
+    lr.log_batch = &b;
+    if (s_to_writer(r, &lr, s_on_batch) != RP_OK) {
+        wire_arena_destroy(&a);
+        s_run_retry_later(r, RUN_BEGIN, "cannot reach rapport-logwriter");
+        return false;
+    }
+    r->sent += b.n_entries;
+    r->stream_after = last;
+    r->inflight++;
+    s->entries_streamed += b.n_entries;
+out:
+    wire_arena_destroy(&a);
+    return b.n_entries > 0;
+}
+
+static void s_pump(logrun_t *r)
+{
+    while (r->phase == RUN_STREAM && r->inflight < r->credit && r->sent < r->counted)
+        if (!s_send_batch(r))
+            break;
+    if (r->phase == RUN_STREAM && r->inflight == 0 && r->acked >= r->counted) {
+        Rapport__V1__LogRequest lr = RAPPORT__V1__LOG_REQUEST__INIT;
+        Rapport__V1__SegmentLogCommit c = RAPPORT__V1__SEGMENT_LOG_COMMIT__INIT;
+        c.log_id.data = r->log_id;
+        c.log_id.len = r->log_id_len;
+        c.count = r->counted;
+        lr.command_case = RAPPORT__V1__LOG_REQUEST__COMMAND_LOG_COMMIT;
+        lr.log_commit = &c;
+        r->phase = RUN_COMMIT;
+        if (s_to_writer(r, &lr, s_on_commit) != RP_OK)
+            s_run_retry_later(r, RUN_BEGIN, "cannot reach rapport-logwriter");
+    } else if (r->phase == RUN_STREAM && r->inflight == 0 && r->sent >= r->counted &&
+               r->acked < r->counted) {
+        s_run_retry_later(r, RUN_BEGIN, "the segment changed while it was being logged");
+    }
+}
+
+static void s_on_begin(void *ctx, server_req_t *req, ProtobufCMessage *reply, wire_arena_t *a)
+{
+    logrun_t *r = s_redeem(ctx);
+    Rapport__V1__LogReply *rep = (Rapport__V1__LogReply *)reply;
+    const Rapport__V1__Status *st;
+    (void)req;
+    (void)a;
+    if (!r)
+        return;
+    if (!s_status(reply, &st)) {
+        s_stream_trouble(r, st);
+        return;
+    }
+    if (rep->result_case != RAPPORT__V1__LOG_REPLY__RESULT_LOG_STARTED) {
+        s_run_fail(r, RP_EINTERNAL, "rapport-logwriter answered Begin oddly");
+        return;
+    }
+    if (rep->log_started->committed) {
+        s_finish(r, rep->log_started->logged);
+        return;
+    }
+    r->credit = rep->log_started->credit ? rep->log_started->credit : 1;
+    r->phase = RUN_STREAM;
+    s_pump(r);
+}
+
+static void s_on_batch(void *ctx, server_req_t *req, ProtobufCMessage *reply, wire_arena_t *a)
+{
+    logrun_t *r = s_redeem(ctx);
+    Rapport__V1__LogReply *rep = (Rapport__V1__LogReply *)reply;
+    const Rapport__V1__Status *st;
+    (void)req;
+    (void)a;
+    if (!r || r->phase != RUN_STREAM)
+        return;
+    r->inflight--;
+    if (!s_status(reply, &st)) {
+        s_stream_trouble(r, st);
+        return;
+    }
+    if (rep->result_case == RAPPORT__V1__LOG_REPLY__RESULT_LOG_BATCH_ACK &&
+        rep->log_batch_ack->received > r->acked)
+        r->acked = rep->log_batch_ack->received;
+    daemon_fault_point("segment.mid_stream");
+    s_pump(r);
+}
+
+static void s_on_commit(void *ctx, server_req_t *req, ProtobufCMessage *reply, wire_arena_t *a)
+{
+    logrun_t *r = s_redeem(ctx);
+    Rapport__V1__LogReply *rep = (Rapport__V1__LogReply *)reply;
+    const Rapport__V1__Status *st;
+    (void)req;
+    (void)a;
+    if (!r)
+        return;
+    if (!s_status(reply, &st)) {
+        s_stream_trouble(r, st);
+        return;
+    }
+    if (rep->result_case != RAPPORT__V1__LOG_REPLY__RESULT_SEGMENT_LOGGED) {
+        s_run_fail(r, RP_EINTERNAL, "rapport-logwriter answered Commit oddly");
+        return;
+    }
+    daemon_fault_point("segment.after_commit");
+    s_finish(r, rep->segment_logged);
+}
+
+/* ---- finish: delete the segment, create the follow-up, record the reply ---- */
+
+typedef struct {
+    logrun_t *r;
+    const uint8_t *reply;
+    size_t reply_len;
+} finish_t;
+
+static rp_err s_create_follow_up(logrun_t *r, store_txn_t *txn, wire_arena_t *a, const seg_t *old)
+{
+    segsrv_t *s = r->s;
+    Rapport__V1__SegmentHeader *h = (Rapport__V1__SegmentHeader *)wire_arena_message(
+        a, &rapport__v1__segment_header__descriptor);
+    wire_arena_t *scratch;
+    store_cursor_t *cur;
+    store_val_t k, v;
+    uint8_t key[16];
+    char desc[128];
+    seg_t fu;
+    rp_err rc;
+
+    /* "Follow-up on segment <no>", cut to 50 characters. */
+    snprintf(desc, sizeof(desc), "Follow-up on segment %s", r->segment_no);
+    desc[50] = '\0';
+    h->no = r->follow_up_no;
+    h->description = wire_arena_strdup(a, desc);
+    h->campaign_no = old->h->campaign_no;
+    h->date = clock_work_date();
+    fu.h = h;
+    fu.last_line_no = 0;
+    rc = seg_new_id(s, txn, &fu.seg_id);
+    if (rc != RP_OK)
+        return rc;
+    scratch = wire_arena_new();
+    if (!scratch)
+        return RP_ENOMEM;
+    rc = store_cursor_open(txn, s->db[DB_LINES], &cur);
+    seg_line_key(old->seg_id, 0, key);
+    k.data = key;
+    k.len = 16;
+    if (rc == RP_OK)
+        rc = store_cursor_get(cur, STORE_SET_RANGE, &k, &v);
+    for (size_t i = 0; rc == RP_OK && k.len == 16 && memcmp(k.data, key, 8) == 0; i++) {
+        Rapport__V1__SegmentLine *l, nl = RAPPORT__V1__SEGMENT_LINE__INIT;
+        Rapport__V1__Contact c = RAPPORT__V1__CONTACT__INIT;
+        void **slot;
+        const cinfo_t *ci;
+        if (i % 1024 == 0)
+            wire_arena_reset(scratch);
+        rc = wire_decode_trusted(scratch, &rapport__v1__segment_line__descriptor, v.data, v.len,
+                                 (ProtobufCMessage **)&l);
+        if (rc != RP_OK)
+            break;
+        if (l->contact_no[0]) {
+            /* One line per logged entry, the contact re-validated. */
+            slot = seg_map_slot(r->contacts, l->contact_no, false);
+            ci = slot ? *slot : NULL;
+            c.no = l->contact_no;
+            c.company_no = l->contact_company_no;
+            c.salesperson_code = ci ? wire_arena_strdup(scratch, ci->salesperson) : wire_str("");
+            c.correspondence_type = ci ? (Rapport__V1__CorrespondenceType)ci->corr
+                                       : RAPPORT__V1__CORRESPONDENCE_TYPE__CORRESPONDENCE_TYPE_NONE;
+            seg_line_from_header(h, NULL, &c, &nl);
+            nl.line_no = fu.last_line_no + LINE_STEP;
+            rc = seg_line_save(s, txn, fu.seg_id, &nl, 0);
+            if (rc == RP_OK)
+                rc = seg_contact_index_put(s, txn, fu.seg_id, nl.contact_no, nl.line_no);
+            if (rc != RP_OK)
+                break;
+            fu.last_line_no = nl.line_no;
+            seg_totals(h, &nl, +1);
+        }
+        rc = store_cursor_get(cur, STORE_NEXT, &k, &v);
+    }
+    store_cursor_close(cur);
+    wire_arena_destroy(&scratch);
+    if (rc != RP_OK && rc != RP_ENOTFOUND)
+        return rc;
+    return seg_save(s, txn, &fu);
+}
+
+static rp_err s_apply_finish(store_txn_t *txn, void *ctx)
+{
+    finish_t *f = ctx;
+    logrun_t *r = f->r;
+    segsrv_t *s = r->s;
+    wire_arena_t *a = wire_arena_new();
+    ProtobufCBinaryData rid = {r->request_id_len, r->request_id};
+    seg_t seg;
+    rp_err rc;
+
+    if (!a)
+        return RP_ENOMEM;
+    rc = seg_load(s, txn, a, r->segment_no, &seg);
+    if (rc == RP_OK && r->follow_up && r->follow_up_no[0])
+        rc = s_create_follow_up(r, txn, a, &seg);
+    if (rc == RP_OK)
+        rc = seg_lines_drop(s, txn, seg.seg_id);
+    if (rc == RP_OK)
+        rc = store_del(txn, s->db[DB_SEGMENTS], r->segment_no, strlen(r->segment_no), NULL, 0);
+    if (rc == RP_ENOTFOUND)
+        rc = RP_OK; /* finished before: only the records below are left */
+    if (rc == RP_OK) {
+        rc = store_del(txn, s->db[DB_LOGS], r->segment_no, strlen(r->segment_no), NULL, 0);
+        rc = rc == RP_ENOTFOUND ? RP_OK : rc;
+    }
+    if (rc == RP_OK && rid.len)
+        rc = server_dedup_put(txn, s->db[DB_DEDUP], s->db[DB_DEDUP_TIME], &rid, f->reply,
+                              f->reply_len);
+    wire_arena_destroy(&a);
+    return rc;
+}
+
+static void s_finish(logrun_t *r, const Rapport__V1__SegmentLogged *logged)
+{
+    Rapport__V1__SegmentReply rep = RAPPORT__V1__SEGMENT_REPLY__INIT;
+    finish_t f = {r, NULL, 0};
+    uint8_t *bytes;
+    size_t len;
+    rp_err rc;
+
+    rep.request_id.data = r->request_id;
+    rep.request_id.len = r->request_id_len;
+    rep.user_id = r->user_id;
+    rep.result_case = RAPPORT__V1__SEGMENT_REPLY__RESULT_LOGGED;
+    rep.logged = (Rapport__V1__SegmentLogged *)(uintptr_t)logged;
+    rc = wire_encode(&rep.base, &bytes, &len);
+    if (rc != RP_OK) {
+        s_run_retry_later(r, RUN_BEGIN, "out of memory");
+        return;
+    }
+    f.reply = bytes;
+    f.reply_len = len;
+    rc = store_write(r->s->store, s_apply_finish, &f, NULL);
+    if (rc != RP_OK) {
+        free(bytes);
+        log_errx("segment %s: logged as %llu but cannot delete it: %s", r->segment_no,
+                 (unsigned long long)logged->logged_segment_no, rp_strerror(rc));
+        s_run_retry_later(r, RUN_BEGIN, "the segment worker cannot write its store");
+        return;
+    }
+    log_info("segment %s logged as %llu: %llu entries (%llu..%llu) in %.3f s%s%s", r->segment_no,
+             (unsigned long long)logged->logged_segment_no, (unsigned long long)logged->entry_count,
+             (unsigned long long)logged->first_entry_no, (unsigned long long)logged->last_entry_no,
+             (double)(clock_mono_ns() - r->t0_ns) / 1e9, r->follow_up_no[0] ? ", follow-up " : "",
+             r->follow_up_no);
+    server_hist_observe(&r->s->log_seconds, (double)(clock_mono_ns() - r->t0_ns) / 1e9);
+    r->s->logs_done++;
+    if (r->req)
+        server_req_reply_raw(r->req, bytes, len);
+    free(bytes);
+    s_reply_client(r);
+    s_run_unlink(r);
+    s_run_free(r);
+}
+
+/* ---- starting runs ---- */
+
+static logrun_t *s_run_new(segsrv_t *s, const char *segment_no)
+{
+    static uint64_t next_id;
+    logrun_t *r = calloc(1, sizeof(*r));
+
+    if (!r)
+        return NULL;
+    r->s = s;
+    r->id = ++next_id;
+    r->t0_ns = clock_mono_ns();
+    snprintf(r->segment_no, sizeof(r->segment_no), "%s", segment_no);
+    r->contacts = seg_map_new(1024);
+    r->codes = seg_map_new(16);
+    if (!r->contacts || !r->codes) {
+        s_run_free(r);
+        return NULL;
+    }
+    r->next = s->runs;
+    s->runs = r;
+    return r;
+}
+
+static void s_snapshot(logrun_t *r, const seg_t *seg)
+{
+    r->seg_id = seg->seg_id;
+    snprintf(r->description, sizeof(r->description), "%s", seg->h->description);
+    snprintf(r->salesperson, sizeof(r->salesperson), "%s", seg->h->salesperson_code);
+    r->date = seg->h->date;
+}
+
+/* Start (or restart) the lookup phase. */
+static void s_start_lookup(logrun_t *r)
+{
+    r->gen++;
+    r->phase = RUN_LOOKUP;
+    r->scan_after = 0;
+    r->counted = 0;
+    r->scan_done = false;
+    r->codes_asked = false;
+    r->lookups = 0;
+    s_lookup_pump(r);
+}
+
+static void s_after_checks(logrun_t *r)
+{
+    if (!r->description[0]) {
+        server_req_fail(r->req, RP_EPRECOND, "segment_no",
+                        "Description must have a value in Segment Header: No.=%s.", r->segment_no);
+        s_run_refuse(r);
+        return;
+    }
+    s_start_lookup(r);
+}
+
+void logging_log_segment(void *ctx, server_req_t *req)
+{
+    segsrv_t *s = ctx;
+    Rapport__V1__LogSegment *ls = seg_request(req)->log_segment;
+    const ProtobufCBinaryData *rid = wire_msg_request_id(req->request);
+    Rapport__V1__LogRequest lr = RAPPORT__V1__LOG_REQUEST__INIT;
+    Rapport__V1__ListLoggedSegments ll = RAPPORT__V1__LIST_LOGGED_SEGMENTS__INIT;
+    store_txn_t *txn;
+    store_val_t v;
+    logrun_t *r;
+    seg_t seg;
+    rp_err rc;
+
+    if (seg_dedup_answer(s, req))
+        return;
+    rc = store_txn_begin(s->store, false, &txn);
+    if (rc == RP_OK)
+        rc = seg_load(s, txn, req->arena, ls->segment_no, &seg);
+    if (rc == RP_OK && seg.h->logging) {
+        logrun_t probe;
+        bool same = false;
+        memset(&probe, 0, sizeof(probe));
+        if (store_get(txn, s->db[DB_LOGS], ls->segment_no, strlen(ls->segment_no), &v) == RP_OK &&
+            s_logrec_get(&v, &probe))
+            same = probe.request_id_len == rid->len &&
+                   memcmp(probe.request_id, rid->data, rid->len) == 0;
+        store_txn_abort(txn);
+        r = s_run_find(s, ls->segment_no);
+        if (!same || (r && r->req)) {
+            seg_fail_logging(req, ls->segment_no);
+            return;
+        }
+        /* A retry of the request being logged: wait for its run. */
+        if (!r) {
+            logging_recover(s);
+            r = s_run_find(s, ls->segment_no);
+        }
+        if (!r) {
+            server_req_fail(req, RP_EUNAVAIL, NULL, "segment %s cannot be resumed now",
+                            ls->segment_no);
+            return;
+        }
+        r->req = req;
+        req->deferred = true;
+        if (r->phase == RUN_PARKED || r->phase == RUN_WAIT) {
+            r->attempts = 0;
+            r->retry_at = 0;
+            r->phase = RUN_WAIT;
+        }
+        return;
+    }
+    store_txn_abort(txn);
+    if (rc == RP_ENOTFOUND) {
+        seg_fail_no_segment(req, ls->segment_no);
+        return;
+    }
+    if (rc != RP_OK) {
+        seg_fail_store(req, rc);
+        return;
+    }
+    r = s_run_new(s, ls->segment_no);
+    if (!r) {
+        server_req_fail(req, RP_ENOMEM, NULL, "out of memory");
+        return;
+    }
+    r->req = req;
+    req->deferred = true;
+    memcpy(r->request_id, rid->data, rid->len);
+    r->request_id_len = rid->len;
+    snprintf(r->user_id, sizeof(r->user_id), "%s", req->user_id);
+    r->follow_up = ls->create_follow_up;
+    /* log_id: derived from the request_id, unique per segment. */
+    r->log_id_len = (size_t)snprintf((char *)r->log_id, sizeof(r->log_id), "%s/%.*s",
+                                     ls->segment_no, (int)rid->len, (const char *)rid->data);
+    s_snapshot(r, &seg);
+    /* Check 1 first: does a logged segment exist for this No.? */
+    r->phase = RUN_CHECK;
+    ll.segment_no = r->segment_no;
+    ll.limit = 1;
+    lr.command_case = RAPPORT__V1__LOG_REQUEST__COMMAND_LIST_LOGGED_SEGMENTS;
+    lr.list_logged_segments = &ll;
+    if (s_to_writer(r, &lr, s_on_check) != RP_OK) {
+        req->deferred = false;
+        r->req = NULL;
+        server_req_fail(req, RP_EUNAVAIL, NULL, "cannot reach rapport-logwriter");
+        s_run_unlink(r);
+        s_run_free(r);
+    }
+}
+
+void logging_recover(segsrv_t *s)
+{
+    store_txn_t *txn;
+    store_cursor_t *cur;
+    store_val_t k, v;
+    wire_arena_t *a = wire_arena_new();
+    rp_err rc;
+
+    if (!a)
+        return;
+    rc = store_txn_begin(s->store, false, &txn);
+    if (rc != RP_OK) {
+        wire_arena_destroy(&a);
+        return;
+    }
+    rc = store_cursor_open(txn, s->db[DB_LOGS], &cur);
+    for (rc = rc == RP_OK ? store_cursor_get(cur, STORE_FIRST, &k, &v) : rc; rc == RP_OK;
+         rc = store_cursor_get(cur, STORE_NEXT, &k, &v)) {
+        char no[SEG_NO_MAX + 1];
+        logrun_t *r;
+        seg_t seg;
+        if (k.len > SEG_NO_MAX)
+            continue;
+        memcpy(no, k.data, k.len);
+        no[k.len] = '\0';
+        if (s_run_find(s, no) || seg_load(s, txn, a, no, &seg) != RP_OK)
+            continue;
+        r = s_run_new(s, no);
+        if (!r)
+            break;
+        if (!s_logrec_get(&v, r)) {
+            log_errx("segment %s: unreadable log record", no);
+            s_run_unlink(r);
+            s_run_free(r);
+            continue;
+        }
+        r->recovering = true;
+        r->persisted = true;
+        s_snapshot(r, &seg);
+        log_info("segment %s was being logged: resuming", no);
+        /* Started from the tick, outside this read transaction. */
+        r->phase = RUN_WAIT;
+        r->wait_phase = RUN_LOOKUP;
+        r->retry_at = 0;
+    }
+    store_cursor_close(cur);
+    store_txn_abort(txn);
+    wire_arena_destroy(&a);
+}
+
+void logging_tick(segsrv_t *s)
+{
+    int64_t now = clock_mono_ms();
+    logrun_t *r = s->runs;
+    while (r) {
+        logrun_t *next = r->next;
+        if (r->phase == RUN_WAIT && now >= r->retry_at) {
+            /* The contact data is needed again after a restart of ours. */
+            if (r->wait_phase == RUN_LOOKUP || !r->scan_done)
+                s_start_lookup(r);
+            else
+                s_begin(r);
+        }
+        r = next;
+    }
+}
+
+bool logging_busy(const segsrv_t *s)
+{
+    for (const logrun_t *r = s->runs; r; r = r->next)
+        if (r->phase != RUN_WAIT && r->phase != RUN_PARKED)
+            return true;
+    return false;
+}
+
+size_t logging_count(const segsrv_t *s)
+{
+    size_t n = 0;
+    for (const logrun_t *r = s->runs; r; r = r->next)
+        n++;
+    return n;
+}
+
+void logging_destroy_all(segsrv_t *s)
+{
+    while (s->runs) {
+        logrun_t *r = s->runs;
+        s->runs = r->next;
+        s_run_free(r);
+    }
+}

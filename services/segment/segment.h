@@ -1,0 +1,191 @@
+/* segment: internal interface of rapport-segment, shared by its files.
+ *
+ * segment_server.c  the server spec, the links to the other workers, start-up
+ * segstore.c        records: headers, lines, numbering, log records
+ * segments.c        segment commands: create, update, add, personalize...
+ * logging.c         LogSegment: validate, stream to the writer, finish, recover
+ *
+ * A segment is a header record under its No. and lines keyed by the
+ * segment's internal id and line no. (so a segment's lines are one key
+ * range). Commands that need catalog data (templates, contacts,
+ * salespeople, campaigns) ask rapport-interaction in batches through the
+ * interaction link and finish in the link's callback; every change is then
+ * applied in one write transaction together with the request's dedup
+ * record. */
+#ifndef RAPPORT_SEGMENT_H
+#define RAPPORT_SEGMENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "link.h"
+#include "server.h"
+#include "store.h"
+#include "wire.h"
+
+#include "rapport/v1/interaction.pb-c.h"
+#include "rapport/v1/logwriter.pb-c.h"
+#include "rapport/v1/segment.pb-c.h"
+
+enum {
+    DB_META,         /* "numbering" -> SegmentNumbering, "seg_id" -> u64 */
+    DB_SEGMENTS,     /* segment no. -> seg_rec_t + SegmentHeader */
+    DB_LINES,        /* seg_id + line_no -> SegmentLine */
+    DB_LINE_CONTACT, /* seg_id + contact no. -> line_no */
+    DB_LOGS,         /* segment no. -> log record (segment in LOGGING) */
+    DB_DEDUP,
+    DB_DEDUP_TIME,
+    DB_COUNT
+};
+
+#define SEG_NO_MAX 20
+#define LINE_STEP  10000
+
+typedef struct logrun logrun_t;
+
+typedef struct segsrv {
+    const config_t *cfg;
+    store_t *store;
+    store_dbi_t db[DB_COUNT];
+    server_t *server;
+    link_t *interaction;
+    link_t *writer;
+    logrun_t *runs;
+    int64_t last_recovery_ms;
+    /* metrics */
+    uint64_t logs_done, logs_failed, entries_streamed;
+    server_hist_t log_seconds;
+} segsrv_t;
+
+/* A segment header as stored: internal fields + the contract's header. */
+typedef struct {
+    uint64_t seg_id;
+    uint64_t last_line_no;
+    Rapport__V1__SegmentHeader *h;
+} seg_t;
+
+/* ---- segstore.c ---- */
+
+/* Load segment `no` into the arena. RP_ENOTFOUND. */
+rp_err seg_load(segsrv_t *s, store_txn_t *txn, wire_arena_t *a, const char *no, seg_t *ret);
+rp_err seg_save(segsrv_t *s, store_txn_t *txn, const seg_t *seg);
+
+/* A new internal segment id. */
+rp_err seg_new_id(segsrv_t *s, store_txn_t *txn, uint64_t *ret);
+
+/* Line keys: seg_id + line_no, both big-endian. */
+void seg_line_key(uint64_t seg_id, uint64_t line_no, uint8_t out[16]);
+
+rp_err seg_line_load(segsrv_t *s, store_txn_t *txn, wire_arena_t *a, uint64_t seg_id,
+                     uint64_t line_no, Rapport__V1__SegmentLine **ret);
+rp_err seg_line_save(segsrv_t *s, store_txn_t *txn, uint64_t seg_id,
+                     const Rapport__V1__SegmentLine *line, unsigned flags);
+
+/* Line no. of a contact in a segment; RP_ENOTFOUND. */
+rp_err seg_line_of_contact(segsrv_t *s, store_txn_t *txn, uint64_t seg_id, const char *contact,
+                           uint64_t *ret_line_no);
+rp_err seg_contact_index_put(segsrv_t *s, store_txn_t *txn, uint64_t seg_id, const char *contact,
+                             uint64_t line_no);
+rp_err seg_contact_index_del(segsrv_t *s, store_txn_t *txn, uint64_t seg_id, const char *contact);
+
+/* Delete every line and contact index record of a segment id. */
+rp_err seg_lines_drop(segsrv_t *s, store_txn_t *txn, uint64_t seg_id);
+
+/* Segment Nos.: format the next number and advance. RP_EPRECOND when
+ * numbering is unset ("Segment Nos. must have a value in Marketing
+ * Setup."). Skips numbers taken by existing segments. */
+rp_err seg_numbering_take(segsrv_t *s, store_txn_t *txn, char out[SEG_NO_MAX + 1]);
+rp_err seg_numbering_get(segsrv_t *s, store_txn_t *txn, wire_arena_t *a,
+                         Rapport__V1__SegmentNumbering **ret);
+bool seg_numbering_set(const Rapport__V1__SegmentNumbering *n);
+
+/* The request's dedup record, if any, answers it: returns true when the
+ * stored reply was set (server_req_reply_raw); the handler then returns
+ * and the reply leaves when the request finishes. */
+bool seg_dedup_answer(segsrv_t *s, server_req_t *req);
+
+/* Store req's reply (as it stands) under its request_id. */
+rp_err seg_dedup_record(segsrv_t *s, store_txn_t *txn, server_req_t *req);
+
+/* A string (<= 20 characters) -> pointer map. */
+typedef struct seg_map seg_map_t;
+seg_map_t *seg_map_new(size_t expected);
+void seg_map_destroy(seg_map_t **self_p);
+/* The value slot of key, created (NULL value) when `create`; NULL when the
+ * key is absent (or too long, or out of memory). */
+void **seg_map_slot(seg_map_t *m, const char *key, bool create);
+size_t seg_map_count(const seg_map_t *m);
+void seg_map_each(seg_map_t *m, void (*fn)(const char *key, void **value, void *arg), void *arg);
+
+/* Fail with a store error after a write transaction failed. */
+void seg_fail_store(server_req_t *req, rp_err rc);
+
+static inline Rapport__V1__SegmentRequest *seg_request(server_req_t *req)
+{
+    return (Rapport__V1__SegmentRequest *)req->request;
+}
+
+static inline Rapport__V1__SegmentReply *seg_reply(server_req_t *req)
+{
+    return (Rapport__V1__SegmentReply *)req->reply;
+}
+
+/* "The Segment Header does not exist. Identification fields and values:
+ * No.='X'" */
+void seg_fail_no_segment(server_req_t *req, const char *no);
+
+/* "Segment X is being logged." */
+void seg_fail_logging(server_req_t *req, const char *no);
+
+/* Recompute nothing: adjust the header's derived totals by a line being
+ * added (sign +1) or removed (-1). */
+void seg_totals(Rapport__V1__SegmentHeader *h, const Rapport__V1__SegmentLine *line, int sign);
+
+/* ---- segments.c ---- */
+
+void segments_set_numbering(void *ctx, server_req_t *req);
+void segments_get_numbering(void *ctx, server_req_t *req);
+void segments_create(void *ctx, server_req_t *req);
+void segments_get(void *ctx, server_req_t *req);
+void segments_list(void *ctx, server_req_t *req);
+void segments_delete(void *ctx, server_req_t *req);
+void segments_update(void *ctx, server_req_t *req);
+void segments_add_contacts(void *ctx, server_req_t *req);
+void segments_remove_lines(void *ctx, server_req_t *req);
+void segments_list_lines(void *ctx, server_req_t *req);
+void segments_update_line(void *ctx, server_req_t *req);
+
+/* Correspondence type of a new line (DOMAIN.md section 6, rules a-c). */
+Rapport__V1__CorrespondenceType seg_line_corr_type(const Rapport__V1__SegmentHeader *h,
+                                                   const Rapport__V1__InteractionTemplate *t,
+                                                   const Rapport__V1__Contact *c);
+
+/* Fill a new line for contact c from the header h and its template t
+ * (which may be NULL). */
+void seg_line_from_header(const Rapport__V1__SegmentHeader *h,
+                          const Rapport__V1__InteractionTemplate *t, const Rapport__V1__Contact *c,
+                          Rapport__V1__SegmentLine *l);
+
+/* Whether template t has a language row for lang. */
+bool seg_template_has_language(const Rapport__V1__InteractionTemplate *t, const char *lang);
+
+/* ---- logging.c ---- */
+
+void logging_log_segment(void *ctx, server_req_t *req);
+
+/* Resume every segment left in LOGGING (start-up, and retries later). */
+void logging_recover(segsrv_t *s);
+
+/* Drive runs that wait for a retry. */
+void logging_tick(segsrv_t *s);
+
+/* Whether a log is in flight (graceful stop waits for it). */
+bool logging_busy(const segsrv_t *s);
+
+/* Number of segment logs in flight. */
+size_t logging_count(const segsrv_t *s);
+
+void logging_destroy_all(segsrv_t *s);
+
+#endif

@@ -1,0 +1,1342 @@
+/* segments: the segment commands (DOMAIN.md section 6).
+ *
+ * Each mutating handler reads as: dedup -> validate -> (ask
+ * rapport-interaction for the catalog records it needs, in one batch) ->
+ * apply in one write transaction with the dedup record -> reply. The
+ * transaction function reloads everything it changes, so store_write()
+ * can run it again after growing the map. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "log.h"
+#include "segment.h"
+
+#define LINES_DEFAULT    100
+#define LINES_MAX        5000
+#define SEGMENTS_DEFAULT 100
+#define SEGMENTS_MAX     1000
+#define ADD_MAX          10000
+
+/* ---- catalog lookups ---- */
+
+typedef void (*after_lookup_fn)(segsrv_t *s, server_req_t *req, Rapport__V1__LookupResult *lr);
+
+typedef struct {
+    segsrv_t *s;
+    after_lookup_fn fn;
+} lookup_ctx_t;
+
+/* Pass a peer's refusal through unchanged. */
+static bool s_peer_failed(server_req_t *req, const ProtobufCMessage *reply)
+{
+    const Rapport__V1__Status *st = (const Rapport__V1__Status *)wire_msg_status(reply);
+    if (!st || st->code == RAPPORT__V1__STATUS_CODE__OK)
+        return false;
+    server_req_status(req, (int)st->code, st->field, "%s", st->message);
+    return true;
+}
+
+static void s_on_lookup(void *ctx, server_req_t *req, ProtobufCMessage *reply, wire_arena_t *a)
+{
+    lookup_ctx_t *lc = ctx;
+    Rapport__V1__InteractionReply *ir = (Rapport__V1__InteractionReply *)reply;
+    (void)a;
+    if (s_peer_failed(req, reply)) {
+        server_req_finish(req);
+        return;
+    }
+    if (ir->result_case != RAPPORT__V1__INTERACTION_REPLY__RESULT_LOOKUP) {
+        server_req_fail(req, RP_EINTERNAL, NULL, "rapport-interaction answered a lookup oddly");
+        server_req_finish(req);
+        return;
+    }
+    lc->fn(lc->s, req, ir->lookup);
+}
+
+/* Send an interaction request on behalf of req; on failure req is failed
+ * (and finished when it was deferred already). */
+static void s_ask_interaction(segsrv_t *s, server_req_t *req, Rapport__V1__InteractionRequest *ir,
+                              link_fn fn, void *ctx)
+{
+    bool was_deferred = req->deferred;
+    rp_err rc;
+
+    ir->user_id = wire_str(req->user_id);
+    rc = link_send(s->interaction, req, &ir->base, fn, ctx);
+    if (rc == RP_OK)
+        return;
+    server_req_fail(req, RP_EUNAVAIL, NULL, "cannot reach rapport-interaction: %s",
+                    rp_strerror(rc));
+    if (was_deferred)
+        server_req_finish(req);
+}
+
+static void s_lookup(segsrv_t *s, server_req_t *req, Rapport__V1__Lookup *lk, after_lookup_fn fn)
+{
+    lookup_ctx_t *lc = wire_arena_alloc(req->arena, sizeof(*lc));
+    Rapport__V1__InteractionRequest *ir = (Rapport__V1__InteractionRequest *)wire_arena_message(
+        req->arena, &rapport__v1__interaction_request__descriptor);
+
+    lc->s = s;
+    lc->fn = fn;
+    ir->command_case = RAPPORT__V1__INTERACTION_REQUEST__COMMAND_LOOKUP;
+    ir->lookup = lk;
+    s_ask_interaction(s, req, ir, s_on_lookup, lc);
+}
+
+static Rapport__V1__Lookup *s_lookup_new(server_req_t *req)
+{
+    return (Rapport__V1__Lookup *)wire_arena_message(req->arena, &rapport__v1__lookup__descriptor);
+}
+
+static void s_lookup_one(wire_arena_t *a, char ***arr, size_t *n, const char *key)
+{
+    char **grown;
+    if (!key || !*key)
+        return;
+    for (size_t i = 0; i < *n; i++)
+        if (strcmp((*arr)[i], key) == 0)
+            return;
+    grown = (char **)wire_arena_ptrs(a, *n + 1);
+    if (*n)
+        memcpy(grown, *arr, sizeof(char *) * *n);
+    grown[(*n)++] = wire_str(key);
+    *arr = grown;
+}
+
+/* The first record the lookup did not find, as Business Central's text. */
+static bool s_fail_missing(server_req_t *req, const Rapport__V1__LookupResult *lr)
+{
+    static const struct {
+        const char *kind, *table, *field, *req_field;
+    } kinds[] = {
+        {"contact:", "Contact", "No.", "contact_no"},
+        {"template:", "Interaction Template", "Code", "interaction_template_code"},
+        {"salesperson:", "Salesperson/Purchaser", "Code", "salesperson_code"},
+        {"campaign:", "Campaign", "No.", "campaign_no"},
+    };
+    if (lr->n_missing == 0)
+        return false;
+    for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+        size_t kl = strlen(kinds[k].kind);
+        if (strncmp(lr->missing[0], kinds[k].kind, kl) == 0) {
+            server_req_fail(req, RP_ENOTFOUND, kinds[k].req_field,
+                            "The %s does not exist. Identification fields and values: %s='%s'",
+                            kinds[k].table, kinds[k].field, lr->missing[0] + kl);
+            return true;
+        }
+    }
+    server_req_fail(req, RP_ENOTFOUND, NULL, "not found: %s", lr->missing[0]);
+    return true;
+}
+
+static const Rapport__V1__InteractionTemplate *s_template(const Rapport__V1__LookupResult *lr,
+                                                          const char *code)
+{
+    for (size_t i = 0; lr && code && i < lr->n_templates; i++)
+        if (strcmp(lr->templates[i]->code, code) == 0)
+            return lr->templates[i];
+    return NULL;
+}
+
+static const Rapport__V1__Contact *s_contact(const Rapport__V1__LookupResult *lr, const char *no)
+{
+    for (size_t i = 0; lr && no && i < lr->n_contacts; i++)
+        if (strcmp(lr->contacts[i]->no, no) == 0)
+            return lr->contacts[i];
+    return NULL;
+}
+
+/* ---- shared rules ---- */
+
+bool seg_template_has_language(const Rapport__V1__InteractionTemplate *t, const char *lang)
+{
+    for (size_t i = 0; t && lang && *lang && i < t->n_languages; i++)
+        if (strcmp(t->languages[i]->language_code, lang) == 0)
+            return true;
+    return false;
+}
+
+static Rapport__V1__CorrespondenceType s_template_corr(const Rapport__V1__InteractionTemplate *t)
+{
+    if (!t)
+        return RAPPORT__V1__CORRESPONDENCE_TYPE__CORRESPONDENCE_TYPE_NONE;
+    return t->correspondence_type_opt_case ==
+                   RAPPORT__V1__INTERACTION_TEMPLATE__CORRESPONDENCE_TYPE_OPT_CORRESPONDENCE_TYPE
+               ? t->correspondence_type
+               : RAPPORT__V1__CORRESPONDENCE_TYPE__CORRESPONDENCE_TYPE_EMAIL;
+}
+
+Rapport__V1__CorrespondenceType seg_line_corr_type(const Rapport__V1__SegmentHeader *h,
+                                                   const Rapport__V1__InteractionTemplate *t,
+                                                   const Rapport__V1__Contact *c)
+{
+    /* (a) the header ignores the contact's type and has one of its own */
+    if (h->ignore_contact_corr_type &&
+        h->correspondence_type != RAPPORT__V1__CORRESPONDENCE_TYPE__CORRESPONDENCE_TYPE_NONE)
+        return h->correspondence_type;
+    /* (b) the template ignores the contact's type, or the contact has none */
+    if ((t && t->ignore_contact_corr_type) || !c ||
+        c->correspondence_type == RAPPORT__V1__CORRESPONDENCE_TYPE__CORRESPONDENCE_TYPE_NONE)
+        return s_template_corr(t);
+    /* (c) the contact's type */
+    return c->correspondence_type;
+}
+
+void seg_line_from_header(const Rapport__V1__SegmentHeader *h,
+                          const Rapport__V1__InteractionTemplate *t, const Rapport__V1__Contact *c,
+                          Rapport__V1__SegmentLine *l)
+{
+    l->segment_no = h->no;
+    l->contact_no = c->no;
+    l->contact_company_no = c->company_no;
+    l->description = h->description;
+    l->campaign_no = h->campaign_no;
+    l->campaign_target = h->campaign_target;
+    l->campaign_response = h->campaign_response;
+    l->salesperson_code = h->salesperson_code[0] ? h->salesperson_code : c->salesperson_code;
+    l->interaction_template_code = h->interaction_template_code;
+    l->interaction_group_code = h->interaction_group_code;
+    l->cost_cents = h->unit_cost_cents;
+    l->duration_min = h->unit_duration_min;
+    l->date = h->date;
+    l->information_flow = h->information_flow;
+    l->initiated_by = h->initiated_by;
+    l->evaluation = RAPPORT__V1__EVALUATION__EVALUATION_NONE;
+    l->subject = h->subject;
+    l->language_code =
+        seg_template_has_language(t, c->language_code) ? c->language_code : h->language_code;
+    l->correspondence_type = seg_line_corr_type(h, t, c);
+}
+
+static bool s_has_pf(const Rapport__V1__SegmentLine *l, const char *field)
+{
+    for (size_t i = 0; i < l->n_personalized_fields; i++)
+        if (strcmp(l->personalized_fields[i], field) == 0)
+            return true;
+    return false;
+}
+
+static void s_add_pf(wire_arena_t *a, Rapport__V1__SegmentLine *l, const char *field)
+{
+    char **grown;
+    if (s_has_pf(l, field))
+        return;
+    grown = (char **)wire_arena_ptrs(a, l->n_personalized_fields + 1);
+    if (l->n_personalized_fields)
+        memcpy(grown, l->personalized_fields, sizeof(char *) * l->n_personalized_fields);
+    grown[l->n_personalized_fields++] = wire_str(field);
+    l->personalized_fields = grown;
+}
+
+static void s_reply_segment(server_req_t *req, Rapport__V1__SegmentHeader *h)
+{
+    seg_reply(req)->result_case = RAPPORT__V1__SEGMENT_REPLY__RESULT_SEGMENT;
+    seg_reply(req)->segment = h;
+}
+
+/* Run fn in a write transaction; on a store failure req is failed. */
+static bool s_write(segsrv_t *s, server_req_t *req, store_write_fn fn, void *ctx)
+{
+    rp_err rc = store_write(s->store, fn, ctx, NULL);
+    if (rc == RP_OK)
+        return true;
+    log_warnx("write failed: %s (%s)", rp_strerror(rc), store_last_error(s->store));
+    seg_fail_store(req, rc);
+    return false;
+}
+
+/* Load for a change: fails req (and returns RP_ENOTFOUND / RP_EPRECOND as
+ * a domain outcome, not a store error) when absent or being logged. */
+static rp_err s_load_for_change(segsrv_t *s, store_txn_t *txn, server_req_t *req, const char *no,
+                                seg_t *seg)
+{
+    rp_err rc = seg_load(s, txn, req->arena, no, seg);
+    if (rc == RP_ENOTFOUND) {
+        seg_fail_no_segment(req, no);
+        return RP_ENOTFOUND;
+    }
+    if (rc != RP_OK)
+        return rc;
+    if (seg->h->logging) {
+        seg_fail_logging(req, no);
+        return RP_EPRECOND;
+    }
+    return RP_OK;
+}
+
+/* A domain outcome of s_load_for_change ends the transaction function
+ * without writing: the caller's reply already says why. */
+static rp_err s_domain(rp_err rc)
+{
+    return rc == RP_ENOTFOUND || rc == RP_EPRECOND ? RP_OK : rc;
+}
+
+/* ---- numbering ---- */
+
+typedef struct {
+    segsrv_t *s;
+    server_req_t *req;
+} apply_t;
+
+static rp_err s_apply_numbering(store_txn_t *txn, void *ctx)
+{
+    apply_t *ap = ctx;
+    Rapport__V1__SegmentNumbering *n = seg_request(ap->req)->set_numbering;
+    uint8_t *dst;
+    rp_err rc;
+
+    server_req_reset_reply(ap->req);
+    if (n->width == 0) {
+        rc = store_del(txn, ap->s->db[DB_META], "numbering", 9, NULL, 0);
+        rc = rc == RP_ENOTFOUND ? RP_OK : rc;
+    } else {
+        rc = store_reserve(txn, ap->s->db[DB_META], "numbering", 9, wire_size(&n->base), 0,
+                           (void **)&dst);
+        if (rc == RP_OK)
+            wire_encode_to(&n->base, dst);
+    }
+    if (rc != RP_OK)
+        return rc;
+    seg_reply(ap->req)->result_case = RAPPORT__V1__SEGMENT_REPLY__RESULT_NUMBERING;
+    seg_reply(ap->req)->numbering = n;
+    return seg_dedup_record(ap->s, txn, ap->req);
+}
+
+void segments_set_numbering(void *ctx, server_req_t *req)
+{
+    segsrv_t *s = ctx;
+    Rapport__V1__SegmentNumbering *n = seg_request(req)->set_numbering;
+    apply_t ap = {s, req};
+    char probe[64];
+    int len;
+
+    if (seg_dedup_answer(s, req))
+        return;
+    if (n->width > SEG_NO_MAX || (n->width > 0 && n->next == 0)) {
+        server_req_fail(req, RP_EINVAL, "width",
+                        "numbering needs a width of 1 to %d and a next number of at least 1 "
+                        "(width 0 clears it)",
+                        SEG_NO_MAX);
+        return;
+    }
+    len = snprintf(probe, sizeof(probe), "%s%0*llu", n->prefix, (int)n->width,
+                   (unsigned long long)n->next);
+    if (n->width > 0 && (len < 0 || len > SEG_NO_MAX)) {
+        server_req_fail(req, RP_EINVAL, "prefix",
+                        "numbers like %s would be longer than %d characters", probe, SEG_NO_MAX);
+        return;
+    }
+    s_write(s, req, s_apply_numbering, &ap);
+}
+
+void segments_get_numbering(void *ctx, server_req_t *req)
+{
+    segsrv_t *s = ctx;
+    store_txn_t *txn;
+    Rapport__V1__SegmentNumbering *n;
+    rp_err rc = store_txn_begin(s->store, false, &txn);
+
+    if (rc == RP_OK)
+        rc = seg_numbering_get(s, txn, req->arena, &n);
+    store_txn_abort(txn);
+    if (rc != RP_OK) {
+        seg_fail_store(req, rc);
+        return;
+    }
+    seg_reply(req)->result_case = RAPPORT__V1__SEGMENT_REPLY__RESULT_NUMBERING;
+    seg_reply(req)->numbering = n;
+}
+
+/* ---- header fields ---- */
+
+/* Validate the scalar fields of a SegmentFields (the catalog references are
+ * checked by a lookup). */
+static bool s_fields_ok(server_req_t *req, const Rapport__V1__SegmentFields *f)
+{
+    if (!f)
+        return true;
+    if (f->date_opt_case == RAPPORT__V1__SEGMENT_FIELDS__DATE_OPT_DATE && f->date &&
+        !clock_date_valid(f->date)) {
+        server_req_fail(req, RP_EINVAL, "fields.date", "%u is not a valid date", f->date);
+        return false;
+    }
+    if (f->unit_cost_cents_opt_case ==
+            RAPPORT__V1__SEGMENT_FIELDS__UNIT_COST_CENTS_OPT_UNIT_COST_CENTS &&
+        f->unit_cost_cents < 0) {
+        server_req_fail(req, RP_EINVAL, "fields.unit_cost_cents",
+                        "Unit Cost (LCY) must not be negative.");
+        return false;
+    }
+    return true;
+}
+
+#define HAS(f, name) ((f) && (f)->name##_opt_case != 0)
+
+/* Lookup of the catalog records a SegmentFields refers to; NULL when none. */
+static Rapport__V1__Lookup *s_fields_lookup(server_req_t *req, const Rapport__V1__SegmentFields *f)
+{
+    Rapport__V1__Lookup *lk = s_lookup_new(req);
+    if (!f)
+        return NULL;
+    if (HAS(f, interaction_template_code))
+        s_lookup_one(req->arena, &lk->template_codes, &lk->n_template_codes,
+                     f->interaction_template_code);
+    if (HAS(f, salesperson_code))
+        s_lookup_one(req->arena, &lk->salesperson_codes, &lk->n_salesperson_codes,
+                     f->salesperson_code);
+    if (HAS(f, campaign_no))
+        s_lookup_one(req->arena, &lk->campaign_nos, &lk->n_campaign_nos, f->campaign_no);
+    if (!lk->n_template_codes && !lk->n_salesperson_codes && !lk->n_campaign_nos)
+        return NULL;
+    return lk;
+}
+
+/* Copy the template's interaction section onto the header (DOMAIN.md 6). */
+static void s_header_take_template(Rapport__V1__SegmentHeader *h,
+                                   const Rapport__V1__InteractionTemplate *t, const char *code)
+{
+    h->interaction_template_code = wire_str(code);
+    if (!t) {
+        h->interaction_group_code = wire_str("");
+        return;
+    }
+    h->interaction_group_code = t->interaction_group_code;
+    h->unit_cost_cents = t->unit_cost_cents;
+    h->unit_duration_min = t->unit_duration_min;
+    h->information_flow = t->information_flow;
+    h->initiated_by = t->initiated_by;
+    h->correspondence_type = s_template_corr(t);
+    h->ignore_contact_corr_type = t->ignore_contact_corr_type;
+    h->language_code = t->language_code;
+    h->campaign_target = t->campaign_target;
+    h->campaign_response = t->campaign_response;
+    if (t->campaign_no[0])
+        h->campaign_no = t->campaign_no;
+    h->subject = wire_str("");
+}
+
+/* Set the header fields given (the template first). Returns false with req
+ * failed on a rule violation. */
+static bool s_header_apply(server_req_t *req, Rapport__V1__SegmentHeader *h,
+                           const Rapport__V1__SegmentFields *f, const Rapport__V1__LookupResult *lr)
+{
+    if (!f)
+        return true;
+    if (HAS(f, interaction_template_code))
+        s_header_take_template(h, s_template(lr, f->interaction_template_code),
+                               f->interaction_template_code);
+    if (HAS(f, description))
+        h->description = f->description;
+    if (HAS(f, salesperson_code))
+        h->salesperson_code = f->salesperson_code;
+    if (HAS(f, date))
+        h->date = f->date ? f->date : clock_work_date();
+    if (HAS(f, campaign_no)) {
+        h->campaign_no = f->campaign_no;
+        if (!f->campaign_no[0])
+            h->campaign_target = h->campaign_response = false;
+    }
+    if (HAS(f, campaign_target))
+        h->campaign_target = f->campaign_target;
+    if (HAS(f, campaign_response))
+        h->campaign_response = f->campaign_response;
+    if ((h->campaign_target || h->campaign_response) && !h->campaign_no[0]) {
+        server_req_fail(req, RP_EPRECOND, "fields.campaign_no",
+                        "Campaign No. must have a value in Segment Header: No.=%s.", h->no);
+        return false;
+    }
+    if (HAS(f, language_code))
+        h->language_code = f->language_code;
+    if (HAS(f, subject))
+        h->subject = f->subject;
+    if (HAS(f, correspondence_type))
+        h->correspondence_type = f->correspondence_type;
+    if (HAS(f, ignore_contact_corr_type))
+        h->ignore_contact_corr_type = f->ignore_contact_corr_type;
+    if (HAS(f, information_flow))
+        h->information_flow = f->information_flow;
+    if (HAS(f, initiated_by))
+        h->initiated_by = f->initiated_by;
+    if (HAS(f, unit_cost_cents))
+        h->unit_cost_cents = f->unit_cost_cents;
+    if (HAS(f, unit_duration_min))
+        h->unit_duration_min = f->unit_duration_min;
+    return true;
+}
+
+/* ---- create ---- */
+
+typedef struct {
+    segsrv_t *s;
+    server_req_t *req;
+    const Rapport__V1__LookupResult *lr;
+} apply_lr_t;
+
+static rp_err s_apply_create(store_txn_t *txn, void *ctx)
+{
+    apply_lr_t *ap = ctx;
+    server_req_t *req = ap->req;
+    Rapport__V1__CreateSegment *cs = seg_request(req)->create_segment;
+    Rapport__V1__SegmentHeader *h;
+    seg_t seg;
+    char no[SEG_NO_MAX + 1];
+    store_val_t v;
+    rp_err rc;
+
+    server_req_reset_reply(req);
+    if (cs->no[0]) {
+        snprintf(no, sizeof(no), "%s", cs->no);
+    } else {
+        rc = seg_numbering_take(ap->s, txn, no);
+        if (rc == RP_EPRECOND || rc == RP_ERANGE) {
+            server_req_fail(req, RP_EPRECOND, "no",
+                            rc == RP_EPRECOND ? "Segment Nos. must have a value in Marketing Setup."
+                                              : "Segment Nos. has no numbers left.");
+            return RP_OK;
+        }
+        if (rc != RP_OK)
+            return rc;
+    }
+    rc = store_get(txn, ap->s->db[DB_SEGMENTS], no, strlen(no), &v);
+    if (rc == RP_OK) {
+        server_req_fail(req, RP_EEXIST, "no",
+                        "The Segment Header already exists. Identification fields and values: "
+                        "No.='%s'",
+                        no);
+        return RP_OK;
+    }
+    if (rc != RP_ENOTFOUND)
+        return rc;
+    h = (Rapport__V1__SegmentHeader *)wire_arena_message(req->arena,
+                                                         &rapport__v1__segment_header__descriptor);
+    h->no = wire_arena_strdup(req->arena, no);
+    h->date = clock_work_date();
+    h->correspondence_type = RAPPORT__V1__CORRESPONDENCE_TYPE__CORRESPONDENCE_TYPE_NONE;
+    if (!s_header_apply(req, h, cs->fields, ap->lr))
+        return RP_OK;
+    seg.h = h;
+    seg.last_line_no = 0;
+    rc = seg_new_id(ap->s, txn, &seg.seg_id);
+    if (rc == RP_OK)
+        rc = seg_save(ap->s, txn, &seg);
+    if (rc != RP_OK)
+        return rc;
+    s_reply_segment(req, h);
+    return seg_dedup_record(ap->s, txn, req);
+}
+
+static void s_create_after_lookup(segsrv_t *s, server_req_t *req, Rapport__V1__LookupResult *lr)
+{
+    apply_lr_t ap = {s, req, lr};
+    if (!(lr && s_fail_missing(req, lr)))
+        s_write(s, req, s_apply_create, &ap);
+    if (req->deferred)
+        server_req_finish(req);
+}
+
+void segments_create(void *ctx, server_req_t *req)
+{
+    segsrv_t *s = ctx;
+    Rapport__V1__CreateSegment *cs = seg_request(req)->create_segment;
+    Rapport__V1__Lookup *lk;
+
+    if (seg_dedup_answer(s, req) || !s_fields_ok(req, cs->fields))
+        return;
+    lk = s_fields_lookup(req, cs->fields);
+    if (lk)
+        s_lookup(s, req, lk, s_create_after_lookup);
+    else
+        s_create_after_lookup(s, req, NULL);
+}
+
+/* ---- get, list, delete ---- */
+
+void segments_get(void *ctx, server_req_t *req)
+{
+    segsrv_t *s = ctx;
+    const char *no = seg_request(req)->get_segment->segment_no;
+    store_txn_t *txn;
+    seg_t seg;
+    rp_err rc = store_txn_begin(s->store, false, &txn);
+
+    if (rc == RP_OK)
+        rc = seg_load(s, txn, req->arena, no, &seg);
+    store_txn_abort(txn);
+    if (rc == RP_ENOTFOUND)
+        seg_fail_no_segment(req, no);
+    else if (rc != RP_OK)
+        seg_fail_store(req, rc);
+    else
+        s_reply_segment(req, seg.h);
+}
+
+void segments_list(void *ctx, server_req_t *req)
+{
+    segsrv_t *s = ctx;
+    Rapport__V1__ListSegments *ls = seg_request(req)->list_segments;
+    Rapport__V1__Segments *out =
+        (Rapport__V1__Segments *)wire_arena_message(req->arena, &rapport__v1__segments__descriptor);
+    size_t max =
+        ls->limit ? (ls->limit > SEGMENTS_MAX ? SEGMENTS_MAX : ls->limit) : SEGMENTS_DEFAULT;
+    store_txn_t *txn;
+    store_cursor_t *cur = NULL;
+    store_val_t k, v;
+    rp_err rc = store_txn_begin(s->store, false, &txn);
+
+    out->segments = (Rapport__V1__SegmentHeader **)wire_arena_ptrs(req->arena, max);
+    if (rc == RP_OK)
+        rc = store_cursor_open(txn, s->db[DB_SEGMENTS], &cur);
+    if (rc == RP_OK) {
+        k.data = ls->after;
+        k.len = strlen(ls->after);
+        rc = k.len ? store_cursor_get(cur, STORE_SET_RANGE, &k, &v)
+                   : store_cursor_get(cur, STORE_FIRST, &k, &v);
+        if (rc == RP_OK && k.len == strlen(ls->after) && memcmp(k.data, ls->after, k.len) == 0)
+            rc = store_cursor_get(cur, STORE_NEXT, &k, &v);
+    }
+    while (rc == RP_OK) {
+        seg_t seg;
+        char *no;
+        if (out->n_segments == max) {
+            out->next_after = out->segments[max - 1]->no;
+            break;
+        }
+        no = wire_arena_alloc(req->arena, k.len + 1);
+        memcpy(no, k.data, k.len);
+        rc = seg_load(s, txn, req->arena, no, &seg);
+        if (rc != RP_OK)
+            break;
+        out->segments[out->n_segments++] = seg.h;
+        rc = store_cursor_get(cur, STORE_NEXT, &k, &v);
+    }
+    store_cursor_close(cur);
+    store_txn_abort(txn);
+    if (rc != RP_OK && rc != RP_ENOTFOUND) {
+        seg_fail_store(req, rc);
+        return;
+    }
+    seg_reply(req)->result_case = RAPPORT__V1__SEGMENT_REPLY__RESULT_SEGMENTS;
+    seg_reply(req)->segments = out;
+}
+
+static rp_err s_apply_delete(store_txn_t *txn, void *ctx)
+{
+    apply_t *ap = ctx;
+    server_req_t *req = ap->req;
+    const char *no = seg_request(req)->delete_segment->segment_no;
+    Rapport__V1__Count *c;
+    seg_t seg;
+    rp_err rc;
+
+    server_req_reset_reply(req);
+    rc = s_load_for_change(ap->s, txn, req, no, &seg);
+    if (rc != RP_OK)
+        return s_domain(rc);
+    rc = seg_lines_drop(ap->s, txn, seg.seg_id);
+    if (rc == RP_OK)
+        rc = store_del(txn, ap->s->db[DB_SEGMENTS], no, strlen(no), NULL, 0);
+    if (rc != RP_OK)
+        return rc;
+    c = (Rapport__V1__Count *)wire_arena_message(req->arena, &rapport__v1__count__descriptor);
+    c->count = seg.h->no_of_lines;
+    seg_reply(req)->result_case = RAPPORT__V1__SEGMENT_REPLY__RESULT_COUNT;
+    seg_reply(req)->count = c;
+    return seg_dedup_record(ap->s, txn, req);
+}
+
+void segments_delete(void *ctx, server_req_t *req)
+{
+    segsrv_t *s = ctx;
+    apply_t ap = {s, req};
+    if (!seg_dedup_answer(s, req))
+        s_write(s, req, s_apply_delete, &ap);
+}
+
+/* ---- update the header ---- */
+
+/* Push the header's new values to one line (DOMAIN.md 6). Returns whether
+ * the line changed. */
+static bool s_push_to_line(const Rapport__V1__SegmentHeader *h,
+                           const Rapport__V1__SegmentHeader *old,
+                           const Rapport__V1__SegmentFields *f, Rapport__V1__SegmentLine *l)
+{
+    bool changed = false, same_template;
+
+    if (HAS(f, interaction_template_code)) {
+        /* Every line takes the new template and what comes with it;
+         * personalized lines keep their language and subject. */
+        l->interaction_template_code = h->interaction_template_code;
+        l->interaction_group_code = h->interaction_group_code;
+        l->cost_cents = h->unit_cost_cents;
+        l->duration_min = h->unit_duration_min;
+        l->information_flow = h->information_flow;
+        l->initiated_by = h->initiated_by;
+        if (!l->personalized) {
+            l->language_code = h->language_code;
+            l->subject = h->subject;
+        }
+        changed = true;
+    }
+    same_template = strcmp(l->interaction_template_code, h->interaction_template_code) == 0;
+    if (!same_template)
+        return changed;
+#define PUSH(field, line_field, value)                    \
+    do {                                                  \
+        if (HAS(f, field) && !s_has_pf(l, #line_field)) { \
+            l->line_field = value;                        \
+            changed = true;                               \
+        }                                                 \
+    } while (0)
+    PUSH(description, description, h->description);
+    PUSH(salesperson_code, salesperson_code, h->salesperson_code);
+    PUSH(date, date, h->date);
+    PUSH(unit_cost_cents, cost_cents, h->unit_cost_cents);
+    PUSH(unit_duration_min, duration_min, h->unit_duration_min);
+    PUSH(information_flow, information_flow, h->information_flow);
+    PUSH(initiated_by, initiated_by, h->initiated_by);
+    PUSH(language_code, language_code, h->language_code);
+    PUSH(correspondence_type, correspondence_type, h->correspondence_type);
+#undef PUSH
+    if (HAS(f, campaign_no) || HAS(f, campaign_target) || HAS(f, campaign_response)) {
+        l->campaign_no = h->campaign_no;
+        l->campaign_target = h->campaign_target;
+        l->campaign_response = h->campaign_response;
+        changed = true;
+    }
+    /* A subject change only reaches lines still carrying the old one. */
+    if (HAS(f, subject) && !s_has_pf(l, "subject") && strcmp(l->subject, old->subject) == 0) {
+        l->subject = h->subject;
+        changed = true;
+    }
+    return changed;
+}
+
+static rp_err s_apply_update(store_txn_t *txn, void *ctx)
+{
+    apply_lr_t *ap = ctx;
+    server_req_t *req = ap->req;
+    segsrv_t *s = ap->s;
+    Rapport__V1__UpdateSegment *u = seg_request(req)->update_segment;
+    bool update_lines = u->update_lines_opt_case == 0 || u->update_lines;
+    Rapport__V1__SegmentHeader *h, old;
+    store_cursor_t *cur;
+    store_val_t k, v;
+    uint8_t prefix[8];
+    wire_arena_t *scratch;
+    seg_t seg;
+    rp_err rc;
+
+    server_req_reset_reply(req);
+    rc = s_load_for_change(s, txn, req, u->segment_no, &seg);
+    if (rc != RP_OK)
+        return s_domain(rc);
+    h = seg.h;
+    old = *h;
+    if (!s_header_apply(req, h, u->fields, ap->lr))
+        return RP_OK;
+    if (update_lines && u->fields && seg.last_line_no) {
+        scratch = wire_arena_new();
+        if (!scratch)
+            return RP_ENOMEM;
+        h->total_cost_cents = 0;
+        h->total_duration_min = 0;
+        store_u64_key(seg.seg_id, prefix);
+        rc = store_cursor_open(txn, s->db[DB_LINES], &cur);
+        k.data = prefix;
+        k.len = 8;
+        if (rc == RP_OK)
+            rc = store_cursor_get(cur, STORE_SET_RANGE, &k, &v);
+        for (size_t i = 0; rc == RP_OK && k.len == 16 && memcmp(k.data, prefix, 8) == 0; i++) {
+            Rapport__V1__SegmentLine *l;
+            if (i % 1024 == 0)
+                wire_arena_reset(scratch);
+            rc = wire_decode_trusted(scratch, &rapport__v1__segment_line__descriptor, v.data, v.len,
+                                     (ProtobufCMessage **)&l);
+            if (rc != RP_OK)
+                break;
+            if (s_push_to_line(h, &old, u->fields, l)) {
+                store_val_t nv = {wire_size(&l->base), NULL};
+                nv.data = wire_arena_alloc(scratch, nv.len);
+                wire_encode_to(&l->base, nv.data);
+                rc = store_cursor_put(cur, &k, &nv, STORE_PUT_CURRENT);
+                if (rc != RP_OK)
+                    break;
+            }
+            h->total_cost_cents += l->cost_cents;
+            h->total_duration_min += l->duration_min;
+            rc = store_cursor_get(cur, STORE_NEXT, &k, &v);
+        }
+        store_cursor_close(cur);
+        wire_arena_destroy(&scratch);
+        if (rc != RP_OK && rc != RP_ENOTFOUND)
+            return rc;
+    }
+    rc = seg_save(s, txn, &seg);
+    if (rc != RP_OK)
+        return rc;
+    s_reply_segment(req, h);
+    return seg_dedup_record(s, txn, req);
+}
+
+static void s_update_after_lookup(segsrv_t *s, server_req_t *req, Rapport__V1__LookupResult *lr)
+{
+    apply_lr_t ap = {s, req, lr};
+    if (!(lr && s_fail_missing(req, lr)))
+        s_write(s, req, s_apply_update, &ap);
+    if (req->deferred)
+        server_req_finish(req);
+}
+
+void segments_update(void *ctx, server_req_t *req)
+{
+    segsrv_t *s = ctx;
+    Rapport__V1__UpdateSegment *u = seg_request(req)->update_segment;
+    Rapport__V1__Lookup *lk;
+
+    if (seg_dedup_answer(s, req) || !s_fields_ok(req, u->fields))
+        return;
+    lk = s_fields_lookup(req, u->fields);
+    if (lk)
+        s_lookup(s, req, lk, s_update_after_lookup);
+    else
+        s_update_after_lookup(s, req, NULL);
+}
+
+/* ---- add contacts ---- */
+
+typedef struct {
+    segsrv_t *s;
+    char template_code[16];
+    Rapport__V1__Contact **contacts; /* in the order to add */
+    size_t n, cap;
+    char after[SEG_NO_MAX + 1]; /* list paging */
+    const Rapport__V1__LookupResult *lr;
+    uint64_t added, skipped;
+} add_t;
+
+static void s_add_contact(server_req_t *req, add_t *ad, Rapport__V1__Contact *c)
+{
+    if (ad->n == ad->cap) {
+        void **grown;
+        ad->cap = ad->cap ? ad->cap * 2 : 256;
+        grown = wire_arena_ptrs(req->arena, ad->cap);
+        if (ad->n)
+            memcpy(grown, ad->contacts, sizeof(void *) * ad->n);
+        ad->contacts = (Rapport__V1__Contact **)grown;
+    }
+    ad->contacts[ad->n++] = c;
+}
+
+static rp_err s_apply_add(store_txn_t *txn, void *ctx)
+{
+    server_req_t *req = ctx;
+    add_t *ad = req->user;
+    segsrv_t *s = ad->s;
+    Rapport__V1__AddContacts *ac = seg_request(req)->add_contacts;
+    const Rapport__V1__InteractionTemplate *t;
+    Rapport__V1__AddedContacts *out;
+    bool append = true;
+    seg_t seg;
+    rp_err rc;
+
+    server_req_reset_reply(req);
+    ad->added = ad->skipped = 0;
+    rc = s_load_for_change(s, txn, req, ac->segment_no, &seg);
+    if (rc != RP_OK)
+        return s_domain(rc);
+    t = s_template(ad->lr, seg.h->interaction_template_code);
+    for (size_t i = 0; i < ad->n; i++) {
+        Rapport__V1__SegmentLine l = RAPPORT__V1__SEGMENT_LINE__INIT;
+        uint64_t existing;
+        rc = seg_line_of_contact(s, txn, seg.seg_id, ad->contacts[i]->no, &existing);
+        if (rc == RP_OK) {
+            ad->skipped++;
+            continue;
+        }
+        if (rc != RP_ENOTFOUND)
+            return rc;
+        seg_line_from_header(seg.h, t, ad->contacts[i], &l);
+        l.line_no = seg.last_line_no + LINE_STEP;
+        /* Lines of the newest segment go at the end of the DBI. */
+        rc = seg_line_save(s, txn, seg.seg_id, &l, append ? STORE_PUT_APPEND : 0);
+        if (rc == RP_EEXIST && append) {
+            append = false;
+            rc = seg_line_save(s, txn, seg.seg_id, &l, 0);
+        }
+        if (rc == RP_OK)
+            rc = seg_contact_index_put(s, txn, seg.seg_id, l.contact_no, l.line_no);
+        if (rc != RP_OK)
+            return rc;
+        seg.last_line_no = l.line_no;
+        seg_totals(seg.h, &l, +1);
+        ad->added++;
+    }
+    rc = seg_save(s, txn, &seg);
+    if (rc != RP_OK)
+        return rc;
+    out = (Rapport__V1__AddedContacts *)wire_arena_message(
+        req->arena, &rapport__v1__added_contacts__descriptor);
+    out->added = ad->added;
+    out->skipped = ad->skipped;
+    out->no_of_lines = seg.h->no_of_lines;
+    seg_reply(req)->result_case = RAPPORT__V1__SEGMENT_REPLY__RESULT_ADDED;
+    seg_reply(req)->added = out;
+    return seg_dedup_record(s, txn, req);
+}
+
+static void s_add_apply(segsrv_t *s, server_req_t *req)
+{
+    s_write(s, req, s_apply_add, req);
+    if (req->deferred)
+        server_req_finish(req);
+}
+
+/* Contacts given by number: the lookup brings them and the template. */
+static void s_add_after_lookup(segsrv_t *s, server_req_t *req, Rapport__V1__LookupResult *lr)
+{
+    add_t *ad = req->user;
+    Rapport__V1__AddContacts *ac = seg_request(req)->add_contacts;
+
+    ad->lr = lr;
+    if (s_fail_missing(req, lr)) {
+        server_req_finish(req);
+        return;
+    }
+    for (size_t i = 0; i < ac->n_contact_nos; i++) {
+        Rapport__V1__Contact *c =
+            (Rapport__V1__Contact *)(uintptr_t)s_contact(lr, ac->contact_nos[i]);
+        bool dup = false;
+        if (!c)
+            continue;
+        for (size_t j = 0; j < i && !dup; j++)
+            dup = strcmp(ac->contact_nos[j], ac->contact_nos[i]) == 0;
+        if (dup)
+            continue;
+        s_add_contact(req, ad, c);
+    }
+    s_add_apply(s, req);
+}
+
+static void s_add_template_after_lookup(segsrv_t *s, server_req_t *req,
+                                        Rapport__V1__LookupResult *lr)
+{
+    add_t *ad = req->user;
+    ad->lr = lr;
+    if (s_fail_missing(req, lr)) {
+        server_req_finish(req);
+        return;
+    }
+    s_add_apply(s, req);
+}
+
+static void s_list_contacts_next(segsrv_t *s, server_req_t *req);
+
+/* A page of contacts by company / salesperson. */
+static void s_on_contacts_page(void *ctx, server_req_t *req, ProtobufCMessage *reply,
+                               wire_arena_t *a)
+{
+    segsrv_t *s = ctx;
+    add_t *ad = req->user;
+    Rapport__V1__AddContacts *ac = seg_request(req)->add_contacts;
+    Rapport__V1__InteractionReply *ir = (Rapport__V1__InteractionReply *)reply;
+    Rapport__V1__Lookup *lk;
+
+    (void)a;
+    if (s_peer_failed(req, reply)) {
+        server_req_finish(req);
+        return;
+    }
+    if (ir->result_case != RAPPORT__V1__INTERACTION_REPLY__RESULT_CONTACTS) {
+        server_req_fail(req, RP_EINTERNAL, NULL, "rapport-interaction answered a listing oddly");
+        server_req_finish(req);
+        return;
+    }
+    for (size_t i = 0; i < ir->contacts->n_contacts; i++) {
+        Rapport__V1__Contact *c = ir->contacts->contacts[i];
+        /* By company: all of its persons. */
+        if (ac->company_no[0] && c->type != RAPPORT__V1__CONTACT_TYPE__CONTACT_TYPE_PERSON)
+            continue;
+        if (ad->n >= 10000000) {
+            server_req_fail(req, RP_ERANGE, NULL, "too many contacts to add at once");
+            server_req_finish(req);
+            return;
+        }
+        s_add_contact(req, ad, c);
+    }
+    if (ir->contacts->next_after[0]) {
+        snprintf(ad->after, sizeof(ad->after), "%s", ir->contacts->next_after);
+        s_list_contacts_next(s, req);
+        return;
+    }
+    lk = s_lookup_new(req);
+    s_lookup_one(req->arena, &lk->template_codes, &lk->n_template_codes, ad->template_code);
+    if (ac->company_no[0])
+        s_lookup_one(req->arena, &lk->contact_nos, &lk->n_contact_nos, ac->company_no);
+    else
+        s_lookup_one(req->arena, &lk->salesperson_codes, &lk->n_salesperson_codes,
+                     ac->salesperson_code);
+    s_lookup(s, req, lk, s_add_template_after_lookup);
+}
+
+static void s_list_contacts_next(segsrv_t *s, server_req_t *req)
+{
+    add_t *ad = req->user;
+    Rapport__V1__AddContacts *ac = seg_request(req)->add_contacts;
+    Rapport__V1__InteractionRequest *ir = (Rapport__V1__InteractionRequest *)wire_arena_message(
+        req->arena, &rapport__v1__interaction_request__descriptor);
+    Rapport__V1__ListCatalog *lc = (Rapport__V1__ListCatalog *)wire_arena_message(
+        req->arena, &rapport__v1__list_catalog__descriptor);
+
+    lc->after = wire_arena_strdup(req->arena, ad->after);
+    lc->limit = 10000;
+    lc->company_no = ac->company_no;
+    lc->salesperson_code = ac->salesperson_code;
+    ir->command_case = RAPPORT__V1__INTERACTION_REQUEST__COMMAND_LIST_CONTACTS;
+    ir->list_contacts = lc;
+    s_ask_interaction(s, req, ir, s_on_contacts_page, s);
+}
+
+void segments_add_contacts(void *ctx, server_req_t *req)
+{
+    segsrv_t *s = ctx;
+    Rapport__V1__AddContacts *ac = seg_request(req)->add_contacts;
+    int modes = (ac->n_contact_nos > 0) + (ac->company_no[0] != 0) + (ac->salesperson_code[0] != 0);
+    store_txn_t *txn;
+    add_t *ad;
+    seg_t seg;
+    rp_err rc;
+
+    if (seg_dedup_answer(s, req))
+        return;
+    if (modes != 1) {
+        server_req_fail(req, RP_EINVAL, "contact_nos",
+                        "give contact numbers, or a company, or a salesperson (exactly one)");
+        return;
+    }
+    if (ac->n_contact_nos > ADD_MAX) {
+        server_req_fail(req, RP_EINVAL, "contact_nos",
+                        "at most %d contacts can be added per request, not %zu", ADD_MAX,
+                        ac->n_contact_nos);
+        return;
+    }
+    rc = store_txn_begin(s->store, false, &txn);
+    if (rc == RP_OK)
+        rc = seg_load(s, txn, req->arena, ac->segment_no, &seg);
+    store_txn_abort(txn);
+    if (rc == RP_ENOTFOUND) {
+        seg_fail_no_segment(req, ac->segment_no);
+        return;
+    }
+    if (rc != RP_OK) {
+        seg_fail_store(req, rc);
+        return;
+    }
+    if (seg.h->logging) {
+        seg_fail_logging(req, ac->segment_no);
+        return;
+    }
+    ad = wire_arena_alloc(req->arena, sizeof(*ad));
+    ad->s = s;
+    snprintf(ad->template_code, sizeof(ad->template_code), "%s", seg.h->interaction_template_code);
+    req->user = ad;
+    if (ac->n_contact_nos) {
+        Rapport__V1__Lookup *lk = s_lookup_new(req);
+        lk->contact_nos = ac->contact_nos;
+        lk->n_contact_nos = ac->n_contact_nos;
+        s_lookup_one(req->arena, &lk->template_codes, &lk->n_template_codes, ad->template_code);
+        s_lookup(s, req, lk, s_add_after_lookup);
+        return;
+    }
+    s_list_contacts_next(s, req);
+}
+
+/* ---- remove and list lines ---- */
+
+static void s_fail_no_line(server_req_t *req, const char *no, uint64_t line_no)
+{
+    server_req_fail(req, RP_ENOTFOUND, "line_nos",
+                    "The Segment Line does not exist. Identification fields and values: Segment "
+                    "No.='%s',Line No.='%llu'",
+                    no, (unsigned long long)line_no);
+}
+
+static rp_err s_apply_remove(store_txn_t *txn, void *ctx)
+{
+    apply_t *ap = ctx;
+    server_req_t *req = ap->req;
+    Rapport__V1__RemoveLines *rl = seg_request(req)->remove_lines;
+    Rapport__V1__Count *c;
+    seg_t seg;
+    uint64_t removed = 0;
+    rp_err rc;
+
+    server_req_reset_reply(req);
+    rc = s_load_for_change(ap->s, txn, req, rl->segment_no, &seg);
+    if (rc != RP_OK)
+        return s_domain(rc);
+    for (size_t i = 0; i < rl->n_line_nos; i++) {
+        Rapport__V1__SegmentLine *l;
+        rc = seg_line_load(ap->s, txn, req->arena, seg.seg_id, rl->line_nos[i], &l);
+        if (rc == RP_ENOTFOUND) {
+            bool dup = false;
+            for (size_t j = 0; j < i; j++)
+                dup |= rl->line_nos[j] == rl->line_nos[i];
+            if (dup)
+                continue;
+            /* All or nothing: the transaction is not committed. */
+            s_fail_no_line(req, rl->segment_no, rl->line_nos[i]);
+            return RP_EABORTED;
+        }
+        if (rc != RP_OK)
+            return rc;
+        {
+            uint8_t k[16];
+            seg_line_key(seg.seg_id, l->line_no, k);
+            rc = store_del(txn, ap->s->db[DB_LINES], k, 16, NULL, 0);
+        }
+        if (rc == RP_OK)
+            rc = seg_contact_index_del(ap->s, txn, seg.seg_id, l->contact_no);
+        if (rc != RP_OK)
+            return rc;
+        seg_totals(seg.h, l, -1);
+        removed++;
+    }
+    rc = seg_save(ap->s, txn, &seg);
+    if (rc != RP_OK)
+        return rc;
+    c = (Rapport__V1__Count *)wire_arena_message(req->arena, &rapport__v1__count__descriptor);
+    c->count = removed;
+    seg_reply(req)->result_case = RAPPORT__V1__SEGMENT_REPLY__RESULT_COUNT;
+    seg_reply(req)->count = c;
+    return seg_dedup_record(ap->s, txn, req);
+}
+
+void segments_remove_lines(void *ctx, server_req_t *req)
+{
+    segsrv_t *s = ctx;
+    apply_t ap = {s, req};
+    rp_err rc;
+
+    if (seg_dedup_answer(s, req))
+        return;
+    if (seg_request(req)->remove_lines->n_line_nos == 0) {
+        server_req_fail(req, RP_EINVAL, "line_nos", "no line numbers given");
+        return;
+    }
+    rc = store_write(s->store, s_apply_remove, &ap, NULL);
+    if (rc != RP_OK && rc != RP_EABORTED)
+        seg_fail_store(req, rc);
+}
+
+void segments_list_lines(void *ctx, server_req_t *req)
+{
+    segsrv_t *s = ctx;
+    Rapport__V1__ListLines *ll = seg_request(req)->list_lines;
+    Rapport__V1__SegmentLines *out = (Rapport__V1__SegmentLines *)wire_arena_message(
+        req->arena, &rapport__v1__segment_lines__descriptor);
+    size_t max = ll->limit ? (ll->limit > LINES_MAX ? LINES_MAX : ll->limit) : LINES_DEFAULT;
+    store_txn_t *txn;
+    store_cursor_t *cur = NULL;
+    store_val_t k, v;
+    uint8_t key[16];
+    seg_t seg;
+    rp_err rc = store_txn_begin(s->store, false, &txn);
+
+    if (rc == RP_OK)
+        rc = seg_load(s, txn, req->arena, ll->segment_no, &seg);
+    if (rc == RP_ENOTFOUND) {
+        store_txn_abort(txn);
+        seg_fail_no_segment(req, ll->segment_no);
+        return;
+    }
+    out->lines = (Rapport__V1__SegmentLine **)wire_arena_ptrs(req->arena, max);
+    if (rc == RP_OK)
+        rc = store_cursor_open(txn, s->db[DB_LINES], &cur);
+    if (rc == RP_OK) {
+        seg_line_key(seg.seg_id, ll->after + 1, key);
+        k.data = key;
+        k.len = 16;
+        rc =
+            ll->after == UINT64_MAX ? RP_ENOTFOUND : store_cursor_get(cur, STORE_SET_RANGE, &k, &v);
+    }
+    while (rc == RP_OK && k.len == 16 && memcmp(k.data, key, 8) == 0) {
+        Rapport__V1__SegmentLine *l;
+        if (out->n_lines == max) {
+            out->next_after = out->lines[max - 1]->line_no;
+            break;
+        }
+        rc = wire_decode_trusted(req->arena, &rapport__v1__segment_line__descriptor, v.data, v.len,
+                                 (ProtobufCMessage **)&l);
+        if (rc != RP_OK)
+            break;
+        out->lines[out->n_lines++] = l;
+        rc = store_cursor_get(cur, STORE_NEXT, &k, &v);
+    }
+    store_cursor_close(cur);
+    store_txn_abort(txn);
+    if (rc != RP_OK && rc != RP_ENOTFOUND) {
+        seg_fail_store(req, rc);
+        return;
+    }
+    seg_reply(req)->result_case = RAPPORT__V1__SEGMENT_REPLY__RESULT_LINES;
+    seg_reply(req)->lines = out;
+}
+
+/* ---- personalize a line ---- */
+
+static bool s_line_fields_ok(server_req_t *req, const Rapport__V1__LineFields *f)
+{
+    if (!f) {
+        server_req_fail(req, RP_EINVAL, "fields", "no line fields given");
+        return false;
+    }
+    if (HAS(f, date) && !clock_date_valid(f->date)) {
+        server_req_fail(req, RP_EINVAL, "fields.date", "%u is not a valid date", f->date);
+        return false;
+    }
+    if (HAS(f, time_of_interaction) && f->time_of_interaction >= 86400) {
+        server_req_fail(req, RP_EINVAL, "fields.time_of_interaction",
+                        "time_of_interaction must be below 86400 seconds");
+        return false;
+    }
+    if (HAS(f, cost_cents) && f->cost_cents < 0) {
+        server_req_fail(req, RP_EINVAL, "fields.cost_cents", "Cost (LCY) must not be negative.");
+        return false;
+    }
+    return true;
+}
+
+static rp_err s_apply_line(store_txn_t *txn, void *ctx)
+{
+    apply_lr_t *ap = ctx;
+    server_req_t *req = ap->req;
+    Rapport__V1__UpdateLine *ul = seg_request(req)->update_line;
+    const Rapport__V1__LineFields *f = ul->fields;
+    Rapport__V1__SegmentLine *l;
+    seg_t seg;
+    rp_err rc;
+
+    server_req_reset_reply(req);
+    rc = s_load_for_change(ap->s, txn, req, ul->segment_no, &seg);
+    if (rc != RP_OK)
+        return s_domain(rc);
+    rc = seg_line_load(ap->s, txn, req->arena, seg.seg_id, ul->line_no, &l);
+    if (rc == RP_ENOTFOUND) {
+        s_fail_no_line(req, ul->segment_no, ul->line_no);
+        return RP_OK;
+    }
+    if (rc != RP_OK)
+        return rc;
+    seg_totals(seg.h, l, -1);
+    if (HAS(f, interaction_template_code)) {
+        const Rapport__V1__InteractionTemplate *t =
+            s_template(ap->lr, f->interaction_template_code);
+        const Rapport__V1__Contact *c = s_contact(ap->lr, l->contact_no);
+        l->interaction_template_code = f->interaction_template_code;
+        l->personalized =
+            strcmp(f->interaction_template_code, seg.h->interaction_template_code) != 0;
+        if (t) {
+            /* Re-derive the line from its own template. */
+            l->interaction_group_code = t->interaction_group_code;
+            l->cost_cents = t->unit_cost_cents;
+            l->duration_min = t->unit_duration_min;
+            l->information_flow = t->information_flow;
+            l->initiated_by = t->initiated_by;
+            l->campaign_target = t->campaign_target;
+            l->campaign_response = t->campaign_response;
+            if (t->campaign_no[0])
+                l->campaign_no = t->campaign_no;
+            l->language_code = c && seg_template_has_language(t, c->language_code)
+                                   ? c->language_code
+                                   : t->language_code;
+            l->correspondence_type = seg_line_corr_type(seg.h, t, c);
+        } else {
+            l->interaction_group_code = wire_str("");
+        }
+    }
+#define SET(field)                           \
+    do {                                     \
+        if (HAS(f, field)) {                 \
+            l->field = f->field;             \
+            s_add_pf(req->arena, l, #field); \
+        }                                    \
+    } while (0)
+    SET(description);
+    SET(subject);
+    SET(language_code);
+    SET(cost_cents);
+    SET(duration_min);
+    SET(evaluation);
+    SET(salesperson_code);
+    SET(date);
+    SET(time_of_interaction);
+    SET(information_flow);
+    SET(initiated_by);
+    SET(correspondence_type);
+#undef SET
+    seg_totals(seg.h, l, +1);
+    rc = seg_line_save(ap->s, txn, seg.seg_id, l, 0);
+    if (rc == RP_OK)
+        rc = seg_save(ap->s, txn, &seg);
+    if (rc != RP_OK)
+        return rc;
+    seg_reply(req)->result_case = RAPPORT__V1__SEGMENT_REPLY__RESULT_LINE;
+    seg_reply(req)->line = l;
+    return seg_dedup_record(ap->s, txn, req);
+}
+
+static void s_line_after_lookup(segsrv_t *s, server_req_t *req, Rapport__V1__LookupResult *lr)
+{
+    apply_lr_t ap = {s, req, lr};
+    if (!(lr && s_fail_missing(req, lr)))
+        s_write(s, req, s_apply_line, &ap);
+    if (req->deferred)
+        server_req_finish(req);
+}
+
+void segments_update_line(void *ctx, server_req_t *req)
+{
+    segsrv_t *s = ctx;
+    Rapport__V1__UpdateLine *ul = seg_request(req)->update_line;
+    const Rapport__V1__LineFields *f = ul->fields;
+    Rapport__V1__Lookup *lk;
+    Rapport__V1__SegmentLine *l;
+    store_txn_t *txn;
+    seg_t seg;
+    rp_err rc;
+
+    if (seg_dedup_answer(s, req) || !s_line_fields_ok(req, f))
+        return;
+    lk = s_lookup_new(req);
+    if (HAS(f, interaction_template_code) && f->interaction_template_code[0]) {
+        /* Re-deriving needs the template and the line's contact. */
+        rc = store_txn_begin(s->store, false, &txn);
+        if (rc == RP_OK)
+            rc = seg_load(s, txn, req->arena, ul->segment_no, &seg);
+        if (rc == RP_OK)
+            rc = seg_line_load(s, txn, req->arena, seg.seg_id, ul->line_no, &l);
+        store_txn_abort(txn);
+        if (rc == RP_ENOTFOUND) {
+            /* The transaction reports which one is missing. */
+            s_line_after_lookup(s, req, NULL);
+            return;
+        }
+        if (rc != RP_OK) {
+            seg_fail_store(req, rc);
+            return;
+        }
+        s_lookup_one(req->arena, &lk->template_codes, &lk->n_template_codes,
+                     f->interaction_template_code);
+        s_lookup_one(req->arena, &lk->contact_nos, &lk->n_contact_nos, l->contact_no);
+    }
+    if (HAS(f, salesperson_code))
+        s_lookup_one(req->arena, &lk->salesperson_codes, &lk->n_salesperson_codes,
+                     f->salesperson_code);
+    if (!lk->n_template_codes && !lk->n_contact_nos && !lk->n_salesperson_codes)
+        s_line_after_lookup(s, req, NULL);
+    else
+        s_lookup(s, req, lk, s_line_after_lookup);
+}
