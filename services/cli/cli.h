@@ -1,0 +1,254 @@
+/* cli: the engine of the `rapport` command.
+ *
+ * A command is data: a cli_cmd_t names the worker, the request's oneof
+ * member, the positional arguments and the options (each mapped to a field
+ * path below that member, see reflect.h), fixed presets, and how the result
+ * prints. cli.c turns argv into the request from those tables, calls the
+ * worker and prints the reply; a command family file (catalog_cmds.c,
+ * interaction_cmds.c, segment_cmds.c, event_cmds.c, stats_cmds.c) holds the
+ * tables, plus `prepare` / `run` / `print` hooks where one command needs
+ * more than that (CSV import, progress bars, event following, stats).
+ * cli.c parses, cli_call.c talks to the workers, cli_output.c prints. */
+#ifndef RAPPORT_CLI_CLI_H
+#define RAPPORT_CLI_CLI_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <protobuf-c/protobuf-c.h>
+
+#include "client.h"
+#include "config.h"
+#include "err.h"
+
+/* Exit codes of `rapport`. */
+enum {
+    CLI_EXIT_OK = 0,
+    CLI_EXIT_REFUSED = 1,    /* the service answered with an error Status */
+    CLI_EXIT_USAGE = 2,      /* bad command line or input file */
+    CLI_EXIT_UNREACHABLE = 3 /* no answer within the timeout */
+};
+
+#define CLI_DEFAULT_TIMEOUT_MS 10000
+#define CLI_LOG_TIMEOUT_MS     600000
+#define CLI_BULK_BATCH         10000
+#define CLI_REQUEST_ID_MAX     64
+
+typedef enum {
+    CLI_SVC_INTERACTION,
+    CLI_SVC_SEGMENT,
+    CLI_SVC_LOGWRITER,
+    CLI_SVC_COUNT
+} cli_service_t;
+
+/* Values of options and arguments that are no request field; hooks read
+ * them from ctx->local[]. Flags hold "1". */
+typedef enum {
+    CLI_LOCAL_NONE = 0,
+    CLI_LOCAL_ALL,        /* --all: follow next_after to the end */
+    CLI_LOCAL_FOLLOW,     /* events --follow */
+    CLI_LOCAL_FILE,       /* a file argument */
+    CLI_LOCAL_PROMETHEUS, /* stats --prometheus */
+    CLI_LOCAL_COUNT
+} cli_local_t;
+
+/* One option. With `value` set the option takes no argument and sets that
+ * text; a bool field without `value` is a flag setting true; anything else
+ * takes one argument (`--opt ARG` or `--opt=ARG`). Repeated fields collect
+ * every occurrence. Tables end with an entry whose name is NULL. */
+typedef struct {
+    const char *name;     /* "--contact" */
+    const char *path;     /* field below the command message, or NULL */
+    cli_local_t local;    /* when path is NULL */
+    const char *value;    /* fixed value */
+    const char *requires; /* another option that must be given with it */
+    bool required;
+} cli_opt_t;
+
+enum {
+    CLI_POS_OPTIONAL = 1u << 0,
+    CLI_POS_MANY = 1u << 1, /* takes every remaining argument */
+};
+
+typedef struct {
+    const char *name; /* "CODE", for messages */
+    const char *path;
+    cli_local_t local; /* when path is NULL */
+    unsigned flags;
+} cli_pos_t;
+
+typedef enum {
+    CLI_OUT_AUTO,  /* a Count prints its number, no result nothing, else "field: value" */
+    CLI_OUT_FIELD, /* one field of the result (out_field) */
+    CLI_OUT_TABLE, /* the repeated field out_field as a table of `columns` */
+} cli_out_t;
+
+#define CLI_MAX_POS        3
+#define CLI_MAX_OPT_TABLES 4
+#define CLI_MAX_PRESETS    3
+
+typedef struct cli_ctx cli_ctx_t;
+
+typedef struct cli_cmd {
+    const char *group;   /* first word: "template" */
+    const char *name;    /* second word: "put"; NULL when the group word alone is the command */
+    const char *usage;   /* the arguments, for --help and usage errors */
+    const char *summary; /* one line for --help */
+    cli_service_t service;
+    const char *command; /* the request's oneof member: "put_template" */
+    cli_pos_t pos[CLI_MAX_POS];
+    const cli_opt_t *opts[CLI_MAX_OPT_TABLES];
+    const char *presets[CLI_MAX_PRESETS]; /* "path=value", applied before the arguments */
+    cli_out_t out;
+    const char *out_field;
+    const char *columns; /* see human_table_new */
+    int timeout_ms;      /* default --timeout; 0 means CLI_DEFAULT_TIMEOUT_MS */
+    /* After the arguments are parsed: adjust or check the command message.
+     * Returns an exit code (CLI_EXIT_OK to go on). */
+    int (*prepare)(cli_ctx_t *ctx, ProtobufCMessage *cmd);
+    /* Replaces the generic call-and-print; returns the exit code. */
+    int (*run)(cli_ctx_t *ctx);
+    /* Replaces the human output of the result (not --json). */
+    void (*print)(cli_ctx_t *ctx, const ProtobufCMessage *result);
+} cli_cmd_t;
+
+/* Everything one invocation knows. */
+struct cli_ctx {
+    /* Global options. */
+    const char *config_path;
+    const char *run_dir;
+    const char *user;
+    const char *request_id_arg;
+    int timeout_ms;
+    bool timeout_given;
+    bool json;
+    /* The command and its request, built in the arena. */
+    const cli_cmd_t *cmd;
+    struct wire_arena *arena;
+    ProtobufCMessage *req;
+    ProtobufCMessage *cmd_msg;
+    char request_id[CLI_REQUEST_ID_MAX + 1];
+    const char *local[CLI_LOCAL_COUNT];
+    const char *opts_seen[64]; /* names of the distinct options given, for checks */
+    size_t n_opts_seen;
+    /* Set up after parsing. */
+    config_t cfg;
+    void *zctx;
+};
+
+/* Set by SIGINT / SIGTERM; long-running commands stop on it. */
+extern volatile sig_atomic_t cli_stop;
+
+/* The command families (each table ends with an entry whose group is
+ * NULL). */
+extern const cli_cmd_t cli_catalog_cmds[];
+extern const cli_cmd_t cli_interaction_cmds[];
+extern const cli_cmd_t cli_segment_cmds[];
+extern const cli_cmd_t cli_event_cmds[];
+extern const cli_cmd_t cli_stats_cmds[];
+
+/* Shared option tables. */
+extern const cli_opt_t cli_paging_opts[]; /* --after, --limit, --all */
+
+/* Run `rapport` with argv; returns the process exit code. */
+int cli_main(int argc, char **argv);
+
+/* Print "rapport: <message>" and the command's usage line on stderr;
+ * returns CLI_EXIT_USAGE. */
+int cli_usage_error(const cli_ctx_t *ctx, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* A bad input file: "rapport: <message>" on stderr, no usage line;
+ * returns CLI_EXIT_USAGE. */
+int cli_input_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* "rapport: <message>" on stderr. */
+void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Whether option `name` was given on the command line. */
+bool cli_opt_given(const cli_ctx_t *ctx, const char *name);
+
+/* The endpoint of a worker's ROUTER and its process name
+ * ("rapport-interaction"). */
+const char *cli_endpoint(const cli_ctx_t *ctx, cli_service_t svc);
+const char *cli_service_process(cli_service_t svc);
+const char *cli_service_name(cli_service_t svc);
+
+/* The request / reply descriptors of a worker. */
+const ProtobufCMessageDescriptor *cli_service_request(cli_service_t svc);
+const ProtobufCMessageDescriptor *cli_service_reply(cli_service_t svc);
+
+/* Connect a client to a worker. Returns an exit code (a message printed on
+ * failure); *ret_client is owned by the caller. */
+int cli_connect(cli_ctx_t *ctx, cli_service_t svc, client_t **ret_client);
+
+/* A new request of worker svc in the arena with the envelope set (the
+ * given request_id, ctx's user) and its `command` member created; that
+ * member is returned in *ret_cmd. */
+ProtobufCMessage *cli_request_new(cli_ctx_t *ctx, cli_service_t svc, const char *command,
+                                  const char *request_id, ProtobufCMessage **ret_cmd);
+
+/* Give req (built by cli_request_new) request id number n: 0 is the
+ * invocation's own (--request-id or random), n >= 1 cli_request_id_derive's. */
+void cli_request_renumber(cli_ctx_t *ctx, ProtobufCMessage *req, size_t n);
+
+/* Request id number n (1-based) of a command that sends many requests:
+ * "<request id>-<n>", so that a repeated invocation with the same
+ * --request-id repeats every request idempotently. */
+void cli_request_id_derive(const cli_ctx_t *ctx, size_t n, char *buf, size_t size);
+
+/* Call a worker with ctx's timeout, resending every timeout/4 with the same
+ * request_id. Returns CLI_EXIT_OK with *ret_reply (wire_free) when the
+ * reply's Status is OK; otherwise prints the refusal or the failure (on
+ * stderr, as JSON with --json) and returns CLI_EXIT_REFUSED or
+ * CLI_EXIT_UNREACHABLE. `what`, when not NULL, prefixes a refusal message
+ * (a CSV line, say). */
+int cli_call(cli_ctx_t *ctx, client_t *c, cli_service_t svc, const ProtobufCMessage *req,
+             const char *what, ProtobufCMessage **ret_reply);
+
+/* Like cli_call but a refusal is not reported: *ret_reply comes back with
+ * whatever Status it has (see cli_reply_refusal). Only an unreachable
+ * worker is reported (CLI_EXIT_UNREACHABLE). */
+int cli_call_raw(cli_ctx_t *ctx, client_t *c, cli_service_t svc, const ProtobufCMessage *req,
+                 ProtobufCMessage **ret_reply);
+
+/* The Status of a reply when it is an error, else NULL. */
+const ProtobufCMessage *cli_reply_refusal(const ProtobufCMessage *reply);
+
+/* Like cli_call, and while waiting also polls `watch` (a SUB socket, say)
+ * and calls on_watch(ctx, watch, arg) whenever it is readable. */
+int cli_call_watch(cli_ctx_t *ctx, client_t *c, cli_service_t svc, const ProtobufCMessage *req,
+                   void *watch, void (*on_watch)(cli_ctx_t *ctx, void *sock, void *arg), void *arg,
+                   ProtobufCMessage **ret_reply);
+
+/* Report a failed call (no reply) to svc: a message naming the endpoint;
+ * returns CLI_EXIT_UNREACHABLE. */
+int cli_report_unreachable(const cli_ctx_t *ctx, cli_service_t svc, rp_err rc);
+
+/* Report an error Status (a reply's `status`), its message prefixed by
+ * `what` when not NULL (also inside the JSON form); returns
+ * CLI_EXIT_REFUSED. */
+int cli_report_status(const cli_ctx_t *ctx, const ProtobufCMessage *status, const char *what);
+
+/* The result member of a reply (NULL when none is set). */
+const ProtobufCMessage *cli_reply_result(const ProtobufCMessage *reply);
+
+/* Print one result the way ctx->cmd says (JSON with --json). Returns an
+ * exit code (CLI_EXIT_UNREACHABLE when stdout fails). */
+int cli_output(cli_ctx_t *ctx, const ProtobufCMessage *result);
+
+/* The generic run of a command: one call (or one per page with --all)
+ * and cli_output. Returns the exit code. */
+int cli_run_generic(cli_ctx_t *ctx);
+
+/* Read a whole file (at most max bytes) into a malloc'd, NUL-terminated
+ * buffer. Returns an exit code (CLI_EXIT_USAGE with a message naming the
+ * file). */
+int cli_read_file(const char *path, size_t max, char **ret_buf, size_t *ret_len);
+
+/* Whether stderr is a terminal (progress displays). */
+bool cli_stderr_is_tty(void);
+
+#endif
