@@ -78,8 +78,8 @@ struct server_req {
     int status_code; /* rapport.v1.StatusCode */
     char *status_message;
     char *status_field;
-    bool deferred;               /* the handler will call server_req_finish */
-    const void *raw_reply;       /* set by server_req_reply_raw */
+    bool deferred;         /* the handler will call server_req_finish */
+    const void *raw_reply; /* set by server_req_reply_raw */
     size_t raw_len;
     void *user;                  /* handler's own per-request data */
     server_req_t *next_waiter;   /* repeats of the same request_id */

@@ -25,6 +25,8 @@ static const struct {
         {"no", 20, true},
         {"code", 10, true},
         {"after", 20, true},
+        /* Paging: a listing continues after a record key (Code10/20). */
+        {"next_after", 20, true},
         {"prefix", 20, true},
         {"description", 100, false},
         {"subject", 100, false},
