@@ -53,6 +53,8 @@ class Worker:
         env.update(self.env)
         args = [os.path.join(BIN_DIR, "rapport-" + self.name), "--run-dir",
                 self.cluster.run_dir, "--state-dir", self.cluster.state_dir] + self.extra_args
+        if getattr(self, "log", None) and not self.log.closed:
+            self.log.close()
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log, env=env)
         if wait:

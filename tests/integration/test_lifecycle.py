@@ -1,0 +1,156 @@
+"""Process lifecycle: the systemd notify protocol (READY=1, WATCHDOG=1,
+STOPPING=1 in order), graceful shutdown with work in flight, and refusing
+to start next to a running twin."""
+import os
+import signal
+import socket
+import subprocess
+import time
+import unittest
+
+from harness import BIN_DIR, Cluster, ClusterTest, c, ia, lw, recv_events, sg
+
+
+class NotifyTest(unittest.TestCase):
+    def test_ready_watchdog_stopping_in_order(self):
+        for name in ("logwriter", "interaction", "segment"):
+            with self.subTest(worker=name):
+                cl = Cluster(workers=(name,), start=False)
+                path = os.path.join(cl.dir, "notify.sock")
+                ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+                ns.bind(path)
+                ns.settimeout(10)
+                try:
+                    w = cl[name]
+                    w.env = {"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "400000"}
+                    w.start(wait=False)
+                    msgs = []
+
+                    def until(pred, what):
+                        deadline = time.monotonic() + 15
+                        while time.monotonic() < deadline:
+                            try:
+                                m = ns.recv(4096).decode()
+                            except socket.timeout:
+                                break
+                            msgs.append(m)
+                            if pred(m):
+                                return
+                        self.fail("%s: no %s in %r\n%s" % (name, what, msgs, w.logtext()))
+
+                    until(lambda m: "READY=1" in m, "READY=1")
+                    self.assertIn("STATUS=", msgs[-1])
+                    until(lambda m: m == "WATCHDOG=1", "WATCHDOG=1")
+                    # the watchdog keeps coming while idle
+                    until(lambda m: m == "WATCHDOG=1", "a second WATCHDOG=1")
+                    w.signal(signal.SIGTERM)
+                    until(lambda m: "STOPPING=1" in m, "STOPPING=1")
+                    self.assertEqual(w.proc.wait(20), 0)
+                    first_ready = next(i for i, m in enumerate(msgs) if "READY=1" in m)
+                    first_wd = msgs.index("WATCHDOG=1")
+                    stopping = next(i for i, m in enumerate(msgs) if "STOPPING=1" in m)
+                    self.assertLess(first_ready, first_wd)
+                    self.assertLess(first_wd, stopping)
+                finally:
+                    ns.close()
+                    cl.close()
+
+
+class StartupTest(unittest.TestCase):
+    def test_second_instance_refuses_and_bad_config_names_file_line_key(self):
+        cl = Cluster(workers=("logwriter",))
+        try:
+            twin = subprocess.run([os.path.join(BIN_DIR, "rapport-logwriter"), "--run-dir",
+                                   cl.run_dir, "--state-dir", cl.state_dir],
+                                  capture_output=True, timeout=20,
+                                  env=dict(os.environ, RAPPORT_CONFIG="/dev/null"))
+            self.assertNotEqual(twin.returncode, 0)
+            self.assertIn(b"in use", twin.stderr)
+            self.assertTrue(cl["logwriter"].alive())
+            conf = os.path.join(cl.dir, "bad.conf")
+            with open(conf, "w") as f:
+                f.write("# ok\nsndhwm = 1000\nbogus_key = 1\n")
+            bad = subprocess.run([os.path.join(BIN_DIR, "rapport-logwriter"), "--config", conf],
+                                 capture_output=True, timeout=20)
+            self.assertEqual(bad.returncode, 2)
+            self.assertIn(("%s:3: unknown key 'bogus_key'" % conf).encode(), bad.stderr)
+        finally:
+            cl.close()
+
+
+class GracefulStopTest(ClusterTest):
+    ENV = {"RAPPORT_LOG_BATCH_ENTRIES": "500", "RAPPORT_LOG_CREDIT": "2"}
+
+    def test_sigterm_finishes_a_segment_log_in_flight(self):
+        cl = self.cl
+        cl.ok("interaction", ia.InteractionRequest(put_group=ia.InteractionGroup(
+            code="G", description="g")))
+        cl.ok("interaction", ia.InteractionRequest(put_salesperson=ia.Salesperson(
+            code="SP", name="s")))
+        cl.ok("interaction", ia.InteractionRequest(put_template=ia.InteractionTemplate(
+            code="T", description="t", interaction_group_code="G")))
+        n = 30000
+        for base in range(0, n, 10000):
+            cl.ok("interaction", ia.InteractionRequest(import_contacts=ia.ImportContacts(
+                contacts=[ia.Contact(no="C%06d" % i, name="c", type=c.CONTACT_TYPE_PERSON,
+                                     salesperson_code="SP") for i in range(base, base + 10000)])))
+        cl.ok("segment", sg.SegmentRequest(create_segment=sg.CreateSegment(
+            no="BIG", fields=sg.SegmentFields(description="big", salesperson_code="SP",
+                                              interaction_template_code="T"))))
+        for base in range(0, n, 10000):
+            cl.ok("segment", sg.SegmentRequest(add_contacts=sg.AddContacts(
+                segment_no="BIG", contact_nos=["C%06d" % i for i in range(base, base + 10000)])),
+                timeout=60)
+        sub = cl.subscribe(b"segment.")
+        req = sg.SegmentRequest(request_id=b"log-big", user_id="u",
+                                log_segment=sg.LogSegment(segment_no="BIG"))
+        cl.send_raw("segment", [req.SerializeToString()])
+        progress = recv_events(sub, 1, timeout=30)
+        self.assertEqual(progress[0][0], "segment.log.progress")
+        self.assertLess(progress[0][1].progress.done, n)  # caught mid-stream
+        cl["segment"].signal(signal.SIGTERM)
+        rep = sg.SegmentReply()
+        rep.ParseFromString(cl.recv_raw("segment", timeout=60)[-1])
+        self.assertEqual(rep.status.code, c.OK, rep.status.message)
+        self.assertEqual(rep.logged.entry_count, n)
+        self.assertEqual(cl["segment"].proc.wait(60), 0)
+        # the writer has all of it, the segment is gone after a restart
+        cl["segment"].start()
+        cl.reset_sock("segment")
+        got = cl.call("segment", sg.SegmentRequest(get_segment=sg.SegmentRef(segment_no="BIG")))
+        self.assertEqual(got.status.code, c.NOT_FOUND)
+        ls = cl.ok("logwriter", lw.LogRequest(get_logged_segment=lw.GetLoggedSegment(
+            entry_no=rep.logged.logged_segment_no))).logged_segment
+        self.assertEqual(ls.no_of_interactions, n)
+
+    def test_sigterm_on_writer_acks_what_it_holds_and_exits_zero(self):
+        cl = self.cl
+        reqs = []
+        for i in range(200):
+            r = lw.LogRequest(request_id=b"w%d" % i, user_id="u", write_entry=lw.WriteEntry(
+                entry=c.Entry(contact_no="C%d" % i, date=20260615, description="x")))
+            reqs.append(r)
+            cl.send_raw("logwriter", [r.SerializeToString()])
+        cl["logwriter"].signal(signal.SIGTERM)
+        acked = set()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and len(acked) < len(reqs):
+            try:
+                frames = cl.recv_raw("logwriter", timeout=1)
+            except Exception:
+                break
+            rep = lw.LogReply()
+            rep.ParseFromString(frames[-1])
+            if rep.status.code == c.OK:
+                acked.add(rep.entry.entry_no)
+        self.assertEqual(cl["logwriter"].proc.wait(30), 0)
+        cl["logwriter"].start()
+        cl.reset_sock("logwriter")
+        stored = cl.ok("logwriter", lw.LogRequest(list_entries=lw.ListEntries(limit=1000)))
+        nos = {e.entry_no for e in stored.entries.entries}
+        self.assertTrue(acked <= nos)  # nothing acked is lost
+        self.assertEqual(sorted(nos), list(range(1, len(nos) + 1)))  # gapless
+
+
+if __name__ == "__main__":
+    unittest.main()
