@@ -1,0 +1,117 @@
+"""Regression test for LMDB 0.9.24 (Debian 12) and its DUPSORT cursor
+delete bugs (ITS#9376, ITS#9461, fixed upstream in 0.9.27/0.9.29): the log
+writer's delete paths (delete canceled entries, delete postponed entries,
+delete canceled campaign entries) remove many values of one contact from
+the DUPSORT/DUPFIXED index `entries_by_contact`. Afterwards the index, the
+postponed set and the statistics must match the records exactly; this reads
+the env with mdb_dump (lmdb-utils) and compares."""
+import os
+import subprocess
+import unittest
+
+from harness import TODAY_INT, ClusterTest, c, lw
+
+
+def dump(env_dir, dbi):
+    """(key bytes, value bytes) pairs of a named DBI, via mdb_dump in hex."""
+    out = subprocess.run(["mdb_dump", "-s", dbi, env_dir], check=True, capture_output=True,
+                         text=True).stdout
+    lines = out.split("HEADER=END\n", 1)[1].split("\n")
+    data = [bytes.fromhex(x.strip()) for x in lines if x.startswith(" ")]
+    return list(zip(data[0::2], data[1::2]))
+
+
+class LmdbDupsortDeleteTest(ClusterTest):
+    WORKERS = ("logwriter",)
+
+    def all_entries(self):
+        out, after = [], 0
+        while True:
+            rep = self.cl.ok("logwriter", lw.LogRequest(list_entries=lw.ListEntries(
+                after=after, limit=1000, filter=lw.EntryFilter())))
+            out.extend(rep.entries.entries)
+            if not rep.entries.next_after:
+                return out
+            after = rep.entries.next_after
+
+    def check_indexes(self):
+        env = os.path.join(self.cl.state_dir, "logwriter")
+        entries = self.all_entries()
+        want = sorted((e.contact_no.encode(), e.entry_no) for e in entries)
+        got = sorted((k, int.from_bytes(v, "big")) for k, v in dump(env, "entries_by_contact"))
+        self.assertEqual(got, want, "entries_by_contact does not match the entries")
+        want_post = sorted(e.entry_no for e in entries if e.postponed)
+        got_post = sorted(int.from_bytes(k, "big") for k, _ in dump(env, "postponed"))
+        self.assertEqual(got_post, want_post)
+        sums = {}
+        for e in entries:
+            if e.canceled or e.postponed:
+                continue
+            s = sums.setdefault(e.interaction_template_code, [0, 0, 0])
+            s[0] += 1
+            s[1] += e.cost_cents
+            s[2] += e.duration_min
+        rows = self.cl.ok("logwriter", lw.LogRequest(statistics=lw.GetEntryStatistics(
+            group_by=lw.STATISTICS_GROUP_BY_TEMPLATE))).statistics.rows
+        self.assertEqual({r.code: [r.no_of_interactions, r.cost_cents, r.duration_min]
+                          for r in rows}, sums)
+        st = subprocess.run(["mdb_stat", "-s", "entries_by_contact", env], check=True,
+                            capture_output=True, text=True).stdout
+        self.assertIn("Entries: %d" % len(entries), st)
+        return entries
+
+    def write(self, i, contact, **kw):
+        e = c.Entry(contact_no=contact, date=TODAY_INT, description="e%d" % i,
+                    interaction_template_code="T%d" % (i % 3), cost_cents=10 + i % 7,
+                    duration_min=1 + i % 5, **kw)
+        return self.cl.ok("logwriter", lw.LogRequest(write_entry=lw.WriteEntry(entry=e))).entry
+
+    def test_delete_paths_keep_indexes_exact(self):
+        # 3 contacts share 1800 entries; enough values to span many DUPFIXED
+        # sub-pages, so deletes merge and rebalance them.
+        nos = {}
+        for i in range(1800):
+            contact = "SHARED%d" % (i % 3)
+            postpone = i % 50 == 7
+            camp = "CP" if i % 100 == 3 else ""
+            e = self.write(i, contact, postponed=postpone, campaign_no=camp)
+            nos.setdefault(contact, []).append((e.entry_no, postpone, e.campaign_entry_no))
+        self.check_indexes()
+        # cancel every second finished entry of SHARED0 and most of SHARED1
+        to_cancel = [n for n, p, _ in nos["SHARED0"] if not p][::2] + \
+            [n for n, p, _ in nos["SHARED1"] if not p][:550]
+        for b in range(0, len(to_cancel), 500):
+            self.cl.ok("logwriter", lw.LogRequest(set_entries_canceled=lw.SetEntriesCanceled(
+                entry_nos=to_cancel[b:b + 500], canceled=True)))
+        self.check_indexes()
+        # delete canceled of one contact, then the rest
+        rep = self.cl.ok("logwriter", lw.LogRequest(delete_canceled_entries=lw.DeleteCanceledEntries(
+            filter=lw.EntryFilter(contact_no="SHARED0"))))
+        self.assertEqual(rep.count.count, len([n for n, p, _ in nos["SHARED0"] if not p][::2]))
+        self.check_indexes()
+        rep = self.cl.ok("logwriter", lw.LogRequest(delete_canceled_entries=lw.DeleteCanceledEntries()))
+        self.assertEqual(rep.count.count, 550)
+        self.check_indexes()
+        # postponed deletes
+        post = [n for contact in nos for n, p, _ in nos[contact] if p]
+        self.cl.ok("logwriter", lw.LogRequest(delete_postponed_entries=lw.DeletePostponedEntries(
+            entry_nos=post)))
+        self.check_indexes()
+        # campaign entries: cancel them all and delete them with their entries
+        ces = sorted({ce for contact in nos for _, _, ce in nos[contact] if ce})
+        for ce in ces:
+            self.cl.ok("logwriter", lw.LogRequest(set_campaign_entry_canceled=lw.SetCampaignEntryCanceled(
+                entry_no=ce, canceled=True)))
+        self.cl.ok("logwriter", lw.LogRequest(
+            delete_canceled_campaign_entries=lw.DeleteCanceledCampaignEntries()))
+        left = self.check_indexes()
+        self.assertFalse(any(e.campaign_entry_no in ces for e in left))
+        # a restart reads the same store
+        self.cl["logwriter"].stop()
+        self.cl["logwriter"].start()
+        self.cl.reset_sock("logwriter")
+        self.assertEqual(len(self.check_indexes()), len(left))
+
+
+if __name__ == "__main__":
+    unittest.main()
