@@ -35,6 +35,7 @@ struct link {
     uint64_t counter;
     uint32_t boot;
     bool peer_up;
+    link_counters_t counters;
 };
 
 /* Resend an unanswered request three times within its timeout: enough to
@@ -110,6 +111,11 @@ size_t link_pending(const link_t *l)
 bool link_peer_up(const link_t *l)
 {
     return l->peer_up;
+}
+
+void link_counters(const link_t *l, link_counters_t *ret_counters)
+{
+    *ret_counters = l->counters;
 }
 
 rp_err link_send_timeout(link_t *l, server_req_t *req, ProtobufCMessage *msg, int timeout_ms,
@@ -208,20 +214,22 @@ void link_on_readable(void *arg)
         id = wire_peek_request_id(zmq_msg_data(&body), zmq_msg_size(&body));
         p = id.len ? s_take(l, id.data, id.len) : NULL;
         if (!p) {
+            l->counters.unmatched++;
+            log_debug("dropped a reply from rapport-%s that matches no pending request", l->peer);
             zmq_msg_close(&body);
-            continue; /* late: answered by a timeout already */
+            continue; /* late: answered by a timeout already, or a resend's */
         }
         arena = p->req ? p->req->arena : (tmp = wire_arena_new());
         if (!arena)
             abort();
         if (wire_decode_arena(arena, l->reply_desc, zmq_msg_data(&body), zmq_msg_size(&body),
                               SIZE_MAX, 0, &reply, &werr) != RP_OK) {
-            Rapport__V1__Status *st = (Rapport__V1__Status *)wire_arena_message(
-                arena, &rapport__v1__status__descriptor);
+            Rapport__V1__Status *st =
+                (Rapport__V1__Status *)wire_arena_message(arena, &rapport__v1__status__descriptor);
             reply = wire_arena_message(arena, l->reply_desc);
             st->code = RAPPORT__V1__STATUS_CODE__INTERNAL;
-            st->message = wire_arena_printf(arena, "rapport-%s sent a malformed reply: %s",
-                                            l->peer, werr.message);
+            st->message = wire_arena_printf(arena, "rapport-%s sent a malformed reply: %s", l->peer,
+                                            werr.message);
             wire_msg_set_status(reply, &st->base);
         }
         zmq_msg_close(&body);
@@ -244,12 +252,15 @@ void link_tick(link_t *l)
             if (now >= p->deadline) {
                 *pp = p->next;
                 l->n_pending--;
+                l->counters.timeouts++;
                 p->next = expired;
                 expired = p;
                 continue;
             }
             if (now >= p->next_send) {
-                if (bus_send(l->sock, p->data, p->len) != RP_OK)
+                if (bus_send(l->sock, p->data, p->len) == RP_OK)
+                    l->counters.resends++;
+                else
                     log_debug("resend to rapport-%s failed", l->peer);
                 p->next_send = now + s_retry_ms(p->timeout_ms);
             }

@@ -29,8 +29,7 @@ typedef struct link link_t;
  * is allocated in `arena`: the request's arena when the request was sent
  * on behalf of a client request, else an arena that lives only during the
  * callback. */
-typedef void (*link_fn)(void *ctx, server_req_t *req, ProtobufCMessage *reply,
-                        wire_arena_t *arena);
+typedef void (*link_fn)(void *ctx, server_req_t *req, ProtobufCMessage *reply, wire_arena_t *arena);
 
 /* Connect a DEALER to endpoint (lazily). `peer` names the worker in
  * messages ("logwriter"). Owned by the caller (link_destroy). */
@@ -69,5 +68,15 @@ size_t link_pending(const link_t *l);
 
 /* Whether the last reply (or timeout) says the peer is up. */
 bool link_peer_up(const link_t *l);
+
+/* What the link has done since link_new, for a worker's metrics. */
+typedef struct {
+    uint64_t resends;   /* requests sent again for want of an answer */
+    uint64_t timeouts;  /* requests answered by the link with UNAVAILABLE */
+    uint64_t unmatched; /* replies that matched nothing pending (late) */
+} link_counters_t;
+
+/* Copy the link's counters into *ret_counters. */
+void link_counters(const link_t *l, link_counters_t *ret_counters);
 
 #endif

@@ -640,7 +640,11 @@ int server_run(server_t *s)
         first_extra = n;
         for (size_t i = 0; i < s->n_extra; i++)
             socks[n++] = s->extra[i].sock;
-        ready = bus_poll(socks, n, stopping ? 20 : daemon_poll_interval_ms());
+        /* At most 100 ms: tick_fn times peer requests out, so it must run often. */
+        ready = bus_poll(socks, n,
+                         stopping                          ? 20
+                         : daemon_poll_interval_ms() < 100 ? daemon_poll_interval_ms()
+                                                           : 100);
         if (ready > 0) {
             if (!stopping && (ready & 1))
                 s_on_router(s);

@@ -12,10 +12,10 @@
 #include <stdint.h>
 
 #include "interaction_server.h"
+#include "link.h"
 #include "server.h"
 #include "store.h"
 #include "wire.h"
-#include "writer_link.h"
 
 #include "rapport/v1/interaction.pb-c.h"
 #include "rapport/v1/logwriter.pb-c.h"
@@ -78,7 +78,7 @@ struct interaction_server {
     const config_t *cfg;
     store_t *store;
     store_dbi_t dbi[IX_DBI_COUNT];
-    writer_link_t *link;
+    link_t *link; /* to rapport-logwriter */
     server_t *server;
     server_spec_t spec;
     interaction_record_t *records; /* replies to record, then send */
@@ -163,10 +163,17 @@ void interaction_records_flush(interaction_server_t *ix);
 void interaction_writer_envelope(interaction_server_t *ix, server_req_t *req,
                                  Rapport__V1__LogRequest *msg, const char *tag);
 
-/* Send msg to the writer; on failure set req's status and return false
+/* Send msg to the writer; fn(ix, req, reply, arena) runs later with a
+ * Rapport__V1__LogReply in req's arena (the writer's, or the link's
+ * UNAVAILABLE on timeout). On failure set req's status and return false
  * (nothing is pending then). */
 bool interaction_writer_send(interaction_server_t *ix, server_req_t *req,
-                             Rapport__V1__LogRequest *msg, writer_link_fn fn);
+                             Rapport__V1__LogRequest *msg, link_fn fn);
+
+/* The reply a link_fn gets from the writer link: always a LogReply, in
+ * `arena`, which is req's arena (every request to the writer is sent on
+ * behalf of a client request). */
+Rapport__V1__LogReply *interaction_log_reply(ProtobufCMessage *msg, wire_arena_t *arena);
 
 /* Copy a writer error into req's status; true when the reply was OK. */
 bool interaction_writer_ok(server_req_t *req, const Rapport__V1__LogReply *reply);

@@ -395,9 +395,9 @@ void interaction_writer_envelope(interaction_server_t *ix, server_req_t *req,
 }
 
 bool interaction_writer_send(interaction_server_t *ix, server_req_t *req,
-                             Rapport__V1__LogRequest *msg, writer_link_fn fn)
+                             Rapport__V1__LogRequest *msg, link_fn fn)
 {
-    rp_err rc = writer_link_send(ix->link, req, msg, fn, ix);
+    rp_err rc = link_send(ix->link, req, &msg->base, fn, ix);
 
     switch (rc) {
     case RP_OK:
@@ -419,6 +419,13 @@ bool interaction_writer_send(interaction_server_t *ix, server_req_t *req,
     return false;
 }
 
+Rapport__V1__LogReply *interaction_log_reply(ProtobufCMessage *msg, wire_arena_t *arena)
+{
+    (void)arena;
+    assert(msg && msg->descriptor == &rapport__v1__log_reply__descriptor);
+    return (Rapport__V1__LogReply *)msg;
+}
+
 bool interaction_writer_ok(server_req_t *req, const Rapport__V1__LogReply *reply)
 {
     const Rapport__V1__Status *st = reply->status;
@@ -434,7 +441,7 @@ bool interaction_writer_ok(server_req_t *req, const Rapport__V1__LogReply *reply
 static void s_on_writer(void *ctx)
 {
     interaction_server_t *ix = ctx;
-    writer_link_on_readable(ix->link);
+    link_on_readable(ix->link);
     interaction_records_flush(ix);
 }
 
@@ -453,8 +460,15 @@ static void s_tick(void *ctx)
 {
     interaction_server_t *ix = ctx;
     int64_t now = clock_mono_ms();
+    link_counters_t before, after;
 
-    writer_link_tick(ix->link);
+    link_counters(ix->link, &before);
+    link_tick(ix->link);
+    link_counters(ix->link, &after);
+    if (after.timeouts > before.timeouts)
+        log_warnx("rapport-logwriter did not answer %llu requests within %lld ms (%s)",
+                  (unsigned long long)(after.timeouts - before.timeouts),
+                  (long long)ix->cfg->request_timeout_ms, ix->cfg->logwriter_endpoint);
     interaction_records_flush(ix);
     if (now >= ix->next_prune_ms) {
         rp_err rc = store_write(ix->store, s_prune_txn, ix, NULL);
@@ -467,7 +481,7 @@ static void s_tick(void *ctx)
 static bool s_busy(void *ctx)
 {
     interaction_server_t *ix = ctx;
-    return writer_link_pending(ix->link) > 0 || ix->records != NULL;
+    return link_pending(ix->link) > 0 || ix->records != NULL;
 }
 
 /* ---- stats ---- */
@@ -507,6 +521,7 @@ static void s_stats_counter(wire_arena_t *a, Rapport__V1__WorkerStats *st, const
 static void s_stats(void *ctx, wire_arena_t *a, Rapport__V1__WorkerStats *st)
 {
     interaction_server_t *ix = ctx;
+    link_counters_t lc;
     store_info_t info;
     store_txn_t *txn;
 
@@ -536,23 +551,21 @@ static void s_stats(void *ctx, wire_arena_t *a, Rapport__V1__WorkerStats *st)
         store_txn_abort(txn);
     }
     s_stats_gauge(a, st, "rapport_logwriter_pending", "Requests waiting for rapport-logwriter",
-                  NULL, NULL, (double)writer_link_pending(ix->link));
+                  NULL, NULL, (double)link_pending(ix->link));
+    link_counters(ix->link, &lc);
     s_stats_counter(a, st, "rapport_logwriter_resends_total",
-                    "Requests sent to rapport-logwriter again for want of an answer",
-                    writer_link_resends(ix->link));
+                    "Requests sent to rapport-logwriter again for want of an answer", lc.resends);
     s_stats_counter(a, st, "rapport_logwriter_timeouts_total",
-                    "Requests rapport-logwriter did not answer in time",
-                    writer_link_timeouts(ix->link));
+                    "Requests rapport-logwriter did not answer in time", lc.timeouts);
     s_stats_counter(a, st, "rapport_logwriter_unmatched_replies_total",
-                    "Replies from rapport-logwriter that matched no pending request",
-                    writer_link_unmatched(ix->link));
+                    "Replies from rapport-logwriter that matched no pending request", lc.unmatched);
     s_stats_counter(a, st, "rapport_dedup_hits_total",
                     "Requests answered with the stored reply of their request_id", ix->dedup_hits);
 }
 
 /* ---- life cycle ---- */
 
-rp_err interaction_server_new(const config_t *cfg, store_t *store, writer_link_t *link,
+rp_err interaction_server_new(const config_t *cfg, store_t *store, link_t *link,
                               interaction_server_t **ret_ix)
 {
     interaction_server_t *ix = calloc(1, sizeof(*ix));
@@ -599,5 +612,5 @@ const server_spec_t *interaction_server_spec(interaction_server_t *ix)
 void interaction_server_attach(interaction_server_t *ix, server_t *server)
 {
     ix->server = server;
-    server_add_socket(server, writer_link_socket(ix->link), s_on_writer, ix);
+    server_add_socket(server, link_socket(ix->link), s_on_writer, ix);
 }

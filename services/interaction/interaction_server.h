@@ -4,7 +4,8 @@
  * and turns single-interaction commands (sections 4 and 5) into fully
  * resolved entries that it sends to rapport-logwriter, replying to its
  * client after the writer's ack. main.c opens the store with
- * interaction_server_dbis(), connects the writer link, creates the logic
+ * interaction_server_dbis(), connects the link to the writer (common/link
+ * with Rapport__V1__LogReply replies), creates the logic
  * object, hands interaction_server_spec() to server_new() and attaches the
  * server, then runs it. */
 #ifndef RAPPORT_INTERACTION_SERVER_H
@@ -14,9 +15,9 @@
 
 #include "config.h"
 #include "err.h"
+#include "link.h"
 #include "server.h"
 #include "store.h"
-#include "writer_link.h"
 
 typedef struct interaction_server interaction_server_t;
 
@@ -25,7 +26,7 @@ const store_dbi_spec_t *interaction_server_dbis(size_t *ret_n);
 
 /* The logic over an open store and a connected writer link; neither is
  * owned (the caller closes them after interaction_server_destroy). RP_ENOMEM. */
-rp_err interaction_server_new(const config_t *cfg, store_t *store, writer_link_t *link,
+rp_err interaction_server_new(const config_t *cfg, store_t *store, link_t *link,
                               interaction_server_t **ret_ix);
 
 /* Accepts NULL; NULLs the caller's pointer. */

@@ -390,8 +390,9 @@ static rp_err s_resume_resolve(interaction_server_t *ix, store_txn_t *txn, serve
 
 /* ---- the round trips ---- */
 
-static void s_on_written(void *ctx, server_req_t *req, Rapport__V1__LogReply *reply)
+static void s_on_written(void *ctx, server_req_t *req, ProtobufCMessage *msg, wire_arena_t *arena)
 {
+    Rapport__V1__LogReply *reply = interaction_log_reply(msg, arena);
     interaction_server_t *ix = ctx;
     interaction_reply_t *out = interaction_reply(req);
 
@@ -458,8 +459,7 @@ static bool s_resolve_and_write(interaction_server_t *ix, server_req_t *req,
 }
 
 /* Ask the writer for entry `entry_no`; fn gets the reply. */
-static bool s_entry_get(interaction_server_t *ix, server_req_t *req, uint64_t entry_no,
-                        writer_link_fn fn)
+static bool s_entry_get(interaction_server_t *ix, server_req_t *req, uint64_t entry_no, link_fn fn)
 {
     Rapport__V1__LogRequest *msg = (Rapport__V1__LogRequest *)wire_arena_message(
         req->arena, &rapport__v1__log_request__descriptor);
@@ -486,16 +486,20 @@ static Rapport__V1__Entry *s_reply_entry(server_req_t *req, const Rapport__V1__L
     return reply->entry;
 }
 
-static void s_on_origin_entry(void *ctx, server_req_t *req, Rapport__V1__LogReply *reply)
+static void s_on_origin_entry(void *ctx, server_req_t *req, ProtobufCMessage *msg,
+                              wire_arena_t *arena)
 {
+    Rapport__V1__LogReply *reply = interaction_log_reply(msg, arena);
     Rapport__V1__Entry *from = s_reply_entry(req, reply);
 
     if (!from || !s_resolve_and_write(ctx, req, from))
         server_req_finish(req);
 }
 
-static void s_on_postponed_entry(void *ctx, server_req_t *req, Rapport__V1__LogReply *reply)
+static void s_on_postponed_entry(void *ctx, server_req_t *req, ProtobufCMessage *msg,
+                                 wire_arena_t *arena)
 {
+    Rapport__V1__LogReply *reply = interaction_log_reply(msg, arena);
     Rapport__V1__Entry *stored = s_reply_entry(req, reply);
 
     if (stored && !stored->postponed) {
@@ -593,8 +597,9 @@ static bool s_dates_valid(server_req_t *req, const char *cmd, uint32_t from, uin
     return true;
 }
 
-static void s_on_entries(void *ctx, server_req_t *req, Rapport__V1__LogReply *reply)
+static void s_on_entries(void *ctx, server_req_t *req, ProtobufCMessage *msg, wire_arena_t *arena)
 {
+    Rapport__V1__LogReply *reply = interaction_log_reply(msg, arena);
     interaction_reply_t *out = interaction_reply(req);
 
     (void)ctx;
@@ -641,8 +646,9 @@ void interactions_postponed_list(void *ctx, server_req_t *req)
     interaction_writer_send(ix, req, msg, s_on_entries);
 }
 
-static void s_on_deleted(void *ctx, server_req_t *req, Rapport__V1__LogReply *reply)
+static void s_on_deleted(void *ctx, server_req_t *req, ProtobufCMessage *msg, wire_arena_t *arena)
 {
+    Rapport__V1__LogReply *reply = interaction_log_reply(msg, arena);
     interaction_reply_t *out = interaction_reply(req);
 
     (void)ctx;
@@ -684,8 +690,10 @@ void interactions_postponed_delete(void *ctx, server_req_t *req)
     interaction_writer_send(ix, req, msg, s_on_deleted);
 }
 
-static void s_on_statistics(void *ctx, server_req_t *req, Rapport__V1__LogReply *reply)
+static void s_on_statistics(void *ctx, server_req_t *req, ProtobufCMessage *msg,
+                            wire_arena_t *arena)
 {
+    Rapport__V1__LogReply *reply = interaction_log_reply(msg, arena);
     interaction_server_t *ix = ctx;
     interaction_reply_t *out = interaction_reply(req);
     interaction_kind_t kind =

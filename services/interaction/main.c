@@ -14,10 +14,12 @@
 #include "config.h"
 #include "daemon.h"
 #include "interaction_server.h"
+#include "link.h"
 #include "log.h"
 #include "server.h"
 #include "store.h"
-#include "writer_link.h"
+
+#include "rapport/v1/logwriter.pb-c.h"
 
 int main(int argc, char **argv)
 {
@@ -26,7 +28,7 @@ int main(int argc, char **argv)
     const store_dbi_spec_t *dbis;
     size_t n_dbis;
     store_t *store = NULL;
-    writer_link_t *link = NULL;
+    link_t *link = NULL;
     interaction_server_t *ix = NULL;
     server_t *server = NULL;
     void *zctx;
@@ -51,7 +53,8 @@ int main(int argc, char **argv)
         log_errx("cannot create the ZeroMQ context");
         goto out_close_store;
     }
-    e = writer_link_new(zctx, &cfg, &link, err, sizeof(err));
+    e = link_new(zctx, cfg.logwriter_endpoint, "logwriter", &rapport__v1__log_reply__descriptor,
+                 &cfg, &link, err, sizeof(err));
     if (e != RP_OK) {
         log_errx("cannot connect to rapport-logwriter at %s: %s", cfg.logwriter_endpoint, err);
         goto out_term_zctx;
@@ -75,7 +78,7 @@ int main(int argc, char **argv)
 out_destroy_ix:
     interaction_server_destroy(&ix);
 out_destroy_link:
-    writer_link_destroy(&link);
+    link_destroy(&link);
 out_term_zctx:
     zmq_ctx_term(zctx);
 out_close_store:
