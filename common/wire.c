@@ -15,61 +15,67 @@
 #define WIRE_MAX_DEPTH 16
 
 /* Name rules: the contract's field names carry their size class
- * (common.proto). Exact names first, then suffixes. */
-static const struct {
+ * (common.proto): exact names, and suffixes. */
+typedef struct {
     const char *name;
     size_t max;
     bool code;
-} s_exact[] =
-    {
-        {"no", 20, true},
-        {"code", 10, true},
-        {"after", 20, true},
-        /* Paging: a listing continues after a record key (Code10/20). */
-        {"next_after", 20, true},
-        {"prefix", 20, true},
-        {"description", 100, false},
-        {"subject", 100, false},
-        {"name", 100, false},
-        {"comment", 250, false},
-        {"comments", 250, false},
-        {"user_id", 50, false},
-        {"email", 80, false},
-        {"message", 1024, false},
-        {"field", 128, false},
-        {"help", 1024, false},
-        {"value", 1024, false},
-        {"type", 64, false},
-        {"type_prefix", 64, false},
-        {"worker", 32, false},
-        {"missing", 40, false},
-        {"personalized_fields", 64, false},
-},
-  s_suffix[] = {
-      {"_code", 10, true},
-      {"_codes", 10, true},
-      {"_no", 20, true},
-      {"_nos", 20, true},
+    size_t len; /* of a suffix */
+} name_rule_t;
+
+static const name_rule_t s_exact[] = {
+    {"no", 20, true, 0},
+    {"code", 10, true, 0},
+    {"after", 20, true, 0},
+    /* Paging: a listing continues after a record key (Code10/20). */
+    {"next_after", 20, true, 0},
+    {"prefix", 20, true, 0},
+    {"description", 100, false, 0},
+    {"subject", 100, false, 0},
+    {"name", 100, false, 0},
+    {"comment", 250, false, 0},
+    {"comments", 250, false, 0},
+    {"user_id", 50, false, 0},
+    {"email", 80, false, 0},
+    {"message", 1024, false, 0},
+    {"field", 128, false, 0},
+    {"help", 1024, false, 0},
+    {"value", 1024, false, 0},
+    {"type", 64, false, 0},
+    {"type_prefix", 64, false, 0},
+    {"worker", 32, false, 0},
+    {"missing", 40, false, 0},
+    {"personalized_fields", 64, false, 0},
+};
+
+static const name_rule_t s_suffix[] = {
+    {"_code", 10, true, 5},
+    {"_codes", 10, true, 6},
+    {"_no", 20, true, 3},
+    {"_nos", 20, true, 4},
 };
 
 size_t wire_string_limit(const char *name, bool *ret_is_code)
 {
     size_t len = strlen(name);
 
-    for (size_t i = 0; i < sizeof(s_exact) / sizeof(s_exact[0]); i++)
-        if (strcmp(name, s_exact[i].name) == 0) {
-            if (ret_is_code)
-                *ret_is_code = s_exact[i].code;
-            return s_exact[i].max;
-        }
+    /* Called for every string of every message: suffixes first (most
+     * fields), then the exact names, compared only when the first letter
+     * matches. No exact name ends in a suffix. */
     for (size_t i = 0; i < sizeof(s_suffix) / sizeof(s_suffix[0]); i++) {
-        size_t sl = strlen(s_suffix[i].name);
-        if (len > sl && strcmp(name + len - sl, s_suffix[i].name) == 0) {
+        size_t sl = s_suffix[i].len;
+        if (len > sl && memcmp(name + len - sl, s_suffix[i].name, sl) == 0) {
             if (ret_is_code)
                 *ret_is_code = s_suffix[i].code;
             return s_suffix[i].max;
         }
     }
+    for (size_t i = 0; i < sizeof(s_exact) / sizeof(s_exact[0]); i++)
+        if (s_exact[i].name[0] == name[0] && strcmp(name, s_exact[i].name) == 0) {
+            if (ret_is_code)
+                *ret_is_code = s_exact[i].code;
+            return s_exact[i].max;
+        }
     return 0;
 }
 
@@ -138,6 +144,30 @@ static size_t s_utf8_check(const uint8_t *p, size_t len)
     return chars;
 }
 
+/* Where a field sits in the message, built only when an error needs it:
+ * each level of the walk keeps a node on its stack. */
+typedef struct path {
+    const struct path *parent;
+    const char *name;
+} path_t;
+
+static void s_path_format(const path_t *p, char *out, size_t size)
+{
+    const char *names[WIRE_MAX_DEPTH + 2];
+    size_t n = 0, pos = 0;
+
+    for (; p && n < sizeof(names) / sizeof(names[0]); p = p->parent)
+        if (p->name)
+            names[n++] = p->name;
+    out[0] = '\0';
+    while (n-- > 0 && pos < size) {
+        int w = snprintf(out + pos, size - pos, "%s%s", pos ? "." : "", names[n]);
+        if (w < 0)
+            break;
+        pos += (size_t)w;
+    }
+}
+
 static void s_set_err(wire_error_t *err, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -169,31 +199,30 @@ static bool s_varint(const uint8_t *p, size_t len, size_t *pos, uint64_t *ret)
     return false;
 }
 
-static void s_path_join(char *out, size_t size, const char *parent, const char *name)
-{
-    if (parent && *parent)
-        snprintf(out, size, "%s.%s", parent, name);
-    else
-        snprintf(out, size, "%s", name);
-}
+#define PATH_ERR(err, node, ...)                     \
+    do {                                             \
+        char where_[256];                            \
+        s_path_format(node, where_, sizeof(where_)); \
+        s_set_err(err, where_, __VA_ARGS__);         \
+    } while (0)
 
 /* Walk the raw encoding of a `desc` message, checking strings and bytes. */
 static rp_err s_scan(const ProtobufCMessageDescriptor *desc, const uint8_t *p, size_t len,
-                     int depth, const char *path, wire_error_t *err)
+                     int depth, const path_t *path, wire_error_t *err)
 {
     size_t pos = 0;
 
     if (depth > WIRE_MAX_DEPTH) {
-        s_set_err(err, path, "message nested too deeply");
+        PATH_ERR(err, path, "message nested too deeply");
         return RP_EPROTO;
     }
     while (pos < len) {
         uint64_t tag, l;
         const ProtobufCFieldDescriptor *fd;
-        char fpath[256];
+        path_t node = {path, NULL};
 
         if (!s_varint(p, len, &pos, &tag) || (tag >> 3) == 0 || (tag >> 3) > 0x1FFFFFFF) {
-            s_set_err(err, path, "malformed message: bad tag");
+            PATH_ERR(err, path, "malformed message: bad tag");
             return RP_EPROTO;
         }
         switch (tag & 7) {
@@ -214,40 +243,39 @@ static rp_err s_scan(const ProtobufCMessageDescriptor *desc, const uint8_t *p, s
         case 2:
             break;
         default:
-            s_set_err(err, path, "malformed message: unsupported wire type %u",
-                      (unsigned)(tag & 7));
+            PATH_ERR(err, path, "malformed message: unsupported wire type %u", (unsigned)(tag & 7));
             return RP_EPROTO;
         }
         if (!s_varint(p, len, &pos, &l) || l > len - pos)
             goto truncated;
         fd = protobuf_c_message_descriptor_get_field(desc, (unsigned)(tag >> 3));
         if (fd) {
-            s_path_join(fpath, sizeof(fpath), path, fd->name);
+            node.name = fd->name;
             if (fd->type == PROTOBUF_C_TYPE_STRING) {
                 size_t chars = s_utf8_check(p + pos, (size_t)l);
                 size_t max = wire_string_limit(fd->name, NULL);
                 if (chars == SIZE_MAX) {
-                    s_set_err(err, fpath, "%s is not valid UTF-8 text (or contains NUL)", fd->name);
+                    PATH_ERR(err, &node, "%s is not valid UTF-8 text (or contains NUL)", fd->name);
                     return RP_EINVAL;
                 }
                 if (max == 0)
                     max = 1024;
                 if (chars > max) {
-                    s_set_err(err, fpath,
-                              "The length of %s is %zu, but it must be less than or equal to "
-                              "%zu characters.",
-                              fd->name, chars, max);
+                    PATH_ERR(err, &node,
+                             "The length of %s is %zu, but it must be less than or equal to "
+                             "%zu characters.",
+                             fd->name, chars, max);
                     return RP_EINVAL;
                 }
             } else if (fd->type == PROTOBUF_C_TYPE_BYTES) {
                 size_t max = s_bytes_limit(fd->name);
                 if (l > max) {
-                    s_set_err(err, fpath, "%s is %zu bytes, at most %zu are allowed", fd->name,
-                              (size_t)l, max);
+                    PATH_ERR(err, &node, "%s is %zu bytes, at most %zu are allowed", fd->name,
+                             (size_t)l, max);
                     return RP_EINVAL;
                 }
             } else if (fd->type == PROTOBUF_C_TYPE_MESSAGE) {
-                rp_err rc = s_scan(fd->descriptor, p + pos, (size_t)l, depth + 1, fpath, err);
+                rp_err rc = s_scan(fd->descriptor, p + pos, (size_t)l, depth + 1, &node, err);
                 if (rc != RP_OK)
                     return rc;
             }
@@ -256,22 +284,22 @@ static rp_err s_scan(const ProtobufCMessageDescriptor *desc, const uint8_t *p, s
     }
     return RP_OK;
 truncated:
-    s_set_err(err, path, "malformed message: truncated");
+    PATH_ERR(err, path, "malformed message: truncated");
     return RP_EPROTO;
 }
 
-static rp_err s_check(ProtobufCMessage *m, int depth, const char *path, unsigned flags,
+static rp_err s_check(ProtobufCMessage *m, int depth, const path_t *path, unsigned flags,
                       wire_error_t *err);
 
 static rp_err s_check_value(const ProtobufCFieldDescriptor *fd, void *member, int depth,
-                            const char *fpath, unsigned flags, wire_error_t *err)
+                            const path_t *fpath, unsigned flags, wire_error_t *err)
 {
     switch (fd->type) {
     case PROTOBUF_C_TYPE_ENUM: {
         int v = *(int *)member;
         if (!protobuf_c_enum_descriptor_get_value(fd->descriptor, v)) {
-            s_set_err(err, fpath, "%s: %d is not a valid %s value", fd->name, v,
-                      ((const ProtobufCEnumDescriptor *)fd->descriptor)->short_name);
+            PATH_ERR(err, fpath, "%s: %d is not a valid %s value", fd->name, v,
+                     ((const ProtobufCEnumDescriptor *)fd->descriptor)->short_name);
             return RP_EINVAL;
         }
         return RP_OK;
@@ -322,33 +350,32 @@ static size_t s_elem_size(const ProtobufCFieldDescriptor *fd)
     return 0;
 }
 
-static rp_err s_check(ProtobufCMessage *m, int depth, const char *path, unsigned flags,
+static rp_err s_check(ProtobufCMessage *m, int depth, const path_t *path, unsigned flags,
                       wire_error_t *err)
 {
     const ProtobufCMessageDescriptor *desc = m->descriptor;
     char *base = (char *)m;
 
     if (depth > WIRE_MAX_DEPTH) {
-        s_set_err(err, path, "message nested too deeply");
+        PATH_ERR(err, path, "message nested too deeply");
         return RP_EPROTO;
     }
     for (unsigned i = 0; i < desc->n_fields; i++) {
         const ProtobufCFieldDescriptor *fd = &desc->fields[i];
-        char fpath[256];
+        path_t node = {path, fd->name};
         rp_err rc;
 
-        s_path_join(fpath, sizeof(fpath), path, fd->name);
         if (fd->label == PROTOBUF_C_LABEL_REPEATED) {
             size_t n = *(size_t *)(base + fd->quantifier_offset);
             char *arr = *(char **)(base + fd->offset);
             size_t es = s_elem_size(fd);
             if (n > WIRE_MAX_REPEATED) {
-                s_set_err(err, fpath, "%s has %zu items, at most %d are allowed", fd->name, n,
-                          WIRE_MAX_REPEATED);
+                PATH_ERR(err, &node, "%s has %zu items, at most %d are allowed", fd->name, n,
+                         WIRE_MAX_REPEATED);
                 return RP_EINVAL;
             }
             for (size_t k = 0; k < n; k++) {
-                rc = s_check_value(fd, arr + k * es, depth, fpath, flags, err);
+                rc = s_check_value(fd, arr + k * es, depth, &node, flags, err);
                 if (rc != RP_OK)
                     return rc;
             }
@@ -359,15 +386,19 @@ static rp_err s_check(ProtobufCMessage *m, int depth, const char *path, unsigned
             if (which != fd->id)
                 continue;
         }
-        rc = s_check_value(fd, base + fd->offset, depth, fpath, flags, err);
+        rc = s_check_value(fd, base + fd->offset, depth, &node, flags, err);
         if (rc != RP_OK)
             return rc;
     }
     return RP_OK;
 }
 
-rp_err wire_decode(const ProtobufCMessageDescriptor *desc, const void *data, size_t len,
-                   size_t max_size, unsigned flags, ProtobufCMessage **ret_msg, wire_error_t *err)
+/* Decode with checks, allocating with `allocator` (NULL: malloc). On a
+ * check failure after unpacking, a malloc'd message is freed; an arena's
+ * memory goes with the arena. */
+static rp_err s_decode(ProtobufCAllocator *allocator, const ProtobufCMessageDescriptor *desc,
+                       const void *data, size_t len, size_t max_size, unsigned flags,
+                       ProtobufCMessage **ret_msg, wire_error_t *err)
 {
     ProtobufCMessage *m;
     rp_err rc;
@@ -377,21 +408,28 @@ rp_err wire_decode(const ProtobufCMessageDescriptor *desc, const void *data, siz
                   max_size);
         return RP_ETOOBIG;
     }
-    rc = s_scan(desc, data, len, 0, "", err);
+    rc = s_scan(desc, data, len, 0, NULL, err);
     if (rc != RP_OK)
         return rc;
-    m = protobuf_c_message_unpack(desc, NULL, len, data);
+    m = protobuf_c_message_unpack(desc, allocator, len, data);
     if (!m) {
         s_set_err(err, "", "malformed %s message", desc->short_name);
         return RP_EPROTO;
     }
-    rc = s_check(m, 0, "", flags, err);
+    rc = s_check(m, 0, NULL, flags, err);
     if (rc != RP_OK) {
-        protobuf_c_message_free_unpacked(m, NULL);
+        if (!allocator)
+            protobuf_c_message_free_unpacked(m, NULL);
         return rc;
     }
     *ret_msg = m;
     return RP_OK;
+}
+
+rp_err wire_decode(const ProtobufCMessageDescriptor *desc, const void *data, size_t len,
+                   size_t max_size, unsigned flags, ProtobufCMessage **ret_msg, wire_error_t *err)
+{
+    return s_decode(NULL, desc, data, len, max_size, flags, ret_msg, err);
 }
 
 void wire_free(ProtobufCMessage *msg)
@@ -585,27 +623,7 @@ rp_err wire_decode_arena(wire_arena_t *a, const ProtobufCMessageDescriptor *desc
                          size_t len, size_t max_size, unsigned flags, ProtobufCMessage **ret_msg,
                          wire_error_t *err)
 {
-    ProtobufCMessage *m;
-    rp_err rc;
-
-    if (len > max_size) {
-        s_set_err(err, "", "message of %zu bytes is larger than the limit of %zu bytes", len,
-                  max_size);
-        return RP_ETOOBIG;
-    }
-    rc = s_scan(desc, data, len, 0, "", err);
-    if (rc != RP_OK)
-        return rc;
-    m = protobuf_c_message_unpack(desc, &a->allocator, len, data);
-    if (!m) {
-        s_set_err(err, "", "malformed %s message", desc->short_name);
-        return RP_EPROTO;
-    }
-    rc = s_check(m, 0, "", flags, err);
-    if (rc != RP_OK)
-        return rc;
-    *ret_msg = m;
-    return RP_OK;
+    return s_decode(&a->allocator, desc, data, len, max_size, flags, ret_msg, err);
 }
 
 ProtobufCBinaryData wire_peek_request_id(const void *data, size_t len)
