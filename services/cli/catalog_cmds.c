@@ -162,6 +162,9 @@ static int s_import_flush(import_t *im)
 
     if (im->n == 0)
         return CLI_EXIT_OK;
+    if (im->imported)
+        snprintf(im->ctx->note, sizeof(im->ctx->note),
+                 "%zu contacts were imported before the error", im->imported);
     cli_request_renumber(im->ctx, &req.base, ++im->batch_no);
     ic.n_contacts = im->n;
     ic.contacts = im->ptrs;
@@ -349,7 +352,7 @@ static int s_contact_import(cli_ctx_t *ctx)
     if (rc == CLI_EXIT_OK)
         rc = s_import_flush(&im);
     s_import_progress(&im, &r, true);
-    if (rc != CLI_EXIT_OK && im.imported)
+    if (rc == CLI_EXIT_USAGE && im.imported) /* a bad line after some batches went */
         cli_warn("%zu contacts were imported before the error", im.imported);
     if (rc == CLI_EXIT_OK) {
         Rapport__V1__Count count = RAPPORT__V1__COUNT__INIT;

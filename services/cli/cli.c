@@ -607,19 +607,19 @@ int cli_main(int argc, char **argv)
     if (i >= argc || strcmp(argv[i], "help") == 0) {
         if (i + 1 < argc && s_group_exists(argv[i + 1])) {
             s_help_group(stdout, argv[i + 1]);
-            return CLI_EXIT_OK;
+            return cli_stdout_status();
         }
         if (!help && i >= argc)
             return cli_usage_error(&ctx, "missing command");
         s_help_all(stdout);
-        return CLI_EXIT_OK;
+        return cli_stdout_status();
     }
     group = argv[i++];
     if (!s_group_exists(group))
         return cli_usage_error(&ctx, "unknown command '%s'", group);
     if (help) {
         s_help_group(stdout, group);
-        return CLI_EXIT_OK;
+        return cli_stdout_status();
     }
     if (i < argc && s_find_cmd(group, argv[i]))
         ctx.cmd = s_find_cmd(group, argv[i++]);
@@ -629,7 +629,7 @@ int cli_main(int argc, char **argv)
     if (!ctx.cmd) {
         if (i < argc && (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)) {
             s_help_group(stdout, group);
-            return CLI_EXIT_OK;
+            return cli_stdout_status();
         }
         if (i < argc)
             cli_warn("%s: unknown command '%s'", group, argv[i]);
@@ -652,6 +652,7 @@ int cli_main(int argc, char **argv)
         fputs("usage:\n", stdout);
         s_print_cmd(stdout, ctx.cmd);
         fputs("\nGlobal options and exit codes: rapport --help\n", stdout);
+        rc = cli_stdout_status();
         goto out_destroy_arena;
     }
     if (ctx.request_id_arg)

@@ -133,6 +133,10 @@ struct cli_ctx {
     const char *local[CLI_LOCAL_COUNT];
     const char *opts_seen[64]; /* names of the distinct options given, for checks */
     size_t n_opts_seen;
+    /* What a command that sends several requests has done when one fails
+     * ("10000 contacts were imported before the error"); the failure
+     * reports print it with the message (see cli_report_status). */
+    char note[128];
     /* Set up after parsing. */
     config_t cfg;
     void *zctx;
@@ -223,12 +227,15 @@ int cli_call_watch(cli_ctx_t *ctx, client_t *c, cli_service_t svc, const Protobu
                    void *watch, void (*on_watch)(cli_ctx_t *ctx, void *sock, void *arg), void *arg,
                    ProtobufCMessage **ret_reply);
 
-/* Report a failed call (no reply) to svc: a message naming the endpoint;
- * returns CLI_EXIT_UNREACHABLE. */
+/* Report a failed call (no reply) to svc: a message naming the endpoint
+ * (and ctx->note, as cli_report_status does); returns
+ * CLI_EXIT_UNREACHABLE. */
 int cli_report_unreachable(const cli_ctx_t *ctx, cli_service_t svc, rp_err rc);
 
 /* Report an error Status (a reply's `status`), its message prefixed by
- * `what` when not NULL (also inside the JSON form); returns
+ * `what` when not NULL (also inside the JSON form). A ctx->note follows on
+ * a line of its own, or with --json in parentheses at the end of the
+ * message, so that stderr stays one JSON object. Returns
  * CLI_EXIT_REFUSED. */
 int cli_report_status(const cli_ctx_t *ctx, const ProtobufCMessage *status, const char *what);
 
@@ -236,8 +243,13 @@ int cli_report_status(const cli_ctx_t *ctx, const ProtobufCMessage *status, cons
 const ProtobufCMessage *cli_reply_result(const ProtobufCMessage *reply);
 
 /* Print one result the way ctx->cmd says (JSON with --json). Returns an
- * exit code (CLI_EXIT_UNREACHABLE when stdout fails). */
+ * exit code (CLI_EXIT_REFUSED when writing stdout fails). */
 int cli_output(cli_ctx_t *ctx, const ProtobufCMessage *result);
+
+/* Flush stdout; after a write error on it (a full disk, a closed pipe)
+ * print "write error on stdout" and return CLI_EXIT_REFUSED, else
+ * CLI_EXIT_OK. Output that is lost must not end in exit code 0. */
+int cli_stdout_status(void);
 
 /* The generic run of a command: one call (or one per page with --all)
  * and cli_output. Returns the exit code. */

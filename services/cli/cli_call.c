@@ -136,18 +136,31 @@ int cli_connect(cli_ctx_t *ctx, cli_service_t svc, client_t **ret_client)
     return CLI_EXIT_OK;
 }
 
-static void s_json_error(const char *code, const char *message)
+/* A failure on stderr: one JSON object with --json (ctx->note inside the
+ * message), else "rapport: message" and the note on a line of its own. */
+static void s_report(const cli_ctx_t *ctx, const char *code, const char *message, const char *field)
 {
     json_writer_t w;
+    char full[1600];
 
+    if (!ctx->json) {
+        cli_warn("%s", message);
+        if (ctx->note[0])
+            cli_warn("%s", ctx->note);
+        return;
+    }
+    if (ctx->note[0])
+        snprintf(full, sizeof(full), "%s (%s)", message, ctx->note);
+    else
+        snprintf(full, sizeof(full), "%s", message);
     json_writer_init(&w, stderr, false);
     json_object_begin(&w);
     json_key(&w, "code");
     json_string(&w, code);
     json_key(&w, "message");
-    json_string(&w, message);
+    json_string(&w, full);
     json_key(&w, "field");
-    json_string(&w, "");
+    json_string(&w, field ? field : "");
     json_object_end(&w);
     json_writer_end(&w);
 }
@@ -169,10 +182,7 @@ int cli_report_unreachable(const cli_ctx_t *ctx, cli_service_t svc, rp_err rc)
         snprintf(msg, sizeof(msg), "%s at %s: %s", s_services[svc].process, cli_endpoint(ctx, svc),
                  rp_strerror(rc));
     }
-    if (ctx->json)
-        s_json_error(code, msg);
-    else
-        cli_warn("%s", msg);
+    s_report(ctx, code, msg, NULL);
     return CLI_EXIT_UNREACHABLE;
 }
 
@@ -184,21 +194,7 @@ int cli_report_status(const cli_ctx_t *ctx, const ProtobufCMessage *status, cons
     json_enum_name(&rapport__v1__status_code__descriptor, (int)st->code, code, sizeof(code));
     snprintf(message, sizeof(message), "%s%s%s", what ? what : "", what ? ": " : "",
              st->message && *st->message ? st->message : code);
-    if (ctx->json) {
-        json_writer_t w;
-        json_writer_init(&w, stderr, false);
-        json_object_begin(&w);
-        json_key(&w, "code");
-        json_string(&w, code);
-        json_key(&w, "message");
-        json_string(&w, message);
-        json_key(&w, "field");
-        json_string(&w, st->field);
-        json_object_end(&w);
-        json_writer_end(&w);
-        return CLI_EXIT_REFUSED;
-    }
-    cli_warn("%s", message);
+    s_report(ctx, code, message, st->field);
     return CLI_EXIT_REFUSED;
 }
 

@@ -18,7 +18,7 @@
 
 /* ---- output ------------------------------------------------------------- */
 
-static int s_stdout_status(void)
+int cli_stdout_status(void)
 {
     fflush(stdout);
     if (ferror(stdout)) {
@@ -50,7 +50,7 @@ static int s_output_table(cli_ctx_t *ctx, const ProtobufCMessage *result)
     if (!fd || fd->type != PROTOBUF_C_TYPE_MESSAGE ||
         human_table_new(fd->descriptor, ctx->cmd->columns, &t) != RP_OK) {
         human_show(stdout, result, 0);
-        return s_stdout_status();
+        return cli_stdout_status();
     }
     n = reflect_repeated(result, ctx->cmd->out_field, &arr);
     for (size_t i = 0; i < n; i++)
@@ -58,7 +58,7 @@ static int s_output_table(cli_ctx_t *ctx, const ProtobufCMessage *result)
     human_table_flush(t, stdout);
     human_table_destroy(&t);
     s_more_hint(result);
-    return s_stdout_status();
+    return cli_stdout_status();
 }
 
 int cli_output(cli_ctx_t *ctx, const ProtobufCMessage *result)
@@ -75,11 +75,11 @@ int cli_output(cli_ctx_t *ctx, const ProtobufCMessage *result)
             json_object_end(&w);
         }
         json_writer_end(&w);
-        return s_stdout_status();
+        return cli_stdout_status();
     }
     if (cmd->print) {
         cmd->print(ctx, result);
-        return s_stdout_status();
+        return cli_stdout_status();
     }
     if (!result)
         return CLI_EXIT_OK;
@@ -104,7 +104,7 @@ int cli_output(cli_ctx_t *ctx, const ProtobufCMessage *result)
             human_show(stdout, result, 0);
         break;
     }
-    return s_stdout_status();
+    return cli_stdout_status();
 }
 
 /* --all: follow next_after page by page, printing as pages arrive (a JSON
@@ -184,7 +184,7 @@ static int s_run_pages(cli_ctx_t *ctx, client_t *c)
     human_table_destroy(&table);
     wire_free(last);
     if (rc == CLI_EXIT_OK)
-        rc = s_stdout_status();
+        rc = cli_stdout_status();
     return rc;
 }
 

@@ -44,6 +44,7 @@ typedef struct {
     uint64_t last_seq; /* the newest durable seq the writer reported */
     size_t page_no;
     bool warned_retention;
+    bool write_failed; /* stdout failed: stop rather than lose events silently */
     json_writer_t doc; /* --json without --follow: the one document */
 } events_t;
 
@@ -157,6 +158,14 @@ static bool s_wanted(const events_t *ev, const Rapport__V1__Event *e)
     return !ev->prefix || strncmp(e->type, ev->prefix, strlen(ev->prefix)) == 0;
 }
 
+/* Following into a stdout that fails would print into the void forever:
+ * stop instead, and let the exit code tell. */
+static void s_write_failed(events_t *ev)
+{
+    ev->write_failed = true;
+    cli_stop = 1;
+}
+
 static void s_print(events_t *ev, const Rapport__V1__Event *e)
 {
     if (!s_wanted(ev, e))
@@ -169,15 +178,16 @@ static void s_print(events_t *ev, const Rapport__V1__Event *e)
         json_writer_t w;
         json_writer_init(&w, stdout, false);
         json_message(&w, &e->base);
-        json_writer_end(&w);
+        if (json_writer_end(&w) != 0)
+            s_write_failed(ev);
         return;
     }
     {
         char summary[EVENTS_SUMMARY_SZ];
         s_summary(e, summary, sizeof(summary));
         printf("%" PRIu64 " %s %s\n", e->seq, e->type, summary);
-        if (ev->follow)
-            fflush(stdout);
+        if (ev->follow && (fflush(stdout) != 0 || ferror(stdout)))
+            s_write_failed(ev);
     }
 }
 
@@ -331,6 +341,10 @@ static int s_events(cli_ctx_t *ctx)
         rc = s_catch_up(&ev);
         if (rc == CLI_EXIT_OK)
             rc = s_follow(&ev, sub);
+        if (ev.write_failed) {
+            cli_warn("write error on stdout");
+            rc = CLI_EXIT_REFUSED;
+        }
         zmq_close(sub);
         goto out_destroy_client;
     }
@@ -351,6 +365,8 @@ static int s_events(cli_ctx_t *ctx)
             cli_warn("write error on stdout");
             rc = CLI_EXIT_REFUSED;
         }
+    } else if (rc == CLI_EXIT_OK) {
+        rc = cli_stdout_status();
     }
 out_destroy_client:
     client_destroy(&ev.client);

@@ -238,6 +238,9 @@ static int s_segment_add(cli_ctx_t *ctx)
         ac->n_contact_nos = k;
         if (n > CLI_BULK_BATCH)
             cli_request_renumber(ctx, ctx->req, ++batch_no);
+        if (sent)
+            snprintf(ctx->note, sizeof(ctx->note),
+                     "the first %zu contacts were sent before the error", sent);
         rc = cli_call(ctx, c, CLI_SVC_SEGMENT, ctx->req, NULL, &reply);
         if (rc != CLI_EXIT_OK)
             break;
@@ -254,8 +257,6 @@ static int s_segment_add(cli_ctx_t *ctx)
         s_add_progress(sent, n, false);
     } while (sent < n);
     s_add_progress(sent, n, true);
-    if (rc != CLI_EXIT_OK && sent)
-        cli_warn("the first %zu contacts were sent before the error", sent);
     if (rc == CLI_EXIT_OK)
         rc = cli_output(ctx, &sum.base);
     client_destroy(&c);

@@ -186,7 +186,9 @@ static int s_stats(cli_ctx_t *ctx)
             cli_warn("write error on stdout");
             rc = CLI_EXIT_REFUSED;
         }
-    } else if (ctx->json) {
+    } else if (!ctx->json) {
+        rc = cli_stdout_status();
+    } else {
         json_writer_t w;
         json_writer_init(&w, stdout, true);
         json_object_begin(&w);
