@@ -687,18 +687,23 @@ rp_err entries_delete_canceled(writer_txn_t *t, server_req_t *req)
     rc = s_collect(t->w, t->txn, t->arena, &f, 0, false, SIZE_MAX, SIZE_MAX, &found, &n, &next);
     if (rc != RP_OK)
         return rc;
-    nos = malloc(sizeof(*nos) * (n ? n : 1));
+    nos = malloc(sizeof(*nos) * (n ? n : 1) * 3);
     if (!nos) {
         free(found);
         return RP_ENOMEM;
     }
     for (size_t i = 0; i < n; i++) {
         nos[i] = found[i]->entry_no;
+        nos[n + i] = found[i]->logged_segment_entry_no;
+        nos[2 * n + i] = found[i]->campaign_entry_no;
         rc = writer_entry_delete(t, found[i]);
         if (rc != RP_OK)
             break;
     }
     free(found);
+    /* No. of Interactions / No. of Entries are derived: keep them right. */
+    if (rc == RP_OK && n)
+        rc = seglog_entries_deleted(t, nos + n, nos + 2 * n, n);
     if (rc == RP_OK && n)
         rc = events_append_entry_nos(t, "entries.deleted", nos, n, NULL, 0, NULL, 0);
     free(nos);

@@ -712,6 +712,52 @@ rp_err seglog_single_campaign_entry(writer_txn_t *t, Rapport__V1__Entry *e)
     return RP_OK;
 }
 
+/* ---- derived counts ---- */
+
+static int s_cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Lower a count of the records in `db` by how often each key occurs in
+ * nos[0..n). */
+static rp_err s_counts_drop(writer_txn_t *t, int db, uint64_t *nos, size_t n)
+{
+    rp_err rc = RP_OK;
+
+    qsort(nos, n, sizeof(*nos), s_cmp_u64);
+    for (size_t i = 0, j; i < n && rc == RP_OK; i = j) {
+        ProtobufCMessage *m;
+        uint64_t *count;
+        for (j = i; j < n && nos[j] == nos[i]; j++)
+            ;
+        if (nos[i] == 0)
+            continue;
+        rc = writer_get_record(t->txn, t->w, t->arena, db, nos[i],
+                               db == DB_LOGGED_SEGMENTS ? &rapport__v1__logged_segment__descriptor
+                                                        : &rapport__v1__campaign_entry__descriptor,
+                               &m);
+        if (rc == RP_ENOTFOUND) {
+            rc = RP_OK;
+            continue;
+        }
+        if (rc != RP_OK)
+            break;
+        count = db == DB_LOGGED_SEGMENTS ? &((Rapport__V1__LoggedSegment *)m)->no_of_interactions
+                                         : &((Rapport__V1__CampaignEntry *)m)->no_of_entries;
+        *count = *count > j - i ? *count - (j - i) : 0;
+        rc = writer_put_record(t, db, nos[i], m, 0);
+    }
+    return rc;
+}
+
+rp_err seglog_entries_deleted(writer_txn_t *t, uint64_t *lse_nos, uint64_t *ce_nos, size_t n)
+{
+    rp_err rc = s_counts_drop(t, DB_LOGGED_SEGMENTS, lse_nos, n);
+    return rc == RP_OK ? s_counts_drop(t, DB_CAMPAIGN_ENTRIES, ce_nos, n) : rc;
+}
+
 /* ---- logged segments ---- */
 
 rp_err seglog_get_logged(writer_t *w, store_txn_t *txn, server_req_t *req)
@@ -1154,7 +1200,7 @@ rp_err seglog_delete_canceled_campaign_entries(writer_txn_t *t, server_req_t *re
     store_cursor_t *cur;
     store_val_t k, v;
     Rapport__V1__CampaignEntry **dead = NULL;
-    uint64_t *ce_nos = NULL, *nos = NULL;
+    uint64_t *ce_nos = NULL, *nos = NULL, *lse_nos = NULL;
     size_t n = 0, n_nos = 0, cap = 0;
     wire_arena_t *a;
     rp_err rc = store_cursor_open(t->txn, t->w->db[DB_CAMPAIGN_ENTRIES], &cur);
@@ -1207,16 +1253,33 @@ rp_err seglog_delete_canceled_campaign_entries(writer_txn_t *t, server_req_t *re
             if (rc == RP_OK)
                 rc = writer_entry_delete(t, e);
             if (rc == RP_OK && n_nos == cap) {
-                uint64_t *g;
+                uint64_t *g, *g2;
                 cap = cap ? cap * 2 : 1024;
                 g = realloc(nos, cap * sizeof(*nos));
-                if (!g)
-                    rc = RP_ENOMEM;
-                else
+                if (g)
                     nos = g;
+                g2 = g ? realloc(lse_nos, cap * sizeof(*lse_nos)) : NULL;
+                if (g2)
+                    lse_nos = g2;
+                else
+                    rc = RP_ENOMEM;
             }
-            if (rc == RP_OK)
+            if (rc == RP_OK) {
+                lse_nos[n_nos] = e->logged_segment_entry_no;
                 nos[n_nos++] = no;
+            }
+        }
+        /* The logged segment has one campaign entry less. */
+        if (rc == RP_OK && dead[i]->register_no) {
+            Rapport__V1__LoggedSegment *ls;
+            rc = writer_get_record(t->txn, t->w, t->arena, DB_LOGGED_SEGMENTS, dead[i]->register_no,
+                                   &rapport__v1__logged_segment__descriptor,
+                                   (ProtobufCMessage **)&ls);
+            if (rc == RP_OK && ls->no_of_campaign_entries > 0) {
+                ls->no_of_campaign_entries--;
+                rc = writer_put_record(t, DB_LOGGED_SEGMENTS, ls->entry_no, &ls->base, 0);
+            }
+            rc = rc == RP_ENOTFOUND ? RP_OK : rc;
         }
         store_u64_key(dead[i]->entry_no, cek);
         if (rc == RP_OK)
@@ -1232,6 +1295,10 @@ rp_err seglog_delete_canceled_campaign_entries(writer_txn_t *t, server_req_t *re
         }
     }
     wire_arena_destroy(&a);
+    /* Their campaign entries are gone; their logged segments stay. */
+    if (rc == RP_OK && n_nos)
+        rc = s_counts_drop(t, DB_LOGGED_SEGMENTS, lse_nos, n_nos);
+    free(lse_nos);
     if (rc == RP_OK && n)
         rc = events_append_entry_nos(t, "entries.deleted", nos, n_nos, ce_nos, n, NULL, 0);
     free(nos);

@@ -196,6 +196,12 @@ rp_err seglog_list_campaign_entries(writer_t *w, store_txn_t *txn, server_req_t 
 rp_err seglog_set_campaign_entry_canceled(writer_txn_t *t, server_req_t *req);
 rp_err seglog_delete_canceled_campaign_entries(writer_txn_t *t, server_req_t *req);
 
+/* Entries were deleted: lower the derived counts of the logged segments
+ * and campaign entries they belonged to (No. of Interactions, No. of
+ * Entries). lse_nos / ce_nos hold one number per deleted entry (0: none);
+ * the arrays are reordered. Records that are gone are skipped. */
+rp_err seglog_entries_deleted(writer_txn_t *t, uint64_t *lse_nos, uint64_t *ce_nos, size_t n);
+
 /* Load the invisible ranges of segment logs in flight (start-up). */
 rp_err seglog_load_pending(writer_t *w);
 

@@ -295,7 +295,7 @@ static void s_on_check(void *ctx, server_req_t *req, ProtobufCMessage *reply, wi
 
 static bool s_code_add(logrun_t *r, char kind, const char *code)
 {
-    char key[SEG_NO_MAX + 1];
+    char key[SEG_MAP_KEY_MAX + 1];
     if (!code || !*code)
         return true;
     snprintf(key, sizeof(key), "%c:%s", kind, code);
@@ -347,21 +347,21 @@ static void s_on_contacts(void *ctx, server_req_t *req, ProtobufCMessage *reply,
         *slot = ci;
     }
     for (size_t i = 0; i < ir->lookup->n_templates; i++) {
-        char key[SEG_NO_MAX + 1];
+        char key[SEG_MAP_KEY_MAX + 1];
         snprintf(key, sizeof(key), "T:%s", ir->lookup->templates[i]->code);
         void **slot = seg_map_slot(r->codes, key, false);
         if (slot)
             *slot = (void *)1;
     }
     for (size_t i = 0; i < ir->lookup->n_salespeople; i++) {
-        char key[SEG_NO_MAX + 1];
+        char key[SEG_MAP_KEY_MAX + 1];
         snprintf(key, sizeof(key), "S:%s", ir->lookup->salespeople[i]->code);
         void **slot = seg_map_slot(r->codes, key, false);
         if (slot)
             *slot = ir->lookup->salespeople[i]->blocked ? (void *)2 : (void *)1;
     }
     for (size_t i = 0; i < ir->lookup->n_campaigns; i++) {
-        char key[SEG_NO_MAX + 1];
+        char key[SEG_MAP_KEY_MAX + 1];
         snprintf(key, sizeof(key), "C:%s", ir->lookup->campaigns[i]->no);
         void **slot = seg_map_slot(r->codes, key, false);
         if (slot)
@@ -515,7 +515,7 @@ static void s_lookup_pump(logrun_t *r)
 
 static bool s_code_found(logrun_t *r, char kind, const char *code)
 {
-    char key[SEG_NO_MAX + 1];
+    char key[SEG_MAP_KEY_MAX + 1];
     void **slot;
     snprintf(key, sizeof(key), "%c:%s", kind, code);
     slot = seg_map_slot(r->codes, key, false);
@@ -961,6 +961,12 @@ static void s_pump(logrun_t *r)
     while (r->phase == RUN_STREAM && r->inflight < r->credit && r->sent < r->counted)
         if (!s_send_batch(r))
             break;
+    if (r->phase == RUN_STREAM && r->inflight == 0 && r->sent < r->counted) {
+        /* Nothing out and nothing more could be read: without this the run
+         * would wait for an answer that never comes. */
+        s_run_retry_later(r, RUN_BEGIN, "the segment's lines could not be read");
+        return;
+    }
     if (r->phase == RUN_STREAM && r->inflight == 0 && r->acked >= r->counted) {
         Rapport__V1__LogRequest lr = RAPPORT__V1__LOG_REQUEST__INIT;
         Rapport__V1__SegmentLogCommit c = RAPPORT__V1__SEGMENT_LOG_COMMIT__INIT;
@@ -1318,6 +1324,11 @@ void logging_log_segment(void *ctx, server_req_t *req)
         seg_fail_store(req, rc);
         return;
     }
+    if (s_run_find(s, ls->segment_no)) {
+        /* Another request is still checking this segment. */
+        seg_fail_logging(req, ls->segment_no);
+        return;
+    }
     r = s_run_new(s, ls->segment_no);
     if (!r) {
         server_req_fail(req, RP_ENOMEM, NULL, "out of memory");
@@ -1421,6 +1432,40 @@ bool logging_busy(const segsrv_t *s)
         if (r->phase != RUN_WAIT && r->phase != RUN_PARKED)
             return true;
     return false;
+}
+
+bool logging_active(const segsrv_t *s, const char *no)
+{
+    for (const logrun_t *r = s->runs; r; r = r->next)
+        if (strcmp(r->segment_no, no) == 0)
+            return true;
+    return false;
+}
+
+rp_err logging_reserves(segsrv_t *s, store_txn_t *txn, const char *no, bool *ret_reserved)
+{
+    store_cursor_t *cur;
+    store_val_t k, v;
+    logrun_t *probe = calloc(1, sizeof(*probe));
+    bool reserved = false;
+    rp_err rc;
+
+    if (!probe)
+        return RP_ENOMEM;
+    rc = store_cursor_open(txn, s->db[DB_LOGS], &cur);
+    if (rc != RP_OK) {
+        free(probe);
+        return rc;
+    }
+    for (rc = store_cursor_get(cur, STORE_FIRST, &k, &v); rc == RP_OK && !reserved;
+         rc = store_cursor_get(cur, STORE_NEXT, &k, &v))
+        reserved = s_logrec_get(&v, probe) && strcmp(probe->follow_up_no, no) == 0;
+    store_cursor_close(cur);
+    free(probe);
+    if (rc != RP_OK && rc != RP_ENOTFOUND)
+        return rc;
+    *ret_reserved = reserved;
+    return RP_OK;
 }
 
 size_t logging_count(const segsrv_t *s)

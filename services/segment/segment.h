@@ -40,7 +40,9 @@ enum {
 };
 
 #define SEG_NO_MAX 20
-#define LINE_STEP  10000
+/* Keys of a seg_map: a Code20 behind a two-character kind ("C:", "T:"). */
+#define SEG_MAP_KEY_MAX (SEG_NO_MAX + 2)
+#define LINE_STEP       10000
 
 typedef struct logrun logrun_t;
 
@@ -94,7 +96,8 @@ rp_err seg_lines_drop(segsrv_t *s, store_txn_t *txn, uint64_t seg_id);
 
 /* Segment Nos.: format the next number and advance. RP_EPRECOND when
  * numbering is unset ("Segment Nos. must have a value in Marketing
- * Setup."). Skips numbers taken by existing segments. */
+ * Setup."). Skips numbers taken by existing segments or reserved for the
+ * follow-up of a segment log in flight. */
 rp_err seg_numbering_take(segsrv_t *s, store_txn_t *txn, char out[SEG_NO_MAX + 1]);
 rp_err seg_numbering_get(segsrv_t *s, store_txn_t *txn, wire_arena_t *a,
                          Rapport__V1__SegmentNumbering **ret);
@@ -108,7 +111,7 @@ bool seg_dedup_answer(segsrv_t *s, server_req_t *req);
 /* Store req's reply (as it stands) under its request_id. */
 rp_err seg_dedup_record(segsrv_t *s, store_txn_t *txn, server_req_t *req);
 
-/* A string (<= 20 characters) -> pointer map. */
+/* A string (<= SEG_MAP_KEY_MAX characters) -> pointer map. */
 typedef struct seg_map seg_map_t;
 seg_map_t *seg_map_new(size_t expected);
 void seg_map_destroy(seg_map_t **self_p);
@@ -182,6 +185,15 @@ void logging_tick(segsrv_t *s);
 
 /* Whether a log is in flight (graceful stop waits for it). */
 bool logging_busy(const segsrv_t *s);
+
+/* Whether a LogSegment of segment `no` is running in this process (from its
+ * first check on: its lines must not change). */
+bool logging_active(const segsrv_t *s, const char *no);
+
+/* Whether a segment log in flight (LOGGING) has taken `no` for its
+ * follow-up segment, which does not exist until the log finishes. Store
+ * errors only. */
+rp_err logging_reserves(segsrv_t *s, store_txn_t *txn, const char *no, bool *ret_reserved);
 
 /* Number of segment logs in flight. */
 size_t logging_count(const segsrv_t *s);

@@ -260,7 +260,9 @@ static rp_err s_load_for_change(segsrv_t *s, store_txn_t *txn, server_req_t *req
     }
     if (rc != RP_OK)
         return rc;
-    if (seg->h->logging) {
+    /* A log that is still checking the lines has no LOGGING record yet,
+     * but its lines must not change under it either. */
+    if (seg->h->logging || logging_active(s, no)) {
         seg_fail_logging(req, no);
         return RP_EPRECOND;
     }
@@ -501,6 +503,13 @@ static rp_err s_apply_create(store_txn_t *txn, void *ctx)
             return rc;
     }
     rc = store_get(txn, ap->s->db[DB_SEGMENTS], no, strlen(no), &v);
+    if (rc == RP_ENOTFOUND) {
+        /* A log in flight has taken the No. for its follow-up. */
+        bool reserved;
+        rc = logging_reserves(ap->s, txn, no, &reserved);
+        if (rc == RP_OK && !reserved)
+            rc = RP_ENOTFOUND;
+    }
     if (rc == RP_OK) {
         server_req_fail(req, RP_EEXIST, "no",
                         "The Segment Header already exists. Identification fields and values: "
@@ -759,9 +768,16 @@ static rp_err s_apply_update(store_txn_t *txn, void *ctx)
                 break;
             if (s_push_to_line(h, &old, u->fields, l)) {
                 store_val_t nv = {wire_size(&l->base), NULL};
+                /* The key must not point into the page: when the value's
+                 * size changes, LMDB deletes the node before it adds it
+                 * again, and a key read from the map would then name
+                 * another line (or none). */
+                uint8_t kbuf[16];
+                store_val_t kc = {sizeof(kbuf), kbuf};
+                memcpy(kbuf, k.data, sizeof(kbuf));
                 nv.data = wire_arena_alloc(scratch, nv.len);
                 wire_encode_to(&l->base, nv.data);
-                rc = store_cursor_put(cur, &k, &nv, STORE_PUT_CURRENT);
+                rc = store_cursor_put(cur, &kc, &nv, STORE_PUT_CURRENT);
                 if (rc != RP_OK)
                     break;
             }
@@ -814,6 +830,7 @@ typedef struct {
     size_t n, cap;
     char after[SEG_NO_MAX + 1]; /* list paging */
     const Rapport__V1__LookupResult *lr;
+    const Rapport__V1__LookupResult *tlr; /* the template, looked up alone */
     uint64_t added, skipped;
 } add_t;
 
@@ -847,7 +864,7 @@ static rp_err s_apply_add(store_txn_t *txn, void *ctx)
     rc = s_load_for_change(s, txn, req, ac->segment_no, &seg);
     if (rc != RP_OK)
         return s_domain(rc);
-    t = s_template(ad->lr, seg.h->interaction_template_code);
+    t = s_template(ad->tlr ? ad->tlr : ad->lr, seg.h->interaction_template_code);
     for (size_t i = 0; i < ad->n; i++) {
         Rapport__V1__SegmentLine l = RAPPORT__V1__SEGMENT_LINE__INIT;
         uint64_t existing;
@@ -899,25 +916,58 @@ static void s_add_after_lookup(segsrv_t *s, server_req_t *req, Rapport__V1__Look
 {
     add_t *ad = req->user;
     Rapport__V1__AddContacts *ac = seg_request(req)->add_contacts;
+    seg_map_t *found;
 
     ad->lr = lr;
     if (s_fail_missing(req, lr)) {
         server_req_finish(req);
         return;
     }
-    for (size_t i = 0; i < ac->n_contact_nos; i++) {
-        Rapport__V1__Contact *c =
-            (Rapport__V1__Contact *)(uintptr_t)s_contact(lr, ac->contact_nos[i]);
-        bool dup = false;
-        if (!c)
-            continue;
-        for (size_t j = 0; j < i && !dup; j++)
-            dup = strcmp(ac->contact_nos[j], ac->contact_nos[i]) == 0;
-        if (dup)
-            continue;
-        s_add_contact(req, ad, c);
+    /* In the order asked, each contact once: a map, not a search per
+     * contact (10000 contacts a request). */
+    found = seg_map_new(lr->n_contacts);
+    for (size_t i = 0; found && i < lr->n_contacts; i++) {
+        void **slot = seg_map_slot(found, lr->contacts[i]->no, true);
+        if (!slot) {
+            seg_map_destroy(&found);
+            break;
+        }
+        *slot = lr->contacts[i];
     }
+    if (!found) {
+        server_req_fail(req, RP_ENOMEM, NULL, "out of memory");
+        server_req_finish(req);
+        return;
+    }
+    for (size_t i = 0; i < ac->n_contact_nos; i++) {
+        void **slot = seg_map_slot(found, ac->contact_nos[i], false);
+        if (!slot || !*slot)
+            continue; /* not found, or asked for twice */
+        s_add_contact(req, ad, *slot);
+        *slot = NULL;
+    }
+    seg_map_destroy(&found);
     s_add_apply(s, req);
+}
+
+/* Contacts given by number, after the template: a lookup holds at most
+ * 10000 keys (rapport-interaction's bound), so 10000 contacts and the
+ * template cannot share one. */
+static void s_add_lookup_listed(segsrv_t *s, server_req_t *req, Rapport__V1__LookupResult *lr)
+{
+    add_t *ad = req->user;
+    Rapport__V1__AddContacts *ac = seg_request(req)->add_contacts;
+    Rapport__V1__Lookup *lk;
+
+    if (lr && s_fail_missing(req, lr)) {
+        server_req_finish(req);
+        return;
+    }
+    ad->tlr = lr;
+    lk = s_lookup_new(req);
+    lk->contact_nos = ac->contact_nos;
+    lk->n_contact_nos = ac->n_contact_nos;
+    s_lookup(s, req, lk, s_add_after_lookup);
 }
 
 static void s_add_template_after_lookup(segsrv_t *s, server_req_t *req,
@@ -1034,7 +1084,7 @@ void segments_add_contacts(void *ctx, server_req_t *req)
         seg_fail_store(req, rc);
         return;
     }
-    if (seg.h->logging) {
+    if (seg.h->logging || logging_active(s, ac->segment_no)) {
         seg_fail_logging(req, ac->segment_no);
         return;
     }
@@ -1042,12 +1092,14 @@ void segments_add_contacts(void *ctx, server_req_t *req)
     ad->s = s;
     snprintf(ad->template_code, sizeof(ad->template_code), "%s", seg.h->interaction_template_code);
     req->user = ad;
-    if (ac->n_contact_nos) {
+    if (ac->n_contact_nos && ad->template_code[0]) {
         Rapport__V1__Lookup *lk = s_lookup_new(req);
-        lk->contact_nos = ac->contact_nos;
-        lk->n_contact_nos = ac->n_contact_nos;
         s_lookup_one(req->arena, &lk->template_codes, &lk->n_template_codes, ad->template_code);
-        s_lookup(s, req, lk, s_add_after_lookup);
+        s_lookup(s, req, lk, s_add_lookup_listed);
+        return;
+    }
+    if (ac->n_contact_nos) {
+        s_add_lookup_listed(s, req, NULL);
         return;
     }
     s_list_contacts_next(s, req);

@@ -226,6 +226,13 @@ rp_err seg_numbering_take(segsrv_t *s, store_txn_t *txn, char out[SEG_NO_MAX + 1
         n->next++;
         rc = store_get(txn, s->db[DB_SEGMENTS], out, (size_t)len, &v);
         if (rc == RP_ENOTFOUND) {
+            /* Nor the follow-up of a log in flight (numbering set back). */
+            bool reserved;
+            rc = logging_reserves(s, txn, out, &reserved);
+            if (rc == RP_OK && !reserved)
+                rc = RP_ENOTFOUND;
+        }
+        if (rc == RP_ENOTFOUND) {
             uint8_t *dst;
             size_t sz = wire_size(&n->base);
             rc = store_reserve(txn, s->db[DB_META], "numbering", 9, sz, 0, (void **)&dst);
@@ -306,10 +313,10 @@ void seg_totals(Rapport__V1__SegmentHeader *h, const Rapport__V1__SegmentLine *l
     }
 }
 
-/* ---- a small string -> pointer map (open addressing, keys <= 20) ---- */
+/* ---- a small string -> pointer map (open addressing, keys <= SEG_MAP_KEY_MAX) ---- */
 
 typedef struct {
-    char key[SEG_NO_MAX + 1];
+    char key[SEG_MAP_KEY_MAX + 1];
     bool used;
     void *value;
 } slot_t;
@@ -376,7 +383,7 @@ void **seg_map_slot(seg_map_t *m, const char *key, bool create)
 {
     size_t i;
 
-    if (strlen(key) > SEG_NO_MAX)
+    if (strlen(key) > SEG_MAP_KEY_MAX)
         return NULL;
     if (create && (m->n + 1) * 2 > m->cap && !s_grow(m))
         return NULL;
