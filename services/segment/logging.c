@@ -27,7 +27,10 @@
 #include "log.h"
 #include "segment.h"
 
-#define LOOKUP_BATCH      10000
+/* rapport-interaction answers lookups of up to 10,000 keys; a line adds at
+ * most four (its contact, template, salesperson and campaign). */
+#define LOOKUP_KEYS       10000
+#define LOOKUP_BATCH      LOOKUP_KEYS
 #define LOOKUPS_IN_FLIGHT 4
 #define RETRY_MS          2000
 #define MAX_ATTEMPTS      8
@@ -70,6 +73,11 @@ struct logrun {
     size_t log_id_len;
     bool follow_up;
     char follow_up_no[SEG_NO_MAX + 1];
+    uint64_t fu_seg_id; /* the follow-up's lines, built while streaming */
+    uint32_t fu_date;
+    char campaign_no[SEG_NO_MAX + 1];
+    struct fu_line *fu;    /* follow-up lines not yet written */
+    size_t n_fu, fu_index; /* pending count; entry index of fu[0] */
     uint64_t seg_id;
     /* header snapshot for Begin */
     char description[512];
@@ -77,10 +85,12 @@ struct logrun {
     uint32_t date;
     /* lookup */
     uint64_t scan_after, counted;
-    bool scan_done, codes_asked;
-    int lookups;
-    seg_map_t *contacts; /* contact no. -> cinfo_t (NULL value: missing) */
-    seg_map_t *codes;    /* "T:code", "S:code", "C:no" -> (void *)1 when found */
+    bool scan_done;
+    struct chunk *chunks, **chunks_tail; /* looked up, oldest first */
+    size_t n_chunks;
+    uint64_t chunk_seq;
+    seg_map_t *contacts; /* contact no. -> cinfo_t (absent: missing) */
+    seg_map_t *codes;    /* "T:code", "S:code", "C:no" -> CODE_ASKED / CODE_FOUND */
     char **campaigns;    /* distinct campaigns of the lines */
     size_t n_campaigns;
     cinfo_pool_t *pool;
@@ -89,13 +99,17 @@ struct logrun {
     uint32_t credit, inflight;
     int attempts;
     int64_t retry_at;
-    uint64_t t0_ns;
+    uint64_t t0_ns, t_checked_ns, t_begun_ns, t_streamed_ns;
 };
 
 /* ---- run lifetime ---- */
 
+static void s_chunks_free(logrun_t *r);
+
 static void s_run_free(logrun_t *r)
 {
+    s_chunks_free(r);
+    free(r->fu);
     seg_map_destroy(&r->contacts);
     seg_map_destroy(&r->codes);
     for (size_t i = 0; i < r->n_campaigns; i++)
@@ -131,6 +145,7 @@ static logrun_t *s_run_find(segsrv_t *s, const char *segment_no)
 typedef struct {
     segsrv_t *s;
     uint64_t id, gen;
+    uint64_t tag; /* which chunk a lookup was for */
 } ticket_t;
 
 static ticket_t *s_ticket(logrun_t *r)
@@ -140,6 +155,7 @@ static ticket_t *s_ticket(logrun_t *r)
         t->s = r->s;
         t->id = r->id;
         t->gen = r->gen;
+        t->tag = 0;
     }
     return t;
 }
@@ -291,15 +307,74 @@ static void s_on_check(void *ctx, server_req_t *req, ProtobufCMessage *reply, wi
     s_after_checks(r);
 }
 
-/* ---- LOOKUP ---- */
+/* ---- LOOKUP and the checks of DOMAIN.md section 7 ----
+ *
+ * One pass over the lines: read a chunk of up to LOOKUP_BATCH counted
+ * lines, ask rapport-interaction for their contacts and for every
+ * template, salesperson and campaign not asked before, keep up to
+ * LOOKUPS_IN_FLIGHT chunks out, and check the chunks in line order as their
+ * answers come in: the first failing line is the reply. A code first seen
+ * in a chunk is asked with that chunk, so it is known when the chunk is
+ * checked. */
 
-static bool s_code_add(logrun_t *r, char kind, const char *code)
+typedef struct chunk {
+    struct chunk *next;
+    uint64_t seq;
+    wire_arena_t *arena;
+    Rapport__V1__SegmentLine **lines; /* the chunk's counted lines */
+    size_t n;
+    bool answered;
+} chunk_t;
+
+#define CODE_ASKED ((void *)1)
+#define CODE_FOUND ((void *)2)
+
+static void s_chunk_free(chunk_t *ch)
+{
+    wire_arena_destroy(&ch->arena);
+    free(ch);
+}
+
+static void s_chunks_free(logrun_t *r)
+{
+    while (r->chunks) {
+        chunk_t *n = r->chunks->next;
+        s_chunk_free(r->chunks);
+        r->chunks = n;
+    }
+    r->chunks_tail = &r->chunks;
+    r->n_chunks = 0;
+}
+
+/* "K:code" without printf: this runs for three codes of every line. */
+static bool s_code_key(char kind, const char *code, char out[SEG_MAP_KEY_MAX + 1])
+{
+    size_t n = strlen(code);
+    if (n + 2 > SEG_MAP_KEY_MAX)
+        return false;
+    out[0] = kind;
+    out[1] = ':';
+    memcpy(out + 2, code, n + 1);
+    return true;
+}
+
+/* Note a code of a line; the first time, put it into this chunk's lookup.
+ * False when out of memory. */
+static bool s_code_note(logrun_t *r, char kind, const char *code, wire_arena_t *a,
+                        Rapport__V1__Lookup *lk)
 {
     char key[SEG_MAP_KEY_MAX + 1];
-    if (!code || !*code)
+    void **slot;
+
+    if (!*code || !s_code_key(kind, code, key))
         return true;
-    snprintf(key, sizeof(key), "%c:%s", kind, code);
-    if (kind == 'C' && !seg_map_slot(r->codes, key, false)) {
+    slot = seg_map_slot(r->codes, key, true);
+    if (!slot)
+        return false;
+    if (*slot)
+        return true;
+    *slot = CODE_ASKED;
+    if (kind == 'C') {
         char **g = realloc(r->campaigns, sizeof(char *) * (r->n_campaigns + 1));
         if (!g)
             return false;
@@ -309,81 +384,44 @@ static bool s_code_add(logrun_t *r, char kind, const char *code)
             return false;
         r->n_campaigns++;
     }
-    return seg_map_slot(r->codes, key, true) != NULL;
+#define ADD(arr, n)                                         \
+    do {                                                    \
+        char **g_ = (char **)wire_arena_ptrs(a, lk->n + 1); \
+        if (lk->n)                                          \
+            memcpy(g_, lk->arr, sizeof(char *) * lk->n);    \
+        g_[lk->n++] = wire_str(code);                       \
+        lk->arr = g_;                                       \
+    } while (0)
+    if (kind == 'T')
+        ADD(template_codes, n_template_codes);
+    else if (kind == 'S')
+        ADD(salesperson_codes, n_salesperson_codes);
+    else
+        ADD(campaign_nos, n_campaign_nos);
+#undef ADD
+    return true;
 }
 
-static void s_on_contacts(void *ctx, server_req_t *req, ProtobufCMessage *reply, wire_arena_t *a)
+static bool s_code_found(logrun_t *r, char kind, const char *code)
 {
-    logrun_t *r = s_redeem(ctx);
-    Rapport__V1__InteractionReply *ir = (Rapport__V1__InteractionReply *)reply;
-    const Rapport__V1__Status *st;
-    (void)req;
-    (void)a;
-    if (!r)
-        return; /* the run ended or started over while this was out */
-    r->lookups--;
-    if (r->phase != RUN_LOOKUP)
-        return;
-    if (!s_status(reply, &st) || ir->result_case != RAPPORT__V1__INTERACTION_REPLY__RESULT_LOOKUP) {
-        if (st && st->code == RAPPORT__V1__STATUS_CODE__UNAVAILABLE) {
-            s_run_retry_later(r, RUN_LOOKUP, st->message);
-            return;
-        }
-        s_run_fail(r, RP_EINTERNAL, "rapport-interaction refused a lookup: %s",
-                   st ? st->message : "no lookup result");
-        return;
-    }
-    for (size_t i = 0; i < ir->lookup->n_contacts; i++) {
-        const Rapport__V1__Contact *c = ir->lookup->contacts[i];
-        void **slot = seg_map_slot(r->contacts, c->no, true);
-        cinfo_t *ci = s_cinfo_new(r);
-        if (!slot || !ci) {
-            s_run_fail(r, RP_ENOMEM, "out of memory");
-            return;
-        }
-        snprintf(ci->salesperson, sizeof(ci->salesperson), "%s", c->salesperson_code);
-        ci->corr = (uint8_t)c->correspondence_type;
-        ci->has_email = c->email[0] != '\0';
-        *slot = ci;
-    }
-    for (size_t i = 0; i < ir->lookup->n_templates; i++) {
-        char key[SEG_MAP_KEY_MAX + 1];
-        snprintf(key, sizeof(key), "T:%s", ir->lookup->templates[i]->code);
-        void **slot = seg_map_slot(r->codes, key, false);
-        if (slot)
-            *slot = (void *)1;
-    }
-    for (size_t i = 0; i < ir->lookup->n_salespeople; i++) {
-        char key[SEG_MAP_KEY_MAX + 1];
-        snprintf(key, sizeof(key), "S:%s", ir->lookup->salespeople[i]->code);
-        void **slot = seg_map_slot(r->codes, key, false);
-        if (slot)
-            *slot = ir->lookup->salespeople[i]->blocked ? (void *)2 : (void *)1;
-    }
-    for (size_t i = 0; i < ir->lookup->n_campaigns; i++) {
-        char key[SEG_MAP_KEY_MAX + 1];
-        snprintf(key, sizeof(key), "C:%s", ir->lookup->campaigns[i]->no);
-        void **slot = seg_map_slot(r->codes, key, false);
-        if (slot)
-            *slot = (void *)1;
-    }
-    s_lookup_pump(r);
+    char key[SEG_MAP_KEY_MAX + 1];
+    void **slot;
+    if (!s_code_key(kind, code, key))
+        return false;
+    slot = seg_map_slot(r->codes, key, false);
+    return slot && *slot == CODE_FOUND;
 }
 
-/* Read the next lines and ask for their contacts; NULL lookup when the
- * scan is over. */
-static rp_err s_scan_chunk(logrun_t *r, wire_arena_t *a, Rapport__V1__Lookup **ret)
+/* Read the next chunk of lines into ch and its lookup into lk. */
+static rp_err s_read_chunk(logrun_t *r, chunk_t *ch, Rapport__V1__Lookup *lk)
 {
     segsrv_t *s = r->s;
-    Rapport__V1__Lookup *lk =
-        (Rapport__V1__Lookup *)wire_arena_message(a, &rapport__v1__lookup__descriptor);
     store_txn_t *txn;
     store_cursor_t *cur;
     store_val_t k, v;
     uint8_t key[16];
     rp_err rc = store_txn_begin(s->store, false, &txn);
 
-    *ret = NULL;
     if (rc != RP_OK)
         return rc;
     rc = store_cursor_open(txn, s->db[DB_LINES], &cur);
@@ -391,25 +429,32 @@ static rp_err s_scan_chunk(logrun_t *r, wire_arena_t *a, Rapport__V1__Lookup **r
         store_txn_abort(txn);
         return rc;
     }
-    lk->contact_nos = (char **)wire_arena_ptrs(a, LOOKUP_BATCH);
+    ch->lines = (Rapport__V1__SegmentLine **)wire_arena_ptrs(ch->arena, LOOKUP_BATCH);
+    lk->contact_nos = (char **)wire_arena_ptrs(ch->arena, LOOKUP_BATCH);
     seg_line_key(r->seg_id, r->scan_after + 1, key);
     k.data = key;
     k.len = 16;
-    rc =
-        r->scan_after == UINT64_MAX ? RP_ENOTFOUND : store_cursor_get(cur, STORE_SET_RANGE, &k, &v);
-    while (rc == RP_OK && k.len == 16 && memcmp(k.data, key, 8) == 0 &&
-           lk->n_contact_nos < LOOKUP_BATCH) {
+    rc = store_cursor_get(cur, STORE_SET_RANGE, &k, &v);
+    while (rc == RP_OK && lk->n_contact_nos + lk->n_template_codes + lk->n_salesperson_codes +
+                                  lk->n_campaign_nos + 4 <=
+                              LOOKUP_KEYS) {
         Rapport__V1__SegmentLine *l;
-        rc = wire_decode_trusted(a, &rapport__v1__segment_line__descriptor, v.data, v.len,
+        if (k.len != 16 || memcmp(k.data, key, 8) != 0) {
+            rc = RP_ENOTFOUND; /* past this segment's lines */
+            break;
+        }
+        rc = wire_decode_trusted(ch->arena, &rapport__v1__segment_line__descriptor, v.data, v.len,
                                  (ProtobufCMessage **)&l);
         if (rc != RP_OK)
             break;
         r->scan_after = l->line_no;
         if (l->contact_no[0]) {
             r->counted++;
+            ch->lines[ch->n++] = l;
             lk->contact_nos[lk->n_contact_nos++] = l->contact_no;
-            if (!s_code_add(r, 'T', l->interaction_template_code) ||
-                !s_code_add(r, 'S', l->salesperson_code) || !s_code_add(r, 'C', l->campaign_no)) {
+            if (!s_code_note(r, 'T', l->interaction_template_code, ch->arena, lk) ||
+                !s_code_note(r, 'S', l->salesperson_code, ch->arena, lk) ||
+                !s_code_note(r, 'C', l->campaign_no, ch->arena, lk)) {
                 rc = RP_ENOMEM;
                 break;
             }
@@ -418,165 +463,23 @@ static rp_err s_scan_chunk(logrun_t *r, wire_arena_t *a, Rapport__V1__Lookup **r
     }
     store_cursor_close(cur);
     store_txn_abort(txn);
-    if (rc == RP_OK && !(k.len == 16 && memcmp(k.data, key, 8) == 0))
-        rc = RP_ENOTFOUND;
     if (rc == RP_ENOTFOUND) {
         r->scan_done = true;
         rc = RP_OK;
     }
-    if (rc == RP_OK && lk->n_contact_nos)
-        *ret = lk;
     return rc;
 }
 
-static void s_check_lines(logrun_t *r);
-
-/* Put one collected code into the lookup of its kind. The key outlives the
- * send (the map belongs to the run). */
-static void s_code_to_lookup(const char *key, void **value, void *arg)
+/* Check the lines of an answered chunk in order (DOMAIN.md 7.4). Returns
+ * false with the client's reply set at the first failing line. */
+static bool s_check_chunk(logrun_t *r, const chunk_t *ch)
 {
-    Rapport__V1__Lookup *lk = arg;
-    (void)value;
-    if (key[0] == 'T')
-        lk->template_codes[lk->n_template_codes++] = wire_str(key + 2);
-    else if (key[0] == 'S')
-        lk->salesperson_codes[lk->n_salesperson_codes++] = wire_str(key + 2);
-    else if (key[0] == 'C')
-        lk->campaign_nos[lk->n_campaign_nos++] = wire_str(key + 2);
-}
-
-static bool s_send_lookup(logrun_t *r, Rapport__V1__Lookup *lk)
-{
-    Rapport__V1__InteractionRequest ir = RAPPORT__V1__INTERACTION_REQUEST__INIT;
-    rp_err rc;
-
-    ticket_t *t = s_ticket(r);
-    ir.user_id = r->user_id;
-    ir.command_case = RAPPORT__V1__INTERACTION_REQUEST__COMMAND_LOOKUP;
-    ir.lookup = lk;
-    rc = t ? link_send(r->s->interaction, NULL, &ir.base, s_on_contacts, t) : RP_ENOMEM;
-    if (rc != RP_OK) {
-        free(t);
-        s_run_retry_later(r, RUN_LOOKUP, "cannot reach rapport-interaction");
-        return false;
-    }
-    r->lookups++;
-    return true;
-}
-
-/* Keep up to LOOKUPS_IN_FLIGHT lookups out until the lines are scanned,
- * then look the codes up, then check. */
-static void s_lookup_pump(logrun_t *r)
-{
-    while (r->phase == RUN_LOOKUP && !r->scan_done && r->lookups < LOOKUPS_IN_FLIGHT) {
-        wire_arena_t *a = wire_arena_new();
-        Rapport__V1__Lookup *lk;
-        rp_err rc;
-        if (!a) {
-            s_run_fail(r, RP_ENOMEM, "out of memory");
-            return;
-        }
-        rc = s_scan_chunk(r, a, &lk);
-        if (rc != RP_OK) {
-            wire_arena_destroy(&a);
-            s_run_fail(r, rc, "cannot read segment %s: %s", r->segment_no, rp_strerror(rc));
-            return;
-        }
-        if (lk && !s_send_lookup(r, lk)) {
-            wire_arena_destroy(&a);
-            return;
-        }
-        wire_arena_destroy(&a);
-    }
-    if (r->phase != RUN_LOOKUP || !r->scan_done || r->lookups > 0)
-        return;
-    if (seg_map_count(r->codes) > 0 && !r->codes_asked) {
-        /* One more lookup for the templates, salespeople and campaigns. */
-        wire_arena_t *a = wire_arena_new();
-        Rapport__V1__Lookup *lk;
-        if (!a) {
-            s_run_fail(r, RP_ENOMEM, "out of memory");
-            return;
-        }
-        lk = (Rapport__V1__Lookup *)wire_arena_message(a, &rapport__v1__lookup__descriptor);
-        lk->template_codes = (char **)wire_arena_ptrs(a, seg_map_count(r->codes));
-        lk->salesperson_codes = (char **)wire_arena_ptrs(a, seg_map_count(r->codes));
-        lk->campaign_nos = (char **)wire_arena_ptrs(a, seg_map_count(r->codes));
-        r->codes_asked = true;
-        seg_map_each(r->codes, s_code_to_lookup, lk);
-        s_send_lookup(r, lk);
-        wire_arena_destroy(&a);
-        return;
-    }
-    s_check_lines(r);
-}
-
-/* ---- checks of DOMAIN.md section 7, in order ---- */
-
-static bool s_code_found(logrun_t *r, char kind, const char *code)
-{
-    char key[SEG_MAP_KEY_MAX + 1];
-    void **slot;
-    snprintf(key, sizeof(key), "%c:%s", kind, code);
-    slot = seg_map_slot(r->codes, key, false);
-    return slot && *slot;
-}
-
-static void s_persist_and_begin(logrun_t *r);
-
-/* Check every counted line in line order; the first failure is the reply. */
-static void s_check_lines(logrun_t *r)
-{
-    segsrv_t *s = r->s;
     server_req_t *req = r->req;
-    wire_arena_t *a;
-    store_txn_t *txn;
-    store_cursor_t *cur;
-    store_val_t k, v;
-    uint8_t key[16];
-    bool failed = false;
-    rp_err rc;
 
-    if (r->recovering) {
-        s_begin(r);
-        return;
-    }
-    if (r->counted == 0) {
-        server_req_fail(req, RP_EPRECOND, "segment_no", "Segment %s is empty.", r->segment_no);
-        s_run_refuse(r);
-        return;
-    }
-    a = wire_arena_new();
-    if (!a) {
-        s_run_fail(r, RP_ENOMEM, "out of memory");
-        return;
-    }
-    rc = store_txn_begin(s->store, false, &txn);
-    if (rc != RP_OK) {
-        wire_arena_destroy(&a);
-        s_run_fail(r, rc, "cannot read segment %s", r->segment_no);
-        return;
-    }
-    rc = store_cursor_open(txn, s->db[DB_LINES], &cur);
-    seg_line_key(r->seg_id, 0, key);
-    k.data = key;
-    k.len = 16;
-    if (rc == RP_OK)
-        rc = store_cursor_get(cur, STORE_SET_RANGE, &k, &v);
-    for (size_t i = 0; rc == RP_OK && !failed && k.len == 16 && memcmp(k.data, key, 8) == 0; i++) {
-        Rapport__V1__SegmentLine *l;
-        unsigned long long no;
-        if (i % 1024 == 0)
-            wire_arena_reset(a);
-        rc = wire_decode_trusted(a, &rapport__v1__segment_line__descriptor, v.data, v.len,
-                                 (ProtobufCMessage **)&l);
-        if (rc != RP_OK)
-            break;
-        no = (unsigned long long)l->line_no;
-        failed = true;
-        if (!l->contact_no[0]) {
-            failed = false; /* skipped silently */
-        } else if (!l->date) {
+    for (size_t i = 0; i < ch->n; i++) {
+        const Rapport__V1__SegmentLine *l = ch->lines[i];
+        unsigned long long no = (unsigned long long)l->line_no;
+        if (!l->date) {
             server_req_fail(
                 req, RP_EPRECOND, "segment_no",
                 "Date must have a value in Segment Line: Segment No.=%s, Line No.=%llu.",
@@ -612,29 +515,159 @@ static void s_check_lines(logrun_t *r)
                             "No.='%s'",
                             l->campaign_no);
         } else {
-            failed = false;
+            continue;
         }
-        if (!failed)
-            rc = store_cursor_get(cur, STORE_NEXT, &k, &v);
+        return false;
     }
-    store_cursor_close(cur);
-    store_txn_abort(txn);
-    wire_arena_destroy(&a);
-    if (failed) {
-        s_run_refuse(r);
+    return true;
+}
+
+static void s_persist_and_begin(logrun_t *r);
+
+/* Every line scanned, looked up and checked. */
+static void s_lookup_done(logrun_t *r)
+{
+    r->t_checked_ns = clock_mono_ns();
+    if (r->recovering) {
+        s_begin(r);
         return;
     }
-    if (rc != RP_OK && rc != RP_ENOTFOUND) {
-        s_run_fail(r, rc, "cannot read segment %s: %s", r->segment_no, rp_strerror(rc));
+    if (r->counted == 0) {
+        server_req_fail(r->req, RP_EPRECOND, "segment_no", "Segment %s is empty.", r->segment_no);
+        s_run_refuse(r);
         return;
     }
     s_persist_and_begin(r);
 }
 
+/* Check the chunks answered so far, oldest first, then read more. */
+static void s_drain_chunks(logrun_t *r)
+{
+    while (r->chunks && r->chunks->answered) {
+        chunk_t *ch = r->chunks;
+        if (!r->recovering && !s_check_chunk(r, ch)) {
+            s_run_refuse(r);
+            return;
+        }
+        r->chunks = ch->next;
+        if (!r->chunks)
+            r->chunks_tail = &r->chunks;
+        r->n_chunks--;
+        s_chunk_free(ch);
+    }
+    s_lookup_pump(r);
+}
+
+static void s_on_chunk(void *ctx, server_req_t *req, ProtobufCMessage *reply, wire_arena_t *a)
+{
+    uint64_t seq = ((ticket_t *)ctx)->tag;
+    logrun_t *r = s_redeem(ctx);
+    Rapport__V1__InteractionReply *ir = (Rapport__V1__InteractionReply *)reply;
+    const Rapport__V1__Status *st;
+    chunk_t *ch;
+    (void)req;
+    (void)a;
+    if (!r || r->phase != RUN_LOOKUP)
+        return; /* the run ended or started over while this was out */
+    for (ch = r->chunks; ch && ch->seq != seq; ch = ch->next)
+        ;
+    if (!ch)
+        return;
+    if (!s_status(reply, &st) || ir->result_case != RAPPORT__V1__INTERACTION_REPLY__RESULT_LOOKUP) {
+        if (st && st->code == RAPPORT__V1__STATUS_CODE__UNAVAILABLE) {
+            s_run_retry_later(r, RUN_LOOKUP, st->message);
+            return;
+        }
+        s_run_fail(r, RP_EINTERNAL, "rapport-interaction refused a lookup: %s",
+                   st ? st->message : "no lookup result");
+        return;
+    }
+    for (size_t i = 0; i < ir->lookup->n_contacts; i++) {
+        const Rapport__V1__Contact *c = ir->lookup->contacts[i];
+        void **slot = seg_map_slot(r->contacts, c->no, true);
+        cinfo_t *ci = s_cinfo_new(r);
+        size_t spl = strlen(c->salesperson_code);
+        if (!slot || !ci) {
+            s_run_fail(r, RP_ENOMEM, "out of memory");
+            return;
+        }
+        memcpy(ci->salesperson, c->salesperson_code,
+               spl < sizeof(ci->salesperson) ? spl + 1 : sizeof(ci->salesperson));
+        ci->salesperson[sizeof(ci->salesperson) - 1] = '\0';
+        ci->corr = (uint8_t)c->correspondence_type;
+        ci->has_email = c->email[0] != '\0';
+        *slot = ci;
+    }
+#define FOUND(kind, arr, n, field)                                 \
+    for (size_t i = 0; i < ir->lookup->n; i++) {                   \
+        char key_[SEG_MAP_KEY_MAX + 1];                            \
+        void **slot_;                                              \
+        if (s_code_key(kind, ir->lookup->arr[i]->field, key_) &&   \
+            (slot_ = seg_map_slot(r->codes, key_, false)) != NULL) \
+            *slot_ = CODE_FOUND;                                   \
+    }
+    FOUND('T', templates, n_templates, code)
+    FOUND('S', salespeople, n_salespeople, code)
+    FOUND('C', campaigns, n_campaigns, no)
+#undef FOUND
+    ch->answered = true;
+    s_drain_chunks(r);
+}
+
+/* Keep up to LOOKUPS_IN_FLIGHT chunks out until the lines are scanned. */
+static void s_lookup_pump(logrun_t *r)
+{
+    while (r->phase == RUN_LOOKUP && !r->scan_done && r->n_chunks < LOOKUPS_IN_FLIGHT) {
+        Rapport__V1__InteractionRequest ir = RAPPORT__V1__INTERACTION_REQUEST__INIT;
+        chunk_t *ch = calloc(1, sizeof(*ch));
+        Rapport__V1__Lookup *lk;
+        ticket_t *t;
+        rp_err rc;
+
+        if (!ch || !(ch->arena = wire_arena_new())) {
+            free(ch);
+            s_run_fail(r, RP_ENOMEM, "out of memory");
+            return;
+        }
+        lk = (Rapport__V1__Lookup *)wire_arena_message(ch->arena, &rapport__v1__lookup__descriptor);
+        rc = s_read_chunk(r, ch, lk);
+        if (rc != RP_OK) {
+            s_chunk_free(ch);
+            s_run_fail(r, rc, "cannot read segment %s: %s", r->segment_no, rp_strerror(rc));
+            return;
+        }
+        if (ch->n == 0 && !lk->n_template_codes && !lk->n_salesperson_codes &&
+            !lk->n_campaign_nos) {
+            s_chunk_free(ch);
+            continue;
+        }
+        ch->seq = ++r->chunk_seq;
+        t = s_ticket(r);
+        if (t)
+            t->tag = ch->seq;
+        ir.user_id = r->user_id;
+        ir.command_case = RAPPORT__V1__INTERACTION_REQUEST__COMMAND_LOOKUP;
+        ir.lookup = lk;
+        rc = t ? link_send(r->s->interaction, NULL, &ir.base, s_on_chunk, t) : RP_ENOMEM;
+        if (rc != RP_OK) {
+            free(t);
+            s_chunk_free(ch);
+            s_run_retry_later(r, RUN_LOOKUP, "cannot reach rapport-interaction");
+            return;
+        }
+        *r->chunks_tail = ch;
+        r->chunks_tail = &ch->next;
+        r->n_chunks++;
+    }
+    if (r->phase == RUN_LOOKUP && r->scan_done && r->n_chunks == 0)
+        s_lookup_done(r);
+}
+
 /* ---- the LOGGING record ---- */
 
 /* DB_LOGS[segment no.] = fields, each u32 length + bytes: log_id,
- * request_id, user_id, follow-up No.; then one byte: follow-up asked. */
+ * request_id, user_id, follow-up No.; then one byte: follow-up asked; then
+ * the follow-up's internal segment id (u64) and date (u32). */
 static rp_err s_logrec_put(store_txn_t *txn, logrun_t *r)
 {
     const struct {
@@ -656,6 +689,9 @@ static rp_err s_logrec_put(store_txn_t *txn, logrun_t *r)
         pos += 4 + n;
     }
     buf[pos++] = r->follow_up;
+    memcpy(buf + pos, &r->fu_seg_id, 8);
+    memcpy(buf + pos + 8, &r->fu_date, 4);
+    pos += 12;
     return store_put(txn, r->s->db[DB_LOGS], r->segment_no, strlen(r->segment_no), buf, pos, 0);
 }
 
@@ -687,9 +723,11 @@ static bool s_logrec_get(const store_val_t *v, logrun_t *r)
             ((char *)f[i].p)[n] = '\0';
         pos += 4 + n;
     }
-    if (pos >= v->len)
+    if (v->len - pos != 13)
         return false;
     r->follow_up = p[pos] != 0;
+    memcpy(&r->fu_seg_id, p + pos + 1, 8);
+    memcpy(&r->fu_date, p + pos + 9, 4);
     return true;
 }
 
@@ -722,6 +760,11 @@ static rp_err s_apply_persist(store_txn_t *txn, void *ctx)
             rc = RP_EABORTED; /* nothing is written */
             goto out;
         }
+        /* The follow-up's lines are written under this id while the
+         * segment streams, and become visible with its header at the end. */
+        if (rc == RP_OK)
+            rc = seg_new_id(r->s, txn, &r->fu_seg_id);
+        r->fu_date = clock_work_date();
     }
     if (rc == RP_OK) {
         seg.h->logging = true;
@@ -780,6 +823,8 @@ static rp_err s_apply_unlog(store_txn_t *txn, void *ctx)
         rc = store_del(txn, r->s->db[DB_LOGS], r->segment_no, strlen(r->segment_no), NULL, 0);
         rc = rc == RP_ENOTFOUND ? RP_OK : rc;
     }
+    if (rc == RP_OK && r->fu_seg_id)
+        rc = seg_trash_put(r->s, txn, r->fu_seg_id);
     wire_arena_destroy(&a);
     return rc;
 }
@@ -800,6 +845,7 @@ static void s_begin(logrun_t *r)
     r->phase = RUN_BEGIN;
     r->sent = r->acked = r->stream_after = 0;
     r->inflight = 0;
+    r->n_fu = r->fu_index = 0;
     b.log_id.data = r->log_id;
     b.log_id.len = r->log_id_len;
     b.segment_no = r->segment_no;
@@ -890,6 +936,98 @@ static void s_entry_of_line(logrun_t *r, const Rapport__V1__SegmentLine *l, Rapp
         e->correspondence_type = RAPPORT__V1__CORRESPONDENCE_TYPE__CORRESPONDENCE_TYPE_NONE;
 }
 
+/* The follow-up's header (DOMAIN.md 7.9): "Follow-up on segment <no>" cut
+ * to 50 characters, the same campaign, the work date, no template. */
+static void s_fu_header(logrun_t *r, Rapport__V1__SegmentHeader *h, char desc[64])
+{
+    rapport__v1__segment_header__init(h);
+    snprintf(desc, 64, "Follow-up on segment %s", r->segment_no);
+    desc[50] = '\0';
+    h->no = r->follow_up_no;
+    h->description = desc;
+    h->campaign_no = r->campaign_no;
+    h->date = r->fu_date;
+}
+
+/* ---- the follow-up, built while the segment streams ----
+ *
+ * Follow-up line k (k-th logged entry) is written under the follow-up's
+ * internal id with line no. (k + 1) * 10000, in transactions of
+ * FU_FLUSH lines; a restarted stream writes the same keys again. All are
+ * written before Commit is sent, so a committed log always has its
+ * follow-up lines; the header appears in the finishing transaction. */
+
+#define FU_FLUSH 32768
+
+struct fu_line {
+    char contact[SEG_NO_MAX + 1];
+    char company[SEG_NO_MAX + 1];
+    char salesperson[11];
+    uint8_t corr;
+};
+
+static bool s_fu_add(logrun_t *r, const Rapport__V1__SegmentLine *l)
+{
+    void **slot = seg_map_slot(r->contacts, l->contact_no, false);
+    const cinfo_t *ci = slot ? *slot : NULL;
+    struct fu_line *f;
+
+    if (!r->fu) {
+        /* Room for a flush's worth plus one batch (see s_send_batch). */
+        r->fu = malloc(sizeof(*r->fu) * (FU_FLUSH + (size_t)r->s->cfg->log_batch_entries));
+        if (!r->fu)
+            return false;
+    }
+    f = &r->fu[r->n_fu++];
+    snprintf(f->contact, sizeof(f->contact), "%s", l->contact_no);
+    snprintf(f->company, sizeof(f->company), "%s", l->contact_company_no);
+    snprintf(f->salesperson, sizeof(f->salesperson), "%s", ci ? ci->salesperson : "");
+    f->corr = ci ? ci->corr : 0;
+    return true;
+}
+
+static rp_err s_apply_fu(store_txn_t *txn, void *ctx)
+{
+    logrun_t *r = ctx;
+    Rapport__V1__SegmentHeader h;
+    char desc[64];
+    rp_err rc = RP_OK;
+
+    s_fu_header(r, &h, desc);
+    for (size_t i = 0; i < r->n_fu && rc == RP_OK; i++) {
+        Rapport__V1__SegmentLine l = RAPPORT__V1__SEGMENT_LINE__INIT;
+        Rapport__V1__Contact c = RAPPORT__V1__CONTACT__INIT;
+        /* One line per logged entry, the contact re-validated. */
+        c.no = r->fu[i].contact;
+        c.company_no = r->fu[i].company;
+        c.salesperson_code = r->fu[i].salesperson;
+        c.correspondence_type = (Rapport__V1__CorrespondenceType)r->fu[i].corr;
+        seg_line_from_header(&h, NULL, &c, &l);
+        l.line_no = (r->fu_index + i + 1) * LINE_STEP;
+        rc = seg_line_save(r->s, txn, r->fu_seg_id, &l, 0);
+        if (rc == RP_OK)
+            rc = seg_contact_index_put(r->s, txn, r->fu_seg_id, l.contact_no, l.line_no);
+    }
+    return rc;
+}
+
+/* Write the pending follow-up lines; false (and the run retries) when the
+ * store refuses. */
+static bool s_fu_flush(logrun_t *r)
+{
+    rp_err rc;
+    if (!r->n_fu)
+        return true;
+    rc = store_write(r->s->store, s_apply_fu, r, NULL);
+    if (rc != RP_OK) {
+        s_run_retry_later(r, RUN_BEGIN, "cannot write the follow-up segment");
+        return false;
+    }
+    r->fu_index += r->n_fu;
+    r->n_fu = 0;
+    return true;
+}
+
 /* Send the next batch; false when there was nothing to send. */
 static bool s_send_batch(logrun_t *r)
 {
@@ -908,6 +1046,10 @@ static bool s_send_batch(logrun_t *r)
 
     if (!a)
         return false;
+    if (r->n_fu >= FU_FLUSH && !s_fu_flush(r)) {
+        wire_arena_destroy(&a);
+        return false;
+    }
     entries = wire_arena_alloc(a, sizeof(*entries) * max);
     b.entries = (Rapport__V1__Entry **)wire_arena_ptrs(a, max);
     rc = store_txn_begin(s->store, false, &txn);
@@ -930,6 +1072,10 @@ static bool s_send_batch(logrun_t *r)
             s_entry_of_line(r, l, &entries[b.n_entries]);
             b.entries[b.n_entries] = &entries[b.n_entries];
             b.n_entries++;
+            if (r->fu_seg_id && !s_fu_add(r, l)) {
+                rc = RP_ENOMEM;
+                break;
+            }
         }
         rc = store_cursor_get(cur, STORE_NEXT, &k, &v);
     }
@@ -970,6 +1116,10 @@ static void s_pump(logrun_t *r)
     if (r->phase == RUN_STREAM && r->inflight == 0 && r->acked >= r->counted) {
         Rapport__V1__LogRequest lr = RAPPORT__V1__LOG_REQUEST__INIT;
         Rapport__V1__SegmentLogCommit c = RAPPORT__V1__SEGMENT_LOG_COMMIT__INIT;
+        /* The follow-up's lines are all stored before the log can commit. */
+        if (!s_fu_flush(r))
+            return;
+        r->t_streamed_ns = clock_mono_ns();
         c.log_id.data = r->log_id;
         c.log_id.len = r->log_id_len;
         c.count = r->counted;
@@ -1007,6 +1157,7 @@ static void s_on_begin(void *ctx, server_req_t *req, ProtobufCMessage *reply, wi
     }
     r->credit = rep->log_started->credit ? rep->log_started->credit : 1;
     r->phase = RUN_STREAM;
+    r->t_begun_ns = clock_mono_ns();
     s_pump(r);
 }
 
@@ -1060,79 +1211,6 @@ typedef struct {
     size_t reply_len;
 } finish_t;
 
-static rp_err s_create_follow_up(logrun_t *r, store_txn_t *txn, wire_arena_t *a, const seg_t *old)
-{
-    segsrv_t *s = r->s;
-    Rapport__V1__SegmentHeader *h = (Rapport__V1__SegmentHeader *)wire_arena_message(
-        a, &rapport__v1__segment_header__descriptor);
-    wire_arena_t *scratch;
-    store_cursor_t *cur;
-    store_val_t k, v;
-    uint8_t key[16];
-    char desc[128];
-    seg_t fu;
-    rp_err rc;
-
-    /* "Follow-up on segment <no>", cut to 50 characters. */
-    snprintf(desc, sizeof(desc), "Follow-up on segment %s", r->segment_no);
-    desc[50] = '\0';
-    h->no = r->follow_up_no;
-    h->description = wire_arena_strdup(a, desc);
-    h->campaign_no = old->h->campaign_no;
-    h->date = clock_work_date();
-    fu.h = h;
-    fu.last_line_no = 0;
-    rc = seg_new_id(s, txn, &fu.seg_id);
-    if (rc != RP_OK)
-        return rc;
-    scratch = wire_arena_new();
-    if (!scratch)
-        return RP_ENOMEM;
-    rc = store_cursor_open(txn, s->db[DB_LINES], &cur);
-    seg_line_key(old->seg_id, 0, key);
-    k.data = key;
-    k.len = 16;
-    if (rc == RP_OK)
-        rc = store_cursor_get(cur, STORE_SET_RANGE, &k, &v);
-    for (size_t i = 0; rc == RP_OK && k.len == 16 && memcmp(k.data, key, 8) == 0; i++) {
-        Rapport__V1__SegmentLine *l, nl = RAPPORT__V1__SEGMENT_LINE__INIT;
-        Rapport__V1__Contact c = RAPPORT__V1__CONTACT__INIT;
-        void **slot;
-        const cinfo_t *ci;
-        if (i % 1024 == 0)
-            wire_arena_reset(scratch);
-        rc = wire_decode_trusted(scratch, &rapport__v1__segment_line__descriptor, v.data, v.len,
-                                 (ProtobufCMessage **)&l);
-        if (rc != RP_OK)
-            break;
-        if (l->contact_no[0]) {
-            /* One line per logged entry, the contact re-validated. */
-            slot = seg_map_slot(r->contacts, l->contact_no, false);
-            ci = slot ? *slot : NULL;
-            c.no = l->contact_no;
-            c.company_no = l->contact_company_no;
-            c.salesperson_code = ci ? wire_arena_strdup(scratch, ci->salesperson) : wire_str("");
-            c.correspondence_type = ci ? (Rapport__V1__CorrespondenceType)ci->corr
-                                       : RAPPORT__V1__CORRESPONDENCE_TYPE__CORRESPONDENCE_TYPE_NONE;
-            seg_line_from_header(h, NULL, &c, &nl);
-            nl.line_no = fu.last_line_no + LINE_STEP;
-            rc = seg_line_save(s, txn, fu.seg_id, &nl, 0);
-            if (rc == RP_OK)
-                rc = seg_contact_index_put(s, txn, fu.seg_id, nl.contact_no, nl.line_no);
-            if (rc != RP_OK)
-                break;
-            fu.last_line_no = nl.line_no;
-            seg_totals(h, &nl, +1);
-        }
-        rc = store_cursor_get(cur, STORE_NEXT, &k, &v);
-    }
-    store_cursor_close(cur);
-    wire_arena_destroy(&scratch);
-    if (rc != RP_OK && rc != RP_ENOTFOUND)
-        return rc;
-    return seg_save(s, txn, &fu);
-}
-
 static rp_err s_apply_finish(store_txn_t *txn, void *ctx)
 {
     finish_t *f = ctx;
@@ -1146,10 +1224,18 @@ static rp_err s_apply_finish(store_txn_t *txn, void *ctx)
     if (!a)
         return RP_ENOMEM;
     rc = seg_load(s, txn, a, r->segment_no, &seg);
-    if (rc == RP_OK && r->follow_up && r->follow_up_no[0])
-        rc = s_create_follow_up(r, txn, a, &seg);
+    if (rc == RP_OK && r->follow_up && r->follow_up_no[0]) {
+        /* Its lines were written while the segment streamed: show them. */
+        Rapport__V1__SegmentHeader h;
+        char desc[64];
+        seg_t fu = {r->fu_seg_id, r->counted * LINE_STEP, &h};
+        s_fu_header(r, &h, desc);
+        h.no_of_lines = r->counted;
+        rc = seg_save(s, txn, &fu);
+    }
+    /* The old lines go to the trash, emptied in the background. */
     if (rc == RP_OK)
-        rc = seg_lines_drop(s, txn, seg.seg_id);
+        rc = seg_trash_put(s, txn, seg.seg_id);
     if (rc == RP_OK)
         rc = store_del(txn, s->db[DB_SEGMENTS], r->segment_no, strlen(r->segment_no), NULL, 0);
     if (rc == RP_ENOTFOUND)
@@ -1193,11 +1279,22 @@ static void s_finish(logrun_t *r, const Rapport__V1__SegmentLogged *logged)
         s_run_retry_later(r, RUN_BEGIN, "the segment worker cannot write its store");
         return;
     }
-    log_info("segment %s logged as %llu: %llu entries (%llu..%llu) in %.3f s%s%s", r->segment_no,
-             (unsigned long long)logged->logged_segment_no, (unsigned long long)logged->entry_count,
-             (unsigned long long)logged->first_entry_no, (unsigned long long)logged->last_entry_no,
-             (double)(clock_mono_ns() - r->t0_ns) / 1e9, r->follow_up_no[0] ? ", follow-up " : "",
-             r->follow_up_no);
+    {
+        uint64_t now = clock_mono_ns();
+        /* Phases of this life of the run (a recovered run has no checks). */
+        double checks = r->t_checked_ns ? (double)(r->t_checked_ns - r->t0_ns) / 1e9 : 0;
+        double stream = r->t_streamed_ns && r->t_begun_ns
+                            ? (double)(r->t_streamed_ns - r->t_begun_ns) / 1e9
+                            : 0;
+        double commit = r->t_streamed_ns ? (double)(now - r->t_streamed_ns) / 1e9 : 0;
+        log_info("segment %s logged as %llu: %llu entries (%llu..%llu) in %.3f s (checks %.3f, "
+                 "stream %.3f, commit and finish %.3f)%s%s",
+                 r->segment_no, (unsigned long long)logged->logged_segment_no,
+                 (unsigned long long)logged->entry_count,
+                 (unsigned long long)logged->first_entry_no,
+                 (unsigned long long)logged->last_entry_no, (double)(now - r->t0_ns) / 1e9, checks,
+                 stream, commit, r->follow_up_no[0] ? ", follow-up " : "", r->follow_up_no);
+    }
     server_hist_observe(&r->s->log_seconds, (double)(clock_mono_ns() - r->t0_ns) / 1e9);
     r->s->logs_done++;
     if (r->req)
@@ -1221,6 +1318,7 @@ static logrun_t *s_run_new(segsrv_t *s, const char *segment_no)
     r->id = ++next_id;
     r->t0_ns = clock_mono_ns();
     snprintf(r->segment_no, sizeof(r->segment_no), "%s", segment_no);
+    r->chunks_tail = &r->chunks;
     r->contacts = seg_map_new(1024);
     r->codes = seg_map_new(16);
     if (!r->contacts || !r->codes) {
@@ -1237,10 +1335,11 @@ static void s_snapshot(logrun_t *r, const seg_t *seg)
     r->seg_id = seg->seg_id;
     snprintf(r->description, sizeof(r->description), "%s", seg->h->description);
     snprintf(r->salesperson, sizeof(r->salesperson), "%s", seg->h->salesperson_code);
+    snprintf(r->campaign_no, sizeof(r->campaign_no), "%s", seg->h->campaign_no);
     r->date = seg->h->date;
 }
 
-/* Start (or restart) the lookup phase. */
+/* Start (or restart) the lookup phase from a clean slate. */
 static void s_start_lookup(logrun_t *r)
 {
     r->gen++;
@@ -1248,8 +1347,23 @@ static void s_start_lookup(logrun_t *r)
     r->scan_after = 0;
     r->counted = 0;
     r->scan_done = false;
-    r->codes_asked = false;
-    r->lookups = 0;
+    s_chunks_free(r);
+    seg_map_destroy(&r->codes);
+    seg_map_destroy(&r->contacts);
+    for (size_t i = 0; i < r->n_campaigns; i++)
+        free(r->campaigns[i]);
+    r->n_campaigns = 0;
+    while (r->pool) {
+        cinfo_pool_t *n = r->pool->next;
+        free(r->pool);
+        r->pool = n;
+    }
+    r->codes = seg_map_new(16);
+    r->contacts = seg_map_new(1024);
+    if (!r->codes || !r->contacts) {
+        s_run_fail(r, RP_ENOMEM, "out of memory");
+        return;
+    }
     s_lookup_pump(r);
 }
 

@@ -36,6 +36,7 @@ enum {
     DB_LOGS,         /* segment no. -> log record (segment in LOGGING) */
     DB_DEDUP,
     DB_DEDUP_TIME,
+    DB_TRASH, /* seg_id of lines to delete in the background */
     DB_COUNT
 };
 
@@ -55,6 +56,7 @@ typedef struct segsrv {
     link_t *writer;
     logrun_t *runs;
     int64_t last_recovery_ms;
+    bool trash_pending; /* DB_TRASH may hold ids: the tick empties it */
     /* metrics */
     uint64_t logs_done, logs_failed, entries_streamed;
     server_hist_t log_seconds;
@@ -91,8 +93,13 @@ rp_err seg_contact_index_put(segsrv_t *s, store_txn_t *txn, uint64_t seg_id, con
                              uint64_t line_no);
 rp_err seg_contact_index_del(segsrv_t *s, store_txn_t *txn, uint64_t seg_id, const char *contact);
 
-/* Delete every line and contact index record of a segment id. */
-rp_err seg_lines_drop(segsrv_t *s, store_txn_t *txn, uint64_t seg_id);
+/* Put a segment id's lines in the trash: they are deleted in the
+ * background (seg_trash_clean), so dropping a huge segment is instant. */
+rp_err seg_trash_put(segsrv_t *s, store_txn_t *txn, uint64_t seg_id);
+
+/* Delete up to `budget` trashed lines in one transaction; true when there
+ * may be more. */
+bool seg_trash_clean(segsrv_t *s, size_t budget);
 
 /* Segment Nos.: format the next number and advance. RP_EPRECOND when
  * numbering is unset ("Segment Nos. must have a value in Marketing

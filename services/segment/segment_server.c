@@ -54,6 +54,7 @@ static const store_dbi_spec_t s_dbis[DB_COUNT] = {
     [DB_LOGS] = {"segments_logging", 0},
     [DB_DEDUP] = {"dedup", 0},
     [DB_DEDUP_TIME] = {"dedup_by_time", 0},
+    [DB_TRASH] = {"segment_trash", 0},
 };
 
 static void s_tick(void *ctx)
@@ -62,6 +63,10 @@ static void s_tick(void *ctx)
     link_tick(s->interaction);
     link_tick(s->writer);
     logging_tick(s);
+    /* A little of the trash each turn while there is no segment log going
+     * on, so deleting a huge segment never blocks the loop for long. */
+    if (s->trash_pending && !logging_busy(s))
+        seg_trash_clean(s, 20000);
 }
 
 static bool s_busy(void *ctx)
@@ -152,6 +157,7 @@ rp_err segsrv_new(const config_t *cfg, void *zctx, segsrv_t **ret, char *errbuf,
         goto out_free;
     server_add_socket(s->server, link_socket(s->interaction), link_on_readable, s->interaction);
     server_add_socket(s->server, link_socket(s->writer), link_on_readable, s->writer);
+    s->trash_pending = true; /* find out at the first tick */
     logging_recover(s);
     *ret = s;
     return RP_OK;

@@ -644,7 +644,7 @@ static rp_err s_apply_delete(store_txn_t *txn, void *ctx)
     rc = s_load_for_change(ap->s, txn, req, no, &seg);
     if (rc != RP_OK)
         return s_domain(rc);
-    rc = seg_lines_drop(ap->s, txn, seg.seg_id);
+    rc = seg_trash_put(ap->s, txn, seg.seg_id);
     if (rc == RP_OK)
         rc = store_del(txn, ap->s->db[DB_SEGMENTS], no, strlen(no), NULL, 0);
     if (rc != RP_OK)

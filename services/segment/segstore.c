@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "segment.h"
 
 typedef struct {
@@ -145,11 +146,22 @@ rp_err seg_contact_index_del(segsrv_t *s, store_txn_t *txn, uint64_t seg_id, con
     return rc == RP_ENOTFOUND ? RP_OK : rc;
 }
 
-/* Delete every key of `dbi` that starts with the 8-byte prefix. */
-static rp_err s_drop_prefix(store_txn_t *txn, store_dbi_t dbi, const uint8_t prefix[8])
+rp_err seg_trash_put(segsrv_t *s, store_txn_t *txn, uint64_t seg_id)
+{
+    uint8_t k[8];
+    store_u64_key(seg_id, k);
+    s->trash_pending = true;
+    return store_put(txn, s->db[DB_TRASH], k, 8, "", 0, 0);
+}
+
+/* Delete at most `budget` keys of `dbi` starting with the 8-byte prefix;
+ * *ret_n says how many went. */
+static rp_err s_drop_some(store_txn_t *txn, store_dbi_t dbi, const uint8_t prefix[8], size_t budget,
+                          size_t *ret_n)
 {
     store_cursor_t *cur;
     store_val_t k, v;
+    size_t n = 0;
     rp_err rc = store_cursor_open(txn, dbi, &cur);
 
     if (rc != RP_OK)
@@ -157,10 +169,11 @@ static rp_err s_drop_prefix(store_txn_t *txn, store_dbi_t dbi, const uint8_t pre
     k.data = (void *)(uintptr_t)prefix;
     k.len = 8;
     rc = store_cursor_get(cur, STORE_SET_RANGE, &k, &v);
-    while (rc == RP_OK && k.len >= 8 && memcmp(k.data, prefix, 8) == 0) {
+    while (rc == RP_OK && n < budget && k.len >= 8 && memcmp(k.data, prefix, 8) == 0) {
         rc = store_cursor_del(cur, false);
         if (rc != RP_OK)
             break;
+        n++;
         /* Re-seek rather than trust the cursor after a delete (LMDB 0.9.24
          * cursor-delete quirks, ITS#9376). */
         k.data = (void *)(uintptr_t)prefix;
@@ -168,19 +181,65 @@ static rp_err s_drop_prefix(store_txn_t *txn, store_dbi_t dbi, const uint8_t pre
         rc = store_cursor_get(cur, STORE_SET_RANGE, &k, &v);
     }
     store_cursor_close(cur);
+    *ret_n = n;
     return rc == RP_ENOTFOUND ? RP_OK : rc;
 }
 
-rp_err seg_lines_drop(segsrv_t *s, store_txn_t *txn, uint64_t seg_id)
+typedef struct {
+    segsrv_t *s;
+    size_t budget, done;
+    bool more;
+} trash_t;
+
+static rp_err s_apply_trash(store_txn_t *txn, void *ctx)
 {
+    trash_t *t = ctx;
+    segsrv_t *s = t->s;
+    store_cursor_t *cur;
+    store_val_t k, v;
     uint8_t prefix[8];
+    size_t lines = 0, index = 0;
+    rp_err rc = store_cursor_open(txn, s->db[DB_TRASH], &cur);
+
+    t->done = 0;
+    t->more = false;
+    if (rc != RP_OK)
+        return rc;
+    rc = store_cursor_get(cur, STORE_FIRST, &k, &v);
+    if (rc == RP_OK && k.len == 8)
+        memcpy(prefix, k.data, 8);
+    store_cursor_close(cur);
+    if (rc == RP_ENOTFOUND)
+        return RP_OK;
+    if (rc != RP_OK)
+        return rc;
+    rc = s_drop_some(txn, s->db[DB_LINES], prefix, t->budget, &lines);
+    if (rc == RP_OK)
+        rc = s_drop_some(txn, s->db[DB_LINE_CONTACT], prefix, t->budget, &index);
+    if (rc != RP_OK)
+        return rc;
+    t->done = lines + index;
+    if (lines < t->budget && index < t->budget)
+        rc = store_del(txn, s->db[DB_TRASH], prefix, 8, NULL, 0);
+    t->more = true; /* the next call finds out whether anything is left */
+    return rc;
+}
+
+bool seg_trash_clean(segsrv_t *s, size_t budget)
+{
+    trash_t t = {s, budget, 0, false};
     rp_err rc;
 
-    store_u64_key(seg_id, prefix);
-    rc = s_drop_prefix(txn, s->db[DB_LINES], prefix);
-    if (rc == RP_OK)
-        rc = s_drop_prefix(txn, s->db[DB_LINE_CONTACT], prefix);
-    return rc;
+    if (!s->trash_pending)
+        return false;
+    rc = store_write(s->store, s_apply_trash, &t, NULL);
+    if (rc != RP_OK) {
+        log_warnx("emptying the trash: %s", rp_strerror(rc));
+        return false;
+    }
+    if (!t.more)
+        s->trash_pending = false;
+    return t.more;
 }
 
 bool seg_numbering_set(const Rapport__V1__SegmentNumbering *n)
