@@ -45,17 +45,14 @@ typedef enum {
     RUN_PARKED,
 } phase_t;
 
+/* What the log needs of a line's contact: kept per counted line, in line
+ * order, so the k-th entry streamed finds its contact at index k. */
 typedef struct {
     char salesperson[11];
     uint8_t corr;
     bool has_email;
+    bool found;
 } cinfo_t;
-
-typedef struct cinfo_pool {
-    struct cinfo_pool *next;
-    size_t used;
-    cinfo_t items[4096];
-} cinfo_pool_t;
 
 struct logrun {
     logrun_t *next;
@@ -89,11 +86,11 @@ struct logrun {
     struct chunk *chunks, **chunks_tail; /* looked up, oldest first */
     size_t n_chunks;
     uint64_t chunk_seq;
-    seg_map_t *contacts; /* contact no. -> cinfo_t (absent: missing) */
-    seg_map_t *codes;    /* "T:code", "S:code", "C:no" -> CODE_ASKED / CODE_FOUND */
-    char **campaigns;    /* distinct campaigns of the lines */
+    cinfo_t *cinfo; /* per counted line, in line order */
+    size_t cinfo_cap;
+    seg_map_t *codes; /* "T:code", "S:code", "C:no" -> CODE_ASKED / CODE_FOUND */
+    char **campaigns; /* distinct campaigns of the lines */
     size_t n_campaigns;
-    cinfo_pool_t *pool;
     /* stream */
     uint64_t stream_after, sent, acked;
     uint32_t credit, inflight;
@@ -110,16 +107,11 @@ static void s_run_free(logrun_t *r)
 {
     s_chunks_free(r);
     free(r->fu);
-    seg_map_destroy(&r->contacts);
+    free(r->cinfo);
     seg_map_destroy(&r->codes);
     for (size_t i = 0; i < r->n_campaigns; i++)
         free(r->campaigns[i]);
     free(r->campaigns);
-    while (r->pool) {
-        cinfo_pool_t *n = r->pool->next;
-        free(r->pool);
-        r->pool = n;
-    }
     free(r);
 }
 
@@ -173,16 +165,22 @@ static logrun_t *s_redeem(void *ctx)
     return r;
 }
 
-static cinfo_t *s_cinfo_new(logrun_t *r)
+/* The contact info of the counted line at `index`, growing the array. */
+static cinfo_t *s_cinfo_at(logrun_t *r, uint64_t index)
 {
-    if (!r->pool || r->pool->used == sizeof(r->pool->items) / sizeof(r->pool->items[0])) {
-        cinfo_pool_t *p = calloc(1, sizeof(*p));
-        if (!p)
+    if (index >= r->cinfo_cap) {
+        size_t cap = r->cinfo_cap ? r->cinfo_cap * 2 : 16384;
+        cinfo_t *g;
+        while (cap <= index)
+            cap *= 2;
+        g = realloc(r->cinfo, cap * sizeof(*g));
+        if (!g)
             return NULL;
-        p->next = r->pool;
-        r->pool = p;
+        memset(g + r->cinfo_cap, 0, (cap - r->cinfo_cap) * sizeof(*g));
+        r->cinfo = g;
+        r->cinfo_cap = cap;
     }
-    return &r->pool->items[r->pool->used++];
+    return &r->cinfo[index];
 }
 
 /* Answer the waiting client (if any) with the request's reply as set. */
@@ -323,6 +321,7 @@ typedef struct chunk {
     wire_arena_t *arena;
     Rapport__V1__SegmentLine **lines; /* the chunk's counted lines */
     size_t n;
+    uint64_t first; /* counted-line index of lines[0] */
     bool answered;
 } chunk_t;
 
@@ -429,6 +428,7 @@ static rp_err s_read_chunk(logrun_t *r, chunk_t *ch, Rapport__V1__Lookup *lk)
         store_txn_abort(txn);
         return rc;
     }
+    ch->first = r->counted;
     ch->lines = (Rapport__V1__SegmentLine **)wire_arena_ptrs(ch->arena, LOOKUP_BATCH);
     lk->contact_nos = (char **)wire_arena_ptrs(ch->arena, LOOKUP_BATCH);
     seg_line_key(r->seg_id, r->scan_after + 1, key);
@@ -484,7 +484,7 @@ static bool s_check_chunk(logrun_t *r, const chunk_t *ch)
                 req, RP_EPRECOND, "segment_no",
                 "Date must have a value in Segment Line: Segment No.=%s, Line No.=%llu.",
                 r->segment_no, no);
-        } else if (!seg_map_slot(r->contacts, l->contact_no, false)) {
+        } else if (!r->cinfo[ch->first + i].found) {
             server_req_fail(req, RP_ENOTFOUND, "segment_no",
                             "The Contact does not exist. Identification fields and values: "
                             "No.='%s'",
@@ -582,21 +582,24 @@ static void s_on_chunk(void *ctx, server_req_t *req, ProtobufCMessage *reply, wi
                    st ? st->message : "no lookup result");
         return;
     }
-    for (size_t i = 0; i < ir->lookup->n_contacts; i++) {
-        const Rapport__V1__Contact *c = ir->lookup->contacts[i];
-        void **slot = seg_map_slot(r->contacts, c->no, true);
-        cinfo_t *ci = s_cinfo_new(r);
-        size_t spl = strlen(c->salesperson_code);
-        if (!slot || !ci) {
+    /* Found contacts come back in the order asked (interaction.proto):
+     * walk them beside the chunk's lines. */
+    for (size_t i = 0, j = 0; i < ch->n; i++) {
+        const Rapport__V1__Contact *c = j < ir->lookup->n_contacts ? ir->lookup->contacts[j] : NULL;
+        cinfo_t *ci = s_cinfo_at(r, ch->first + i);
+        if (!ci) {
             s_run_fail(r, RP_ENOMEM, "out of memory");
             return;
         }
-        memcpy(ci->salesperson, c->salesperson_code,
-               spl < sizeof(ci->salesperson) ? spl + 1 : sizeof(ci->salesperson));
-        ci->salesperson[sizeof(ci->salesperson) - 1] = '\0';
+        if (!c || strcmp(c->no, ch->lines[i]->contact_no) != 0) {
+            ci->found = false;
+            continue;
+        }
+        j++;
+        snprintf(ci->salesperson, sizeof(ci->salesperson), "%s", c->salesperson_code);
         ci->corr = (uint8_t)c->correspondence_type;
         ci->has_email = c->email[0] != '\0';
-        *slot = ci;
+        ci->found = true;
     }
 #define FOUND(kind, arr, n, field)                                 \
     for (size_t i = 0; i < ir->lookup->n; i++) {                   \
@@ -904,10 +907,10 @@ static void s_stream_trouble(logrun_t *r, const Rapport__V1__Status *st)
 }
 
 /* Resolve a line to its entry (DOMAIN.md 7.6: fields copied one to one). */
-static void s_entry_of_line(logrun_t *r, const Rapport__V1__SegmentLine *l, Rapport__V1__Entry *e)
+static void s_entry_of_line(logrun_t *r, const Rapport__V1__SegmentLine *l, uint64_t index,
+                            Rapport__V1__Entry *e)
 {
-    void **slot = seg_map_slot(r->contacts, l->contact_no, false);
-    const cinfo_t *ci = slot ? *slot : NULL;
+    const cinfo_t *ci = index < r->cinfo_cap && r->cinfo[index].found ? &r->cinfo[index] : NULL;
 
     rapport__v1__entry__init(e);
     e->contact_no = l->contact_no;
@@ -966,10 +969,9 @@ struct fu_line {
     uint8_t corr;
 };
 
-static bool s_fu_add(logrun_t *r, const Rapport__V1__SegmentLine *l)
+static bool s_fu_add(logrun_t *r, const Rapport__V1__SegmentLine *l, uint64_t index)
 {
-    void **slot = seg_map_slot(r->contacts, l->contact_no, false);
-    const cinfo_t *ci = slot ? *slot : NULL;
+    const cinfo_t *ci = index < r->cinfo_cap && r->cinfo[index].found ? &r->cinfo[index] : NULL;
     struct fu_line *f;
 
     if (!r->fu) {
@@ -1069,10 +1071,11 @@ static bool s_send_batch(logrun_t *r)
             break;
         last = l->line_no;
         if (l->contact_no[0]) {
-            s_entry_of_line(r, l, &entries[b.n_entries]);
+            uint64_t index = r->sent + b.n_entries;
+            s_entry_of_line(r, l, index, &entries[b.n_entries]);
             b.entries[b.n_entries] = &entries[b.n_entries];
             b.n_entries++;
-            if (r->fu_seg_id && !s_fu_add(r, l)) {
+            if (r->fu_seg_id && !s_fu_add(r, l, index)) {
                 rc = RP_ENOMEM;
                 break;
             }
@@ -1319,9 +1322,8 @@ static logrun_t *s_run_new(segsrv_t *s, const char *segment_no)
     r->t0_ns = clock_mono_ns();
     snprintf(r->segment_no, sizeof(r->segment_no), "%s", segment_no);
     r->chunks_tail = &r->chunks;
-    r->contacts = seg_map_new(1024);
     r->codes = seg_map_new(16);
-    if (!r->contacts || !r->codes) {
+    if (!r->codes) {
         s_run_free(r);
         return NULL;
     }
@@ -1349,18 +1351,13 @@ static void s_start_lookup(logrun_t *r)
     r->scan_done = false;
     s_chunks_free(r);
     seg_map_destroy(&r->codes);
-    seg_map_destroy(&r->contacts);
     for (size_t i = 0; i < r->n_campaigns; i++)
         free(r->campaigns[i]);
     r->n_campaigns = 0;
-    while (r->pool) {
-        cinfo_pool_t *n = r->pool->next;
-        free(r->pool);
-        r->pool = n;
-    }
+    if (r->cinfo)
+        memset(r->cinfo, 0, r->cinfo_cap * sizeof(*r->cinfo));
     r->codes = seg_map_new(16);
-    r->contacts = seg_map_new(1024);
-    if (!r->codes || !r->contacts) {
+    if (!r->codes) {
         s_run_fail(r, RP_ENOMEM, "out of memory");
         return;
     }
