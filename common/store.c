@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <lmdb.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 
 #define STORE_MAX_DBS 32
@@ -28,6 +30,8 @@ struct store {
     int lock_fd;
     uint64_t map_size;
     uint64_t stale_cleared;
+    uint64_t last_commit_ns; /* of the last store_write commit */
+    bool nometasync;         /* the env does not sync the meta page anyway */
     char dir[CONFIG_PATH_MAX];
     char last_error[CONFIG_PATH_MAX + 256];
 };
@@ -155,6 +159,7 @@ rp_err store_open(const char *dir, const store_dbi_spec_t *specs, size_t n_specs
         flags |= MDB_NOMETASYNC;
     else if (sync == CONFIG_SYNC_NONE)
         flags |= MDB_NOSYNC;
+    s->nometasync = sync != CONFIG_SYNC_FULL;
     rc = mdb_env_open(s->env, dir, flags, 0640);
     if (rc) {
         err = s_map(s, rc, "mdb_env_open");
@@ -234,6 +239,16 @@ void store_close(store_t **self_p)
 store_dbi_t store_dbi(const store_t *s, size_t i)
 {
     return i < s->n_dbis ? s->dbis[i] : 0;
+}
+
+rp_err store_sync(store_t *s)
+{
+    return s_map(s, mdb_env_sync(s->env, 1), "mdb_env_sync");
+}
+
+uint64_t store_last_commit_ns(const store_t *s)
+{
+    return s->last_commit_ns;
 }
 
 const char *store_last_error(const store_t *s)
@@ -326,6 +341,12 @@ static rp_err s_grow(store_t *s)
 
 rp_err store_write(store_t *s, store_write_fn fn, void *ctx, unsigned *ret_attempts)
 {
+    return store_write_flags(s, fn, ctx, 0, ret_attempts);
+}
+
+rp_err store_write_flags(store_t *s, store_write_fn fn, void *ctx, unsigned flags,
+                         unsigned *ret_attempts)
+{
     unsigned attempts = 0;
     rp_err rc;
 
@@ -336,10 +357,19 @@ rp_err store_write(store_t *s, store_write_fn fn, void *ctx, unsigned *ret_attem
         if (rc != RP_OK)
             break;
         rc = fn(txn, ctx);
-        if (rc == RP_OK)
+        if (rc == RP_OK) {
+            uint64_t t0 = clock_mono_ns();
+            /* Only an env that syncs fully changes for this commit. */
+            bool relax = (flags & STORE_WRITE_NOMETASYNC) && !s->nometasync;
+            if (relax)
+                mdb_env_set_flags(s->env, MDB_NOMETASYNC, 1);
             rc = store_txn_commit(txn);
-        else
+            if (relax)
+                mdb_env_set_flags(s->env, MDB_NOMETASYNC, 0);
+            s->last_commit_ns = clock_mono_ns() - t0;
+        } else {
             store_txn_abort(txn);
+        }
         if (rc != RP_EMAPFULL || attempts >= 40)
             break;
         rc = s_grow(s);
@@ -355,7 +385,13 @@ rp_err store_get(store_txn_t *txn, store_dbi_t dbi, const void *key, size_t klen
                  store_val_t *ret_val)
 {
     MDB_val k = {klen, (void *)(uintptr_t)key}, v;
-    int rc = mdb_get(txn->txn, dbi, &k, &v);
+    int rc;
+
+    /* No empty key can be stored (LMDB answers MDB_BAD_VALSIZE, a store
+     * error): a lookup of a blank number from a request is not found. */
+    if (klen == 0)
+        return RP_ENOTFOUND;
+    rc = mdb_get(txn->txn, dbi, &k, &v);
     if (rc)
         return s_map(txn->store, rc, "mdb_get");
     ret_val->len = v.mv_size;
@@ -521,4 +557,185 @@ rp_err store_copy(store_t *s, const char *dir)
         return RP_EIO;
     rc = mdb_env_copy2(s->env, dir, MDB_CP_COMPACT);
     return s_map(s, rc, "mdb_env_copy2");
+}
+
+/* ---- backup ------------------------------------------------------------- */
+
+static void s_backup_error(char *errbuf, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void s_backup_error(char *errbuf, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (!errbuf || !errlen)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(errbuf, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* fsync a file or a directory by path. */
+static int s_fsync_path(const char *path, bool dir)
+{
+    int fd = open(path, (dir ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
+    int rc;
+
+    if (fd < 0)
+        return -1;
+    rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+rp_err store_backup(const char *src_dir, const char *dst_dir, store_backup_info_t *ret_info,
+                    char *errbuf, size_t errlen)
+{
+    char src_data[CONFIG_PATH_MAX + 16], dst_data[CONFIG_PATH_MAX + 16];
+    store_backup_info_t info;
+    MDB_env *env = NULL;
+    MDB_envinfo ei;
+    struct stat sb;
+    int rc = MDB_SUCCESS;
+    rp_err err;
+
+    if (strlen(src_dir) >= CONFIG_PATH_MAX || strlen(dst_dir) >= CONFIG_PATH_MAX)
+        return RP_EINVAL;
+    memset(&info, 0, sizeof(info));
+    snprintf(src_data, sizeof(src_data), "%s/data.mdb", src_dir);
+    snprintf(dst_data, sizeof(dst_data), "%s/data.mdb", dst_dir);
+    if (stat(src_data, &sb) != 0) {
+        int e = errno;
+        s_backup_error(errbuf, errlen, "%s: %s", src_data, strerror(e));
+        return e == ENOENT ? RP_ENOTFOUND : e == EACCES ? RP_EPERM : RP_EIO;
+    }
+    info.source_bytes = (uint64_t)sb.st_size;
+    if (s_mkdirs(dst_dir) != 0) {
+        int e = errno;
+        s_backup_error(errbuf, errlen, "mkdir %s: %s", dst_dir, strerror(e));
+        return e == EACCES ? RP_EPERM : RP_EIO;
+    }
+    if (lstat(dst_data, &sb) == 0) {
+        s_backup_error(errbuf, errlen, "%s already exists", dst_data);
+        return RP_EEXIST;
+    }
+
+    /* Read-only, with the ordinary lock file: our read transaction takes a
+     * slot in the reader table, so the worker does not reuse the pages it
+     * copies. worker.lock is the worker's own and stays untouched. */
+    rc = mdb_env_create(&env);
+    if (rc)
+        goto out_mdb_error;
+    mdb_env_set_maxdbs(env, STORE_MAX_DBS);
+    /* 0: adopt the map size recorded by the worker. */
+    mdb_env_set_mapsize(env, 0);
+    rc = mdb_env_open(env, src_dir, MDB_RDONLY | MDB_NOTLS, 0640);
+    if (rc)
+        goto out_mdb_error;
+    /* A backup killed earlier left its reader slot behind, and the worker
+     * checks the slots only at start-up: clear those of dead processes so
+     * the writer can reuse pages again. */
+    mdb_reader_check(env, NULL);
+    for (int attempt = 0; attempt < 5; attempt++) {
+        rc = mdb_env_copy2(env, dst_dir, MDB_CP_COMPACT);
+        if (rc != MDB_MAP_RESIZED)
+            break;
+        /* The worker grew its map while we opened: adopt and start over. */
+        unlink(dst_data);
+        mdb_env_set_mapsize(env, 0);
+    }
+    if (rc) {
+        unlink(dst_data);
+        goto out_mdb_error;
+    }
+    if (mdb_env_info(env, &ei) == MDB_SUCCESS)
+        info.map_size = ei.me_mapsize;
+    mdb_env_close(env);
+    env = NULL;
+
+    if (chmod(dst_data, 0640) != 0 || s_fsync_path(dst_data, false) != 0 ||
+        s_fsync_path(dst_dir, true) != 0 || stat(dst_data, &sb) != 0) {
+        int e = errno;
+        s_backup_error(errbuf, errlen, "%s: %s", dst_data, strerror(e));
+        return e == ENOSPC ? RP_ENOSPC : RP_EIO;
+    }
+    info.copy_bytes = (uint64_t)sb.st_size;
+    if (ret_info)
+        *ret_info = info;
+    return RP_OK;
+
+out_mdb_error:
+    err = s_map(NULL, rc, "");
+    if (errbuf && errlen) {
+        if (rc == EACCES || rc == EPERM)
+            snprintf(errbuf, errlen,
+                     "%s: %s (reading a live env needs write access to its lock.mdb: run "
+                     "as the workers' user or root)",
+                     src_dir, mdb_strerror(rc));
+        else
+            snprintf(errbuf, errlen, "%s: %s", src_dir, mdb_strerror(rc));
+    }
+    if (env)
+        mdb_env_close(env);
+    return err;
+}
+
+rp_err store_backup_counters(const char *dir, const char *dbi_name, const char *const *keys,
+                             size_t n, uint64_t *ret_values, char *errbuf, size_t errlen)
+{
+    MDB_env *env = NULL;
+    MDB_txn *txn = NULL;
+    MDB_dbi dbi;
+    uint64_t values[16];
+    int rc;
+    rp_err err = RP_OK;
+
+    if (n > sizeof(values) / sizeof(values[0]))
+        return RP_EINVAL;
+    memset(values, 0, sizeof(values));
+    rc = mdb_env_create(&env);
+    if (rc)
+        goto out_mdb_error;
+    mdb_env_set_maxdbs(env, STORE_MAX_DBS);
+    mdb_env_set_mapsize(env, 0);
+    /* No process writes a backup: no lock file needed (none is left in
+     * the backup directory). */
+    rc = mdb_env_open(env, dir, MDB_RDONLY | MDB_NOLOCK | MDB_NOTLS, 0640);
+    if (rc)
+        goto out_mdb_error;
+    rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn);
+    if (rc)
+        goto out_mdb_error;
+    rc = mdb_dbi_open(txn, dbi_name, 0, &dbi);
+    if (rc == MDB_NOTFOUND) /* an env that never counted: all 0 */
+        goto out_done;
+    if (rc)
+        goto out_mdb_error;
+    for (size_t i = 0; i < n; i++) {
+        MDB_val k = {strlen(keys[i]), (void *)(uintptr_t)keys[i]}, v;
+        rc = mdb_get(txn, dbi, &k, &v);
+        if (rc == MDB_NOTFOUND)
+            continue;
+        if (rc)
+            goto out_mdb_error;
+        if (v.mv_size != 8) {
+            s_backup_error(errbuf, errlen, "%s: %s is not a counter", dir, keys[i]);
+            err = RP_ECORRUPT;
+            goto out_close;
+        }
+        values[i] = store_key_u64(v.mv_data);
+    }
+out_done:
+    memcpy(ret_values, values, n * sizeof(values[0]));
+    goto out_close;
+
+out_mdb_error:
+    err = s_map(NULL, rc, "");
+    s_backup_error(errbuf, errlen, "%s: %s", dir, mdb_strerror(rc));
+out_close:
+    if (txn)
+        mdb_txn_abort(txn);
+    if (env)
+        mdb_env_close(env);
+    return err;
 }

@@ -107,6 +107,25 @@ typedef rp_err (*store_write_fn)(store_txn_t *txn, void *ctx);
  * took. */
 rp_err store_write(store_t *s, store_write_fn fn, void *ctx, unsigned *ret_attempts);
 
+enum {
+    /* Commit without syncing the meta page (MDB_NOMETASYNC) when the env
+     * syncs fully: the data pages are synced, and a power failure can undo
+     * this transaction but not corrupt the env; the next full commit makes
+     * it durable. For work that is redone after a crash anyway. */
+    STORE_WRITE_NOMETASYNC = 1 << 0,
+};
+
+/* store_write with STORE_WRITE_* flags. */
+rp_err store_write_flags(store_t *s, store_write_fn fn, void *ctx, unsigned flags,
+                         unsigned *ret_attempts);
+
+/* Flush everything committed so far to disk (after commits with
+ * STORE_WRITE_NOMETASYNC). RP_EIO, RP_ENOSPC. */
+rp_err store_sync(store_t *s);
+
+/* How long the last store_write commit took (write + fsync), in ns. */
+uint64_t store_last_commit_ns(const store_t *s);
+
 /* Point lookup. RP_ENOTFOUND. The value stays valid until the txn ends or
  * the next write in it. */
 rp_err store_get(store_txn_t *txn, store_dbi_t dbi, const void *key, size_t klen,
@@ -147,6 +166,36 @@ rp_err store_info(store_t *s, store_info_t *ret_info);
 /* Consistent compacted copy of the env into an empty directory, while the
  * store keeps serving. */
 rp_err store_copy(store_t *s, const char *dir);
+
+/* What store_backup copied. */
+typedef struct {
+    uint64_t source_bytes; /* the source's data.mdb when the copy began */
+    uint64_t copy_bytes;   /* the copy's data.mdb */
+    uint64_t map_size;     /* the source's map size, kept by the copy */
+} store_backup_info_t;
+
+/* Compacted, consistent copy of the env in src_dir (data.mdb, as written by
+ * another process, e.g. a running worker) into dst_dir/data.mdb, made from
+ * one read transaction: the worker keeps serving and committing meanwhile.
+ * The env is opened read-only in this process; worker.lock is not taken.
+ * Reader slots left by dead processes (an earlier backup that was killed)
+ * are cleared, as the worker does at start-up.
+ * Opening it needs write access to src_dir/lock.mdb (the reader table), so
+ * run as the workers' user or root. Must not be called for an env this
+ * process has open (LMDB forbids two opens of one env in a process).
+ * dst_dir is created (0750) and must not hold a data.mdb; the copy is 0640
+ * and fsynced. RP_ENOTFOUND (no data.mdb in src_dir), RP_EEXIST,
+ * RP_EPERM, RP_ENOSPC, RP_ECORRUPT, RP_EIO; errbuf says why. */
+rp_err store_backup(const char *src_dir, const char *dst_dir, store_backup_info_t *ret_info,
+                    char *errbuf, size_t errlen);
+
+/* Read the 8-byte big-endian values of `keys` in DBI `dbi_name` of a
+ * backup copy made by store_backup, for its manifest: read-only and
+ * without a lock file, so only for an env no process writes. A missing
+ * DBI or key reads as 0. ret_values[n]. RP_ENOTFOUND (no env in dir),
+ * RP_ECORRUPT (a value is not 8 bytes), RP_EIO. */
+rp_err store_backup_counters(const char *dir, const char *dbi_name, const char *const *keys,
+                             size_t n, uint64_t *ret_values, char *errbuf, size_t errlen);
 
 /* Big-endian u64 keys (gapless counters sort by memcmp). */
 static inline void store_u64_key(uint64_t v, uint8_t out[8])

@@ -225,7 +225,7 @@ rp_err entries_write(writer_txn_t *t, server_req_t *req)
                         "time_of_interaction or cost_cents out of range");
         return RP_OK;
     }
-    if (!e->user_id[0])
+    if (!e->user_id[0] || req->user_from_key)
         e->user_id = wire_str(req->user_id);
     e->canceled = false;
     e->campaign_entry_no = 0;

@@ -503,7 +503,7 @@ rp_err seglog_batch(writer_txn_t *t, server_req_t *req)
         e.canceled = false;
         e.postponed = false;
         e.campaign_entry_no = 0;
-        if (!e.user_id[0])
+        if (!e.user_id[0] || req->user_from_key)
             e.user_id = wire_str(req->user_id);
         if (camp[i] != SIZE_MAX) {
             e.campaign_entry_no = sl.h.ce_first + camp[i];

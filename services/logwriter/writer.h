@@ -72,7 +72,8 @@ typedef struct writer {
     int64_t last_prune_ms;
     /* metrics */
     server_hist_t commit_batch;   /* requests per commit */
-    server_hist_t commit_seconds; /* commit (fsync) time */
+    server_hist_t commit_seconds; /* apply and commit time */
+    server_hist_t fsync_seconds;  /* commit (write and fsync) time */
     uint64_t commits, replays, commit_failures, events_published, events_dropped;
     uint64_t last_seq;
     uint64_t boot_id; /* segment log batches must follow a Begin of this run */

@@ -1014,13 +1014,16 @@ static rp_err s_apply_fu(store_txn_t *txn, void *ctx)
 }
 
 /* Write the pending follow-up lines; false (and the run retries) when the
- * store refuses. */
-static bool s_fu_flush(logrun_t *r)
+ * store refuses. The last flush before Commit syncs fully (and with it the
+ * earlier ones); the others may skip the meta sync, since a stream that
+ * restarts writes them again. */
+static bool s_fu_flush(logrun_t *r, bool last)
 {
     rp_err rc;
     if (!r->n_fu)
-        return true;
-    rc = store_write(r->s->store, s_apply_fu, r, NULL);
+        rc = last ? store_sync(r->s->store) : RP_OK;
+    else
+        rc = store_write_flags(r->s->store, s_apply_fu, r, last ? 0 : STORE_WRITE_NOMETASYNC, NULL);
     if (rc != RP_OK) {
         s_run_retry_later(r, RUN_BEGIN, "cannot write the follow-up segment");
         return false;
@@ -1048,7 +1051,7 @@ static bool s_send_batch(logrun_t *r)
 
     if (!a)
         return false;
-    if (r->n_fu >= FU_FLUSH && !s_fu_flush(r)) {
+    if (r->n_fu >= FU_FLUSH && !s_fu_flush(r, false)) {
         wire_arena_destroy(&a);
         return false;
     }
@@ -1120,7 +1123,7 @@ static void s_pump(logrun_t *r)
         Rapport__V1__LogRequest lr = RAPPORT__V1__LOG_REQUEST__INIT;
         Rapport__V1__SegmentLogCommit c = RAPPORT__V1__SEGMENT_LOG_COMMIT__INIT;
         /* The follow-up's lines are all stored before the log can commit. */
-        if (!s_fu_flush(r))
+        if (r->fu_seg_id && !s_fu_flush(r, true))
             return;
         r->t_streamed_ns = clock_mono_ns();
         c.log_id.data = r->log_id;
