@@ -88,8 +88,9 @@ struct logrun {
     uint64_t chunk_seq;
     cinfo_t *cinfo; /* per counted line, in line order */
     size_t cinfo_cap;
-    seg_map_t *codes; /* "T:code", "S:code", "C:no" -> CODE_ASKED / CODE_FOUND */
-    char **campaigns; /* distinct campaigns of the lines */
+    seg_map_t *codes;                  /* "T:code", "S:code", "C:no" -> CODE_ASKED / CODE_FOUND */
+    char last_code[3][SEG_NO_MAX + 1]; /* the template, salesperson, campaign noted last */
+    char **campaigns;                  /* distinct campaigns of the lines */
     size_t n_campaigns;
     /* stream */
     uint64_t stream_after, sent, acked;
@@ -362,10 +363,17 @@ static bool s_code_key(char kind, const char *code, char out[SEG_MAP_KEY_MAX + 1
 static bool s_code_note(logrun_t *r, char kind, const char *code, wire_arena_t *a,
                         Rapport__V1__Lookup *lk)
 {
-    char key[SEG_MAP_KEY_MAX + 1];
+    char key[SEG_MAP_KEY_MAX + 1], *last;
     void **slot;
 
-    if (!*code || !s_code_key(kind, code, key))
+    if (!*code)
+        return true;
+    /* Most lines repeat the previous line's codes. */
+    last = r->last_code[kind == 'T' ? 0 : kind == 'S' ? 1 : 2];
+    if (strcmp(last, code) == 0)
+        return true;
+    snprintf(last, sizeof(r->last_code[0]), "%s", code);
+    if (!s_code_key(kind, code, key))
         return true;
     slot = seg_map_slot(r->codes, key, true);
     if (!slot)
@@ -1354,6 +1362,7 @@ static void s_start_lookup(logrun_t *r)
     r->scan_done = false;
     s_chunks_free(r);
     seg_map_destroy(&r->codes);
+    memset(r->last_code, 0, sizeof(r->last_code));
     for (size_t i = 0; i < r->n_campaigns; i++)
         free(r->campaigns[i]);
     r->n_campaigns = 0;
