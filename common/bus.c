@@ -1,7 +1,9 @@
 /* bus: socket options, bind/connect, envelopes.
  *
  * The one place that calls zmq_errno(): every failure becomes an rp_err
- * here. */
+ * here. A tcp endpoint always gets CURVE (auth.h): a bound socket is a
+ * CURVE server behind the context's ZAP handler, a connected one a CURVE
+ * client with the key of the worker it connects to. */
 #include "bus.h"
 
 #include <errno.h>
@@ -12,6 +14,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "log.h"
 
 static const int s_zmq_types[] = {
@@ -90,6 +93,54 @@ static rp_err s_new_socket(void *zctx, bus_type_t type, const char *endpoint, co
     return RP_OK;
 }
 
+/* CURVE server options of a tcp socket about to bind; the ZAP handler
+ * must be up first (libzmq admits any key when it is missing). */
+static rp_err s_curve_server(void *zctx, void *sock, const config_t *cfg, char *errbuf,
+                             size_t errlen)
+{
+    auth_keypair_t kp;
+    int one = 1;
+    rp_err rc = auth_server_keypair(cfg, &kp, errbuf, errlen);
+
+    if (rc != RP_OK)
+        return rc == RP_ENOTFOUND ? RP_ECONFIG : rc;
+    rc = auth_zap_start(zctx, cfg, errbuf, errlen);
+    if (rc == RP_OK &&
+        (zmq_setsockopt(sock, ZMQ_CURVE_SERVER, &one, sizeof(one)) != 0 ||
+         zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, kp.secret_key, AUTH_KEY_LEN + 1) != 0 ||
+         zmq_setsockopt(sock, ZMQ_ZAP_DOMAIN, AUTH_ZAP_DOMAIN, strlen(AUTH_ZAP_DOMAIN)) != 0)) {
+        rc = s_errno();
+        if (errbuf && errlen)
+            snprintf(errbuf, errlen, "CURVE server options: %s", zmq_strerror(zmq_errno()));
+    }
+    memset(&kp, 0, sizeof(kp));
+    return rc;
+}
+
+/* CURVE client options of a tcp socket about to connect to `endpoint`. */
+static rp_err s_curve_client(void *sock, const char *endpoint, const config_t *cfg, char *errbuf,
+                             size_t errlen)
+{
+    auth_keypair_t kp;
+    char server_key[AUTH_KEY_LEN + 1];
+    rp_err rc = auth_server_public_key(cfg, endpoint, server_key, errbuf, errlen);
+
+    if (rc != RP_OK)
+        return rc == RP_ENOTFOUND ? RP_ECONFIG : rc;
+    rc = auth_client_keypair(cfg, &kp, errbuf, errlen);
+    if (rc != RP_OK)
+        return rc == RP_ENOTFOUND ? RP_ECONFIG : rc;
+    if (zmq_setsockopt(sock, ZMQ_CURVE_SERVERKEY, server_key, AUTH_KEY_LEN + 1) != 0 ||
+        zmq_setsockopt(sock, ZMQ_CURVE_PUBLICKEY, kp.public_key, AUTH_KEY_LEN + 1) != 0 ||
+        zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, kp.secret_key, AUTH_KEY_LEN + 1) != 0) {
+        rc = s_errno();
+        if (errbuf && errlen)
+            snprintf(errbuf, errlen, "CURVE client options: %s", zmq_strerror(zmq_errno()));
+    }
+    memset(&kp, 0, sizeof(kp));
+    return rc;
+}
+
 /* For ipc://PATH: make the directory, and refuse a socket file someone is
  * still listening on. A stale file (nobody listening) is fine: libzmq
  * replaces it. */
@@ -152,6 +203,13 @@ rp_err bus_socket_bind(void *zctx, bus_type_t type, const char *endpoint, const 
         s_err(errbuf, errlen, "socket", endpoint);
         return rc;
     }
+    if (auth_endpoint_is_tcp(endpoint)) {
+        rc = s_curve_server(zctx, sock, cfg, errbuf, errlen);
+        if (rc != RP_OK) {
+            zmq_close(sock);
+            return rc;
+        }
+    }
     if (zmq_bind(sock, endpoint) != 0) {
         rc = s_errno();
         s_err(errbuf, errlen, "bind", endpoint);
@@ -171,6 +229,13 @@ rp_err bus_socket_connect(void *zctx, bus_type_t type, const char *endpoint, con
     if (rc != RP_OK) {
         s_err(errbuf, errlen, "socket", endpoint);
         return rc;
+    }
+    if (auth_endpoint_is_tcp(endpoint)) {
+        rc = s_curve_client(sock, endpoint, cfg, errbuf, errlen);
+        if (rc != RP_OK) {
+            zmq_close(sock);
+            return rc;
+        }
     }
     if (zmq_connect(sock, endpoint) != 0) {
         rc = s_errno();
@@ -286,6 +351,20 @@ rp_err bus_recv(void *sock, zmq_msg_t *ret_body, char *ret_topic, size_t topic_l
     }
     *ret_body = m;
     return RP_OK;
+}
+
+void bus_msg_peer(zmq_msg_t *msg, bus_peer_t *ret_peer)
+{
+    const char *user = zmq_msg_gets(msg, "User-Id");
+    const char *role = zmq_msg_gets(msg, AUTH_PROP_ROLE);
+    const char *relay = zmq_msg_gets(msg, AUTH_PROP_RELAY);
+
+    memset(ret_peer, 0, sizeof(*ret_peer));
+    if (user)
+        snprintf(ret_peer->user, sizeof(ret_peer->user), "%s", user);
+    if (role && auth_role_valid(role))
+        snprintf(ret_peer->role, sizeof(ret_peer->role), "%s", role);
+    ret_peer->relay = relay && strcmp(relay, "yes") == 0;
 }
 
 int bus_poll(void *const *socks, size_t n, long timeout_ms)

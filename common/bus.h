@@ -3,7 +3,13 @@
  * Every socket gets LINGER, explicit HWMs and MAXMSGSIZE; every ROUTER gets
  * ROUTER_MANDATORY; tcp links get ZMTP heartbeats. Servers receive a
  * request as routing envelope + body and reply with the same envelope, so
- * DEALER and REQ clients both work. bus.c alone calls zmq_errno(). */
+ * DEALER and REQ clients both work. bus.c alone calls zmq_errno().
+ *
+ * tcp endpoints get CURVE (auth.h): bus_socket_bind makes a CURVE server
+ * behind the ZAP handler, bus_socket_connect a CURVE client holding the
+ * served worker's public key. Missing or bad keys fail the call with
+ * RP_ECONFIG (RP_EPERM for a secret key others may read) and errbuf says
+ * which key and which setting. */
 #ifndef RAPPORT_BUS_H
 #define RAPPORT_BUS_H
 
@@ -33,12 +39,22 @@ typedef struct {
     uint8_t data[BUS_MAX_ENVELOPE][BUS_MAX_ID];
 } bus_envelope_t;
 
+/* Who sent a message, from its connection's metadata (set by the ZAP
+ * handler on tcp endpoints; all empty on ipc). */
+typedef struct {
+    char user[64]; /* ZAP User-Id */
+    char role[8];  /* X-Role: "reader", "writer", "admin" or "" */
+    bool relay;    /* X-Relay: a worker relaying its caller's user_id */
+} bus_peer_t;
+
 /* Hard limit set as ZMQ_MAXMSGSIZE: bigger messages make libzmq drop the
  * connection. Between max_msg_size and this, the service still reads the
  * message and answers RESOURCE_EXHAUSTED. */
 int64_t bus_hard_max_msg_size(const config_t *cfg);
 
-/* Create a socket bound to `endpoint`. For ipc endpoints the directory is
+/* Create a socket bound to `endpoint`. A tcp endpoint needs the worker's
+ * secret key and curve_client_keys_dir, and starts the ZAP handler of zctx
+ * (auth_zap_start). For ipc endpoints the directory is
  * created and a live socket file is refused (RP_EADDRINUSE): libzmq would
  * otherwise take it over silently. On failure errbuf says why. The socket
  * is owned by the caller (zmq_close). */
@@ -46,7 +62,9 @@ rp_err bus_socket_bind(void *zctx, bus_type_t type, const char *endpoint, const 
                        void **ret_sock, char *errbuf, size_t errlen);
 
 /* Create a socket connected to `endpoint` (connects lazily; never fails for
- * a peer that is down). */
+ * a peer that is down). A tcp endpoint needs a client key and the public key
+ * of the worker serving it (auth.h); a server that refuses the key is seen
+ * as a peer that never answers. */
 rp_err bus_socket_connect(void *zctx, bus_type_t type, const char *endpoint, const config_t *cfg,
                           void **ret_sock, char *errbuf, size_t errlen);
 
@@ -55,6 +73,10 @@ rp_err bus_socket_connect(void *zctx, bus_type_t type, const char *endpoint, con
  * nothing is waiting; RP_EPROTO for a message with a bad envelope (it has
  * been consumed and dropped). */
 rp_err bus_recv_request(void *sock, bus_envelope_t *ret_env, zmq_msg_t *ret_body);
+
+/* Read the sender's identity from a received message (any frame of it);
+ * call before closing the message. */
+void bus_msg_peer(zmq_msg_t *msg, bus_peer_t *ret_peer);
 
 /* Send a reply to the envelope without blocking. RP_EUNAVAIL when the peer
  * is gone, RP_ENOSPC when its queue is full (the reply is dropped). */

@@ -1,4 +1,8 @@
-/* client: send, await by request_id, retry with the same bytes. */
+/* client: send, await by request_id, retry with the same bytes.
+ *
+ * Over tcp the DEALER is a CURVE client (bus.c) and a monitor socket
+ * watches its handshakes, so that a call which times out can tell "the
+ * server refused our key" (RP_EUNAUTH) from "nobody answered". */
 #include "client.h"
 
 #include <errno.h>
@@ -10,14 +14,66 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "auth.h"
 #include "bus.h"
 #include "clock.h"
 #include "wire.h"
 
 struct client {
     void *sock;
+    void *monitor; /* PAIR receiving the DEALER's handshake failures (tcp) */
+    bool refused;  /* the server refused our CURVE key */
     size_t max_msg_size;
 };
+
+/* Watch the DEALER's handshake failures. Best effort: without the monitor
+ * a refused key is reported as a timeout. */
+static void s_monitor_start(void *zctx, client_t *c)
+{
+    char addr[64];
+    int linger = 0;
+
+    snprintf(addr, sizeof(addr), "inproc://rapport-client-monitor-%p", (void *)c);
+    if (zmq_socket_monitor(c->sock, addr, ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) != 0)
+        return;
+    c->monitor = zmq_socket(zctx, ZMQ_PAIR);
+    if (!c->monitor)
+        return;
+    zmq_setsockopt(c->monitor, ZMQ_LINGER, &linger, sizeof(linger));
+    if (zmq_connect(c->monitor, addr) != 0) {
+        zmq_close(c->monitor);
+        c->monitor = NULL;
+    }
+}
+
+/* Read the monitor's waiting events; whether the server refused our key. */
+static bool s_monitor_refused(client_t *c)
+{
+    while (c->monitor && !c->refused) {
+        zmq_msg_t m;
+        uint16_t event = 0;
+        bool more;
+
+        zmq_msg_init(&m);
+        if (zmq_msg_recv(&m, c->monitor, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&m);
+            break;
+        }
+        /* Two frames: event id (u16) + value (u32), then the endpoint. */
+        if (zmq_msg_size(&m) == 6)
+            memcpy(&event, zmq_msg_data(&m), sizeof(event));
+        more = zmq_msg_more(&m);
+        zmq_msg_close(&m);
+        if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+            c->refused = true;
+        if (more) {
+            zmq_msg_init(&m);
+            zmq_msg_recv(&m, c->monitor, ZMQ_DONTWAIT);
+            zmq_msg_close(&m);
+        }
+    }
+    return c->refused;
+}
 
 rp_err client_new(void *zctx, const char *endpoint, const config_t *cfg, client_t **ret_client,
                   char *errbuf, size_t errlen)
@@ -33,6 +89,8 @@ rp_err client_new(void *zctx, const char *endpoint, const config_t *cfg, client_
         return rc;
     }
     c->max_msg_size = (size_t)bus_hard_max_msg_size(cfg);
+    if (auth_endpoint_is_tcp(endpoint))
+        s_monitor_start(zctx, c);
     *ret_client = c;
     return RP_OK;
 }
@@ -41,8 +99,13 @@ void client_destroy(client_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
-    if ((*self_p)->sock)
+    if ((*self_p)->sock) {
+        if ((*self_p)->monitor)
+            zmq_socket_monitor((*self_p)->sock, NULL, 0);
         zmq_close((*self_p)->sock);
+    }
+    if ((*self_p)->monitor)
+        zmq_close((*self_p)->monitor);
     free(*self_p);
     *self_p = NULL;
 }
@@ -126,6 +189,8 @@ rp_err client_recv(client_t *c, const ProtobufCMessageDescriptor *reply_desc, in
     zmq_msg_t body;
     wire_error_t werr;
     rp_err rc = s_recv_raw(c, timeout_ms, &body);
+    if (rc == RP_ETIMEDOUT && timeout_ms > 0 && s_monitor_refused(c))
+        return RP_EUNAUTH;
     if (rc != RP_OK)
         return rc;
     rc = wire_decode(reply_desc, zmq_msg_data(&body), zmq_msg_size(&body), c->max_msg_size, 0,
@@ -183,5 +248,7 @@ rp_err client_call(client_t *c, const ProtobufCMessage *req,
         wire_free(reply); /* a late reply to an earlier request */
     }
     free(buf);
+    if (rc == RP_ETIMEDOUT && s_monitor_refused(c))
+        rc = RP_EUNAUTH;
     return rc;
 }

@@ -23,7 +23,9 @@ typedef struct client client_t;
 #define CLIENT_REQUEST_ID_LEN 32
 
 /* Connect a DEALER to endpoint (lazily: a peer that is down is not an
- * error here). Owned by the caller (client_destroy). `zctx` is shared. */
+ * error here). A tcp endpoint is reached with CURVE (bus.h): RP_ECONFIG or
+ * RP_EPERM when the keys it needs are missing or bad, errbuf says which.
+ * Owned by the caller (client_destroy). `zctx` is shared. */
 rp_err client_new(void *zctx, const char *endpoint, const config_t *cfg, client_t **ret_client,
                   char *errbuf, size_t errlen);
 
@@ -37,8 +39,9 @@ void client_new_request_id(char out[CLIENT_REQUEST_ID_LEN + 1]);
  * timeout_ms in all, resending every retry_ms (0: never). On success
  * *ret_reply is a decoded `reply_desc` message owned by the caller
  * (wire_free); its Status may still be an error. RP_ETIMEDOUT when no reply
- * came, RP_EPROTO for an undecodable reply, RP_EINVAL when req has no
- * request_id. */
+ * came, RP_EUNAUTH when a tcp server refused this client's CURVE key (seen
+ * after the first resend interval), RP_EPROTO for an undecodable reply,
+ * RP_EINVAL when req has no request_id. */
 rp_err client_call(client_t *c, const ProtobufCMessage *req,
                    const ProtobufCMessageDescriptor *reply_desc, int timeout_ms, int retry_ms,
                    ProtobufCMessage **ret_reply);
@@ -47,7 +50,7 @@ rp_err client_call(client_t *c, const ProtobufCMessage *req,
 rp_err client_send(client_t *c, const ProtobufCMessage *req);
 
 /* Pipelining: the next reply of any request, waiting at most timeout_ms.
- * RP_ETIMEDOUT when none. */
+ * RP_ETIMEDOUT when none (RP_EUNAUTH when a tcp server refused our key). */
 rp_err client_recv(client_t *c, const ProtobufCMessageDescriptor *reply_desc, int timeout_ms,
                    ProtobufCMessage **ret_reply);
 

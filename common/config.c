@@ -65,10 +65,19 @@ static const key_t_ s_keys[] = {
     INT(dedup_retention_days, 1, 36500, "7", "days a request_id's first reply is kept"),
     {"sync_mode", KEY_SYNC, offsetof(config_t, sync_mode), 0, 0, 0, "full",
      "full (fsync every commit), nometasync, or nosync (benchmarks only)"},
-    STR(curve_secret_key_file, "", "this worker's CURVE secret key (tcp endpoints)"),
-    STR(curve_server_key_dir, "", "directory of the workers' public keys (<worker>.pub)"),
-    STR(curve_client_keys_dir, "", "authorized client keys: <name>.pub with role and user id"),
-    STR(curve_client_secret_key_file, "", "the CLI's / a worker's client secret key"),
+    STR(curve_secret_key_file, "",
+        "this worker's CURVE secret key file (NAME.key from rapport keygen) for tcp endpoints; "
+        "$CREDENTIALS_DIRECTORY/curve.key (systemd LoadCredential=) takes precedence"),
+    STR(curve_server_key_dir, "",
+        "directory of the workers' public keys, <worker>.pub (interaction, segment, "
+        "logwriter), used to connect to tcp endpoints"),
+    STR(curve_client_keys_dir, "",
+        "authorized client keys of a worker with tcp endpoints: one <name>.pub each with "
+        "role = reader|writer|admin, user = ID and, for a worker's key, relay = yes; "
+        "unknown keys are refused"),
+    STR(curve_client_secret_key_file, "",
+        "CURVE secret key the rapport command (or a worker, instead of its own key) "
+        "connects to tcp endpoints with"),
 };
 
 #define N_KEYS (sizeof(s_keys) / sizeof(s_keys[0]))

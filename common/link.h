@@ -32,7 +32,10 @@ typedef struct link link_t;
 typedef void (*link_fn)(void *ctx, server_req_t *req, ProtobufCMessage *reply, wire_arena_t *arena);
 
 /* Connect a DEALER to endpoint (lazily). `peer` names the worker in
- * messages ("logwriter"). Owned by the caller (link_destroy). */
+ * messages ("logwriter"). A tcp endpoint is reached with CURVE (bus.h) and
+ * the worker's own key, which the peer authorizes with relay = yes so that
+ * the user id the link passes on is kept (auth.h). Owned by the caller
+ * (link_destroy). */
 rp_err link_new(void *zctx, const char *endpoint, const char *peer,
                 const ProtobufCMessageDescriptor *reply_desc, const config_t *cfg,
                 link_t **ret_link, char *errbuf, size_t errlen);

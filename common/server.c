@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "clock.h"
 #include "daemon.h"
 #include "log.h"
@@ -65,6 +66,7 @@ struct server {
     uint64_t *counts;       /* n_commands * N_CODES */
     server_hist_t *latency; /* n_commands */
     uint64_t malformed;
+    bool curve; /* tcp: callers are known by their CURVE key */
     char endpoint[CONFIG_PATH_MAX];
 };
 
@@ -398,6 +400,47 @@ static void s_refuse(server_t *s, server_req_t *req, ProtobufCBinaryData request
     server_req_finish(req);
 }
 
+static server_role_t s_role_parse(const char *name)
+{
+    if (!strcmp(name, "admin"))
+        return ROLE_ADMIN;
+    if (!strcmp(name, "writer"))
+        return ROLE_WRITER;
+    if (!strcmp(name, "reader"))
+        return ROLE_READER;
+    return ROLE_NONE;
+}
+
+static const char *s_role_name(server_role_t role)
+{
+    return role == ROLE_ADMIN ? "admin" : role == ROLE_WRITER ? "writer" : "reader";
+}
+
+/* Who is asking. Over tcp, the CURVE key's role and user id (the ZAP
+ * handler's metadata, auth.h): the key's user id replaces the request's,
+ * except that a relay key (a worker passing on the user id its own caller
+ * was authenticated with) keeps a non-empty one. The request's user_id
+ * field is rewritten to match, so a handler reading the request sees the
+ * same id. Over ipc, the socket directory's permissions are the gate: the
+ * admin role, and the request's user id. */
+static void s_identify(server_t *s, server_req_t *req, zmq_msg_t *body)
+{
+    const char *asked = wire_msg_user_id(req->request);
+    bus_peer_t peer;
+
+    req->user_id = asked;
+    req->role = ROLE_ADMIN;
+    if (!s->curve)
+        return;
+    bus_msg_peer(body, &peer);
+    req->role = s_role_parse(peer.role);
+    if (peer.relay && *asked)
+        return;
+    req->user_id = wire_arena_strdup(req->arena, peer.user);
+    req->user_from_key = true;
+    wire_msg_set_envelope(req->request, *wire_msg_request_id(req->request), req->user_id);
+}
+
 /* Read one request; returns false when nothing was waiting. */
 static bool s_read_one(server_t *s, server_req_t **ret_req)
 {
@@ -440,12 +483,12 @@ static bool s_read_one(server_t *s, server_req_t **ret_req)
         zmq_msg_close(&body);
         return true;
     }
-    /* Metadata of the connection (CURVE user) would be read here. */
+    /* The connection's metadata lives in the message: read it first. */
+    s_identify(s, req, &body);
     zmq_msg_close(&body);
 
     rid = wire_msg_request_id(req->request);
     req->command = wire_oneof_case(req->request);
-    req->user_id = wire_msg_user_id(req->request);
     req->reply = wire_arena_message(req->arena, s->spec.reply_desc);
     wire_msg_set_envelope(req->reply, *rid, req->user_id);
 
@@ -458,11 +501,10 @@ static bool s_read_one(server_t *s, server_req_t **ret_req)
     }
     cmd = &s->spec.commands[req->command];
     if (req->role < cmd->role) {
+        log_notice("refused %s to user '%s': it needs the %s role", cmd->name, req->user_id,
+                   s_role_name(cmd->role));
         server_req_status(req, RAPPORT__V1__STATUS_CODE__PERMISSION_DENIED, "command",
-                          "%s needs the %s role", cmd->name,
-                          cmd->role == ROLE_ADMIN    ? "admin"
-                          : cmd->role == ROLE_WRITER ? "writer"
-                                                     : "reader");
+                          "%s needs the %s role", cmd->name, s_role_name(cmd->role));
         server_req_finish(req);
         return true;
     }
@@ -569,6 +611,7 @@ rp_err server_new(const server_spec_t *spec, const config_t *cfg, void *zctx, co
     s->spec = *spec;
     s->cfg = cfg;
     snprintf(s->endpoint, sizeof(s->endpoint), "%s", endpoint);
+    s->curve = auth_endpoint_is_tcp(endpoint);
     s->counts = calloc(spec->n_commands * N_CODES, sizeof(uint64_t));
     s->latency = calloc(spec->n_commands, sizeof(server_hist_t));
     s->batch = calloc((size_t)cfg->batch_max, sizeof(server_req_t *));
@@ -723,4 +766,28 @@ rp_err server_dedup_prune(store_txn_t *txn, store_dbi_t dbi, store_dbi_t by_time
     if (ret_pruned)
         *ret_pruned = n;
     return rc == RP_ENOTFOUND ? RP_OK : rc;
+}
+
+/* ---- test hook ---- */
+
+int server_step(server_t *s, long timeout_ms)
+{
+    void *socks[1 + MAX_EXTRA];
+    size_t n = 0;
+    int ready;
+
+    socks[n++] = s->router;
+    for (size_t i = 0; i < s->n_extra; i++)
+        socks[n++] = s->extra[i].sock;
+    ready = bus_poll(socks, n, timeout_ms);
+    if (ready > 0) {
+        if (ready & 1)
+            s_on_router(s);
+        for (size_t i = 0; i < s->n_extra; i++)
+            if (ready & (1 << (1 + i)))
+                s->extra[i].fn(s->extra[i].ctx);
+    }
+    if (s->spec.tick_fn)
+        s->spec.tick_fn(s->spec.ctx);
+    return ready;
 }

@@ -72,8 +72,12 @@ struct server_req {
     ProtobufCMessage *request; /* decoded, codes upper-cased */
     ProtobufCMessage *reply;   /* reply_desc, envelope fields set */
     uint32_t command;
-    const char *user_id; /* authenticated, else the request's */
-    server_role_t role;  /* of the caller */
+    /* The caller: over tcp its CURVE key's user id (a relay key keeps the
+     * request's) and role; over ipc the request's user id and ROLE_ADMIN.
+     * Record this user id, never a user_id field of the request. */
+    const char *user_id;
+    server_role_t role;
+    bool user_from_key; /* user_id is the key's: ignore user ids nested in the request */
     uint64_t t0_ns;
     int status_code; /* rapport.v1.StatusCode */
     char *status_message;
@@ -174,5 +178,12 @@ void server_stats_add_hist(wire_arena_t *a, Rapport__V1__WorkerStats *st,
 /* Requests waiting in the ROUTER's queue are not visible; this is the
  * number of requests the server holds (deferred / being processed). */
 size_t server_inflight(const server_t *s);
+
+/* Test hook (fuzzers): one turn of server_run's loop without notify,
+ * watchdog or stop handling: wait up to timeout_ms for input on the ROUTER
+ * and the added sockets, handle what is there, run tick_fn. A fuzzer binds
+ * the server to an inproc:// endpoint and drives it from a DEALER in the
+ * same thread. Returns bus_poll's result (a bit per ready socket, 0, -1). */
+int server_step(server_t *s, long timeout_ms);
 
 #endif

@@ -7,6 +7,7 @@ RAPPORT_PACKAGES=(
   python3 python3-zmq python3-protobuf
   clang clang-format libclang-rt-14-dev
   prometheus gnuplot-nox
+  dpkg-dev man-db
 )
 
 rapport_install_deps() {

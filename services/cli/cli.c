@@ -26,7 +26,8 @@ volatile sig_atomic_t cli_stop;
 /* ---- the dispatch table ----------------------------------------------- */
 
 static const cli_cmd_t *const s_families[] = {
-    cli_catalog_cmds, cli_interaction_cmds, cli_segment_cmds, cli_event_cmds, cli_stats_cmds,
+    cli_catalog_cmds, cli_interaction_cmds, cli_segment_cmds, cli_event_cmds,
+    cli_stats_cmds,   cli_backup_cmds,      cli_key_cmds,
 };
 
 #define N_FAMILIES (sizeof(s_families) / sizeof(s_families[0]))
@@ -80,6 +81,7 @@ static int s_set_config(cli_ctx_t *ctx, const char *v)
 static int s_set_user(cli_ctx_t *ctx, const char *v)
 {
     ctx->user = v;
+    ctx->user_given = true;
     return CLI_EXIT_OK;
 }
 
@@ -226,8 +228,11 @@ static void s_help_all(FILE *out)
           "enums are lower-case names; dates \"YYYY-MM-DD\" (\"\" when blank); times\n"
           "\"HH:MM:SS\"; *_cents fields are integers in hundredths; 64-bit numbers are JSON\n"
           "numbers; bytes are text when printable, else hex.\n\n"
-          "Exit codes: 0 ok; 1 the service refused (its message on stderr); 2 usage error;\n"
-          "3 a worker unreachable or no answer within the timeout.\n",
+          "Exit codes: 0 ok; 1 the service refused (its message on stderr); 2 usage error\n"
+          "(or missing CURVE keys); 3 a worker unreachable, no answer within the timeout, or\n"
+          "this client's CURVE key refused.\n\n"
+          "Over tcp:// endpoints the command uses CURVE: curve_client_secret_key_file and\n"
+          "curve_server_key_dir in the config (see rapport keygen).\n",
           out);
 }
 
@@ -315,7 +320,8 @@ bool cli_opt_given(const cli_ctx_t *ctx, const char *name)
 
 static bool s_local_takes_arg(cli_local_t local)
 {
-    return local == CLI_LOCAL_FILE;
+    return local == CLI_LOCAL_FILE || local == CLI_LOCAL_STATE_DIR || local == CLI_LOCAL_KEY_DIR ||
+           local == CLI_LOCAL_ROLE;
 }
 
 /* Whether option o needs an argument: not with a fixed value, not for a

@@ -51,6 +51,10 @@ typedef enum {
     CLI_LOCAL_FOLLOW,     /* events --follow */
     CLI_LOCAL_FILE,       /* a file argument */
     CLI_LOCAL_PROMETHEUS, /* stats --prometheus */
+    CLI_LOCAL_STATE_DIR,  /* backup / restore --state-dir DIR */
+    CLI_LOCAL_KEY_DIR,    /* keygen --dir DIR */
+    CLI_LOCAL_ROLE,       /* keygen --role ROLE */
+    CLI_LOCAL_RELAY,      /* keygen --relay */
     CLI_LOCAL_COUNT
 } cli_local_t;
 
@@ -120,6 +124,7 @@ struct cli_ctx {
     const char *config_path;
     const char *run_dir;
     const char *user;
+    bool user_given; /* --user was on the command line */
     const char *request_id_arg;
     int timeout_ms;
     bool timeout_given;
@@ -152,6 +157,8 @@ extern const cli_cmd_t cli_interaction_cmds[];
 extern const cli_cmd_t cli_segment_cmds[];
 extern const cli_cmd_t cli_event_cmds[];
 extern const cli_cmd_t cli_stats_cmds[];
+extern const cli_cmd_t cli_backup_cmds[]; /* backup_cmds.c */
+extern const cli_cmd_t cli_key_cmds[];    /* key_cmds.c */
 
 /* Shared option tables. */
 extern const cli_opt_t cli_paging_opts[]; /* --after, --limit, --all */

@@ -121,17 +121,20 @@ void cli_request_id_derive(const cli_ctx_t *ctx, size_t n, char *buf, size_t siz
 
 int cli_connect(cli_ctx_t *ctx, cli_service_t svc, client_t **ret_client)
 {
-    char err[512];
+    char err[CONFIG_PATH_MAX + 256];
     const char *ep = cli_endpoint(ctx, svc);
+    rp_err rc;
 
     if (!*ep) {
         cli_warn("no endpoint for %s (is the run directory path too long?)",
                  s_services[svc].process);
         return CLI_EXIT_UNREACHABLE;
     }
-    if (client_new(ctx->zctx, ep, &ctx->cfg, ret_client, err, sizeof(err)) != RP_OK) {
+    rc = client_new(ctx->zctx, ep, &ctx->cfg, ret_client, err, sizeof(err));
+    if (rc != RP_OK) {
         cli_warn("cannot connect to %s at %s: %s", s_services[svc].process, ep, err);
-        return CLI_EXIT_UNREACHABLE;
+        /* Missing or bad CURVE keys are the configuration's fault. */
+        return rc == RP_ECONFIG || rc == RP_EPERM ? CLI_EXIT_USAGE : CLI_EXIT_UNREACHABLE;
     }
     return CLI_EXIT_OK;
 }
@@ -174,6 +177,12 @@ int cli_report_unreachable(const cli_ctx_t *ctx, cli_service_t svc, rp_err rc)
         snprintf(msg, sizeof(msg), "no answer from %s at %s within %d ms", s_services[svc].process,
                  cli_endpoint(ctx, svc), ctx->timeout_ms);
         code = "deadline-exceeded";
+    } else if (rc == RP_EUNAUTH) {
+        snprintf(msg, sizeof(msg),
+                 "%s at %s refused this client's CURVE key (is its .pub in the worker's "
+                 "curve_client_keys_dir?)",
+                 s_services[svc].process, cli_endpoint(ctx, svc));
+        code = "unauthenticated";
     } else if (rc == RP_EABORTED) {
         snprintf(msg, sizeof(msg), "interrupted while waiting for %s at %s",
                  s_services[svc].process, cli_endpoint(ctx, svc));

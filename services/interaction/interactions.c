@@ -390,6 +390,15 @@ static rp_err s_resume_resolve(interaction_server_t *ix, store_txn_t *txn, serve
 
 /* ---- the round trips ---- */
 
+/* A mutation is sent with the client's request_id; a reply of another kind
+ * is the writer's stored first reply of a different command under the same
+ * request_id: the client reused an id. */
+static void s_fail_reused_id(server_req_t *req)
+{
+    server_req_status(req, STATUS(INVALID_ARGUMENT), "request_id",
+                      "the request_id was used before for another command");
+}
+
 static void s_on_written(void *ctx, server_req_t *req, ProtobufCMessage *msg, wire_arena_t *arena)
 {
     Rapport__V1__LogReply *reply = interaction_log_reply(msg, arena);
@@ -401,8 +410,8 @@ static void s_on_written(void *ctx, server_req_t *req, ProtobufCMessage *msg, wi
         return;
     }
     if (reply->result_case != LOG_RESULT(ENTRY) || !reply->entry) {
-        server_req_status(req, STATUS(INTERNAL), NULL,
-                          "rapport-logwriter acknowledged the entry without returning it");
+        /* The writer answered from its dedup record of another command. */
+        s_fail_reused_id(req);
         server_req_finish(req);
         return;
     }
@@ -657,8 +666,7 @@ static void s_on_deleted(void *ctx, server_req_t *req, ProtobufCMessage *msg, wi
             out->result_case = RESULT(COUNT);
             out->count = reply->count;
         } else {
-            server_req_status(req, STATUS(INTERNAL), NULL,
-                              "rapport-logwriter answered DeletePostponedEntries without a count");
+            s_fail_reused_id(req);
         }
     }
     server_req_finish(req);

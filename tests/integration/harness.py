@@ -92,6 +92,22 @@ class Worker:
         with open(self.log_path, "rb") as f:
             return f.read().decode(errors="replace")
 
+    SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                       "UndefinedBehaviorSanitizer", "AddressSanitizer:DEADLYSIGNAL")
+
+    def sanitizer_report(self):
+        """The sanitizer report in the worker's log (from the first mark on,
+        at most 60 lines), or ""."""
+        if not os.path.exists(self.log_path):
+            return ""
+        text = self.logtext()
+        at = min([i for i in (text.find(m) for m in self.SANITIZER_MARKS) if i >= 0],
+                 default=-1)
+        if at < 0:
+            return ""
+        start = text.rfind("\n", 0, at) + 1
+        return "\n".join(text[start:].splitlines()[:60])
+
 
 class Cluster:
     def __init__(self, workers=("logwriter", "interaction", "segment"), today=TODAY, env=None,
@@ -208,12 +224,26 @@ class Cluster:
             from_seq = rep.events.next_seq
 
     def close(self):
+        """Stop the workers and remove the directory. Raises AssertionError
+        when a worker's log holds a sanitizer report (ASan, LSan, UBSan) or
+        one died of SIGABRT at stop (ASAN_OPTIONS=abort_on_error=1): a
+        sanitized build then fails the test that ran it."""
+        problems = []
         for s in list(self.socks.values()) + self.subs:
             s.close(0)
         for w in self.workers.values():
             if w.alive():
-                w.stop()
+                rc = w.stop()
+                if rc == -signal.SIGABRT:
+                    problems.append("%s aborted at stop" % w.name)
+        for w in self.workers.values():
+            report = w.sanitizer_report()
+            if report:
+                problems.append("%s: sanitizer report:\n%s" % (w.name, report))
         self.ctx.term()
+        if problems:
+            print("kept", self.dir)
+            raise AssertionError("\n".join(problems))
         if os.environ.get("RAPPORT_KEEP_TEST_DIRS"):
             print("kept", self.dir)
         else:

@@ -1,0 +1,207 @@
+#!/usr/bin/env bash
+# The Debian package, installed for real: cpack -G DEB from the build dir,
+# dpkg -i into this machine, every file where it belongs, systemd-analyze
+# verify on the installed units (no output), the man page, the installed
+# commands, the rapport user and /run/rapport; then dpkg --purge and the
+# removal of the user this test caused, so the machine is left as before.
+#
+# CI runs it as root on a throwaway Debian 12 machine. Not as root it skips
+# (exit 0). It refuses to run where a rapport package or an
+# /etc/rapport/rapport.conf already exists: it must not replace either.
+# While it runs /etc/rapport/rapport.conf exists; the test is RUN_SERIAL,
+# and the other tests name their config anyway (RAPPORT_CONFIG=/dev/null).
+set -euo pipefail
+build=${RAPPORT_BUILD_DIR:?}
+src=${RAPPORT_SOURCE_DIR:?}
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "SKIP: package_test installs a .deb with dpkg -i and needs root"
+  exit 0
+fi
+for tool in cpack dpkg dpkg-deb dpkg-query systemd-analyze man zcat; do
+  command -v "$tool" >/dev/null || { echo "FAIL: $tool not found (deploy/deps.sh installs it)"; exit 1; }
+done
+if dpkg-query -W -f='${Status}' rapport 2>/dev/null | grep -q "installed"; then
+  echo "FAIL: a rapport package is installed on this machine; this test installs and purges"
+  echo "      its own build: run it where there is none (dpkg --purge rapport)"
+  exit 1
+fi
+if [ -e /etc/rapport/rapport.conf ]; then
+  echo "FAIL: /etc/rapport/rapport.conf exists and is no package's: this test would replace it"
+  exit 1
+fi
+
+user_before=0 group_before=0 run_before=0
+getent passwd rapport >/dev/null && user_before=1
+getent group rapport >/dev/null && group_before=1
+[ -e /run/rapport ] && run_before=1
+tmp=$(mktemp -d)
+pids=()
+status=0
+
+cleanup() {
+  local p
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  if dpkg-query -W -f='${Status}' rapport 2>/dev/null | grep -q "installed\|config-files"; then
+    dpkg --purge rapport >/dev/null 2>&1 || echo "WARNING: dpkg --purge rapport failed"
+  fi
+  # Debian keeps system users on purge; this test made it, this test removes it.
+  if [ "$user_before" = 0 ] && getent passwd rapport >/dev/null; then
+    userdel rapport 2>/dev/null || true
+  fi
+  if [ "$group_before" = 0 ] && getent group rapport >/dev/null; then
+    groupdel rapport 2>/dev/null || true
+  fi
+  [ "$run_before" = 0 ] && rm -rf /run/rapport
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+fail() {
+  echo "FAIL: $*"
+  status=1
+}
+
+echo "== cpack -G DEB"
+# cpack builds the `preinstall` target (all) of the build dir first.
+if ! (cd "$tmp" && cpack --config "$build/CPackConfig.cmake" -G DEB -B "$tmp/pkg" >"$tmp/cpack.log" 2>&1); then
+  cat "$tmp/cpack.log"
+  find "$tmp/pkg" -name PreinstallOutput.log -exec grep -E -m 20 "error|Error" {} + || true
+  echo "FAIL: cpack (does the build dir build?)"
+  exit 1
+fi
+deb=$(ls "$tmp"/pkg/rapport_*.deb)
+echo "built $(basename "$deb")"
+depends=$(dpkg-deb -f "$deb" Depends)
+echo "Depends: $depends"
+for lib in libzmq5 libprotobuf-c1 liblmdb0; do
+  grep -q "$lib" <<<"$depends" || fail "Depends lacks $lib"
+done
+if grep -q "^SYSTEMD_FOUND:INTERNAL=1" "$build/CMakeCache.txt"; then
+  grep -q libsystemd0 <<<"$depends" || fail "Depends lacks libsystemd0"
+fi
+dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles | grep -qx /etc/rapport/rapport.conf ||
+  fail "/etc/rapport/rapport.conf is not a conffile"
+
+echo "== dpkg -i"
+DEBIAN_FRONTEND=noninteractive dpkg -i "$deb" >"$tmp/dpkg.log" 2>&1 ||
+  { cat "$tmp/dpkg.log"; echo "FAIL: dpkg -i"; exit 1; }
+
+echo "== files"
+listed=$(dpkg -L rapport)
+for f in /usr/bin/rapport /usr/bin/rapport-interaction /usr/bin/rapport-segment \
+  /usr/bin/rapport-logwriter \
+  /lib/systemd/system/rapport.target /lib/systemd/system/rapport-interaction.service \
+  /lib/systemd/system/rapport-segment.service /lib/systemd/system/rapport-logwriter.service \
+  /usr/lib/tmpfiles.d/rapport.conf /usr/lib/sysusers.d/rapport.conf \
+  /usr/share/rapport/proto/rapport/v1/common.proto \
+  /usr/share/rapport/proto/rapport/v1/interaction.proto \
+  /usr/share/rapport/proto/rapport/v1/segment.proto \
+  /usr/share/rapport/proto/rapport/v1/logwriter.proto \
+  /usr/share/doc/rapport/rapport.conf.example /etc/rapport/rapport.conf \
+  /usr/share/man/man1/rapport.1.gz; do
+  grep -qx "$f" <<<"$listed" || fail "dpkg -L rapport does not list $f"
+  [ -e "$f" ] || fail "$f is not installed"
+done
+for f in /usr/bin/rapport /usr/bin/rapport-interaction /usr/bin/rapport-segment \
+  /usr/bin/rapport-logwriter; do
+  [ -x "$f" ] || fail "$f is not executable"
+  ldd "$f" | grep -q "not found" && fail "$f: $(ldd "$f" | grep "not found")"
+done
+cmp -s "$src/deploy/systemd/rapport.tmpfiles" /usr/lib/tmpfiles.d/rapport.conf ||
+  fail "tmpfiles.d/rapport.conf differs from deploy/systemd/rapport.tmpfiles"
+cmp -s "$src/deploy/systemd/rapport.sysusers" /usr/lib/sysusers.d/rapport.conf ||
+  fail "sysusers.d/rapport.conf differs from deploy/systemd/rapport.sysusers"
+dpkg-query -W -f='${Conffiles}\n' rapport | grep -q "/etc/rapport/rapport.conf" ||
+  fail "dpkg does not know /etc/rapport/rapport.conf as a conffile"
+grep -qx "run_dir = /run/rapport" /etc/rapport/rapport.conf || fail "rapport.conf: run_dir"
+grep -qx "state_dir = /var/lib/rapport" /etc/rapport/rapport.conf || fail "rapport.conf: state_dir"
+
+echo "== systemd-analyze verify (installed units, man page checked too)"
+out=$(systemd-analyze verify /lib/systemd/system/rapport-interaction.service \
+  /lib/systemd/system/rapport-segment.service /lib/systemd/system/rapport-logwriter.service \
+  /lib/systemd/system/rapport.target 2>&1) || fail "systemd-analyze verify exited non-zero"
+[ -z "$out" ] || fail "systemd-analyze verify: $out"
+
+echo "== man page"
+zcat /usr/share/man/man1/rapport.1.gz | head -20 | grep -q '^\.TH RAPPORT 1' ||
+  fail "rapport.1.gz is no man page"
+# Not on a terminal, man-db prints plain text (no overstrike).
+page=$(MANWIDTH=100 man -l /usr/share/man/man1/rapport.1.gz 2>"$tmp/man.err") ||
+  fail "man -l failed: $(cat "$tmp/man.err")"
+[ -s "$tmp/man.err" ] && fail "man -l: $(cat "$tmp/man.err")"
+for want in "backup DIR" "restore DIR" "EXIT STATUS" "/etc/rapport/rapport.conf"; do
+  grep -q -- "$want" <<<"$page" || fail "the man page lacks '$want'"
+done
+[ "$(man -w rapport 2>/dev/null)" = /usr/share/man/man1/rapport.1.gz ] ||
+  fail "man -w rapport does not find the installed page"
+
+echo "== installed commands"
+help=$(/usr/bin/rapport --help) || fail "/usr/bin/rapport --help exited non-zero"
+for want in "rapport backup DIR" "rapport restore DIR" "rapport stats"; do
+  grep -q "$want" <<<"$help" || fail "rapport --help lacks '$want'"
+done
+version=$(dpkg-query -W -f='${Version}' rapport)
+for w in interaction segment logwriter; do
+  /usr/bin/rapport-$w --version | grep -q "rapport-$w ${version%-*}" ||
+    fail "rapport-$w --version does not say ${version%-*}"
+done
+
+echo "== the rapport user, /run/rapport, nothing started"
+getent passwd rapport >/dev/null || fail "no rapport user"
+getent group rapport >/dev/null || fail "no rapport group"
+[ "$(getent passwd rapport | cut -d: -f6)" = /var/lib/rapport ] || fail "rapport's home"
+[ "$(stat -c '%a %U %G' /run/rapport 2>/dev/null)" = "770 rapport rapport" ] ||
+  fail "/run/rapport is not 0770 rapport:rapport ($(stat -c '%a %U %G' /run/rapport 2>&1))"
+ls /etc/systemd/system/*.wants/rapport* >/dev/null 2>&1 && fail "the package enabled a unit"
+if pgrep -u rapport >/dev/null 2>&1; then fail "the package started a worker"; fi
+
+echo "== the installed workers with the installed config (sockets in /run/rapport)"
+# As the units would run them, but state in the test dir and as root (no systemd here).
+mkdir -p "$tmp/state"
+for w in logwriter interaction segment; do
+  env -u RAPPORT_CONFIG /usr/bin/rapport-$w --config /etc/rapport/rapport.conf \
+    --state-dir "$tmp/state" >"$tmp/$w.log" 2>&1 &
+  pids+=($!)
+done
+ok=0
+for _ in $(seq 100); do
+  if env -u RAPPORT_CONFIG /usr/bin/rapport --timeout 500 stats >/dev/null 2>&1; then ok=1; break; fi
+  sleep 0.1
+done
+[ "$ok" = 1 ] || fail "rapport stats (default config) does not reach the installed workers: $(cat "$tmp"/*.log)"
+[ -S /run/rapport/logwriter.sock ] || fail "no socket /run/rapport/logwriter.sock"
+env -u RAPPORT_CONFIG /usr/bin/rapport --timeout 2000 stats --prometheus | grep -q '^# TYPE ' ||
+  fail "rapport stats --prometheus"
+env -u RAPPORT_CONFIG /usr/bin/rapport backup "$tmp/backup" --state-dir "$tmp/state" >/dev/null ||
+  fail "rapport backup with the installed binaries"
+[ -s "$tmp/backup/rapport-backup.txt" ] || fail "no backup manifest"
+rc=0
+env -u RAPPORT_CONFIG /usr/bin/rapport restore "$tmp/backup" --state-dir "$tmp/state" \
+  >/dev/null 2>&1 || rc=$?
+[ "$rc" = 1 ] || fail "rapport restore into the running workers' state dir: exit $rc, not 1"
+for p in "${pids[@]}"; do kill -TERM "$p"; done
+for p in "${pids[@]}"; do wait "$p" || fail "a worker did not exit 0 on SIGTERM"; done
+pids=()
+# Restored files get the owner of their worker dir (the units' StateDirectory=).
+mkdir -p "$tmp/restored/logwriter"
+chown rapport:rapport "$tmp/restored/logwriter"
+env -u RAPPORT_CONFIG /usr/bin/rapport restore "$tmp/backup" --state-dir "$tmp/restored" \
+  >/dev/null || fail "rapport restore with the installed binaries"
+for f in data.mdb worker.lock; do
+  [ "$(stat -c %U:%G "$tmp/restored/logwriter/$f")" = rapport:rapport ] ||
+    fail "restored logwriter/$f is not rapport's: $(stat -c %U:%G "$tmp/restored/logwriter/$f")"
+done
+
+echo "== dpkg --purge"
+dpkg --purge rapport >"$tmp/purge.log" 2>&1 || { cat "$tmp/purge.log"; fail "dpkg --purge"; }
+for f in /usr/bin/rapport /lib/systemd/system/rapport.target /etc/rapport /usr/share/rapport \
+  /usr/share/doc/rapport /usr/share/man/man1/rapport.1.gz /usr/lib/tmpfiles.d/rapport.conf; do
+  [ -e "$f" ] && fail "$f is still there after the purge"
+done
+[ "$run_before" = 0 ] && [ -e /run/rapport ] && fail "/run/rapport is still there after the purge"
+dpkg-query -W rapport >/dev/null 2>&1 && fail "dpkg still knows rapport"
+
+[ "$status" = 0 ] && echo "package test passed"
+exit $status
