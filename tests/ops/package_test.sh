@@ -172,8 +172,11 @@ for _ in $(seq 100); do
 done
 [ "$ok" = 1 ] || fail "rapport stats (default config) does not reach the installed workers: $(cat "$tmp"/*.log)"
 [ -S /run/rapport/logwriter.sock ] || fail "no socket /run/rapport/logwriter.sock"
-env -u RAPPORT_CONFIG /usr/bin/rapport --timeout 2000 stats --prometheus | grep -q '^# TYPE ' ||
-  fail "rapport stats --prometheus"
+# Whole output first: grep -q would stop reading early and, with pipefail,
+# the writer's EPIPE would fail the pipeline.
+prom=$(env -u RAPPORT_CONFIG /usr/bin/rapport --timeout 2000 stats --prometheus) ||
+  fail "rapport stats --prometheus exits non-zero"
+grep -q '^# TYPE ' <<<"$prom" || fail "rapport stats --prometheus prints no # TYPE line"
 env -u RAPPORT_CONFIG /usr/bin/rapport backup "$tmp/backup" --state-dir "$tmp/state" >/dev/null ||
   fail "rapport backup with the installed binaries"
 [ -s "$tmp/backup/rapport-backup.txt" ] || fail "no backup manifest"
