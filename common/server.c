@@ -158,6 +158,25 @@ void server_stats_add_hist(wire_arena_t *a, Rapport__V1__WorkerStats *st, Rappor
     APPEND(a, st->histograms, st->n_histograms, h);
 }
 
+void server_stats_add_store(wire_arena_t *a, Rapport__V1__WorkerStats *st, store_t *store)
+{
+    store_info_t info;
+    if (store_info(store, &info) != RP_OK)
+        return;
+    server_stats_add_gauge(
+        a, st, server_gauge(a, "rapport_store_map_bytes", "LMDB map size", (double)info.map_size));
+    server_stats_add_gauge(a, st,
+                           server_gauge(a, "rapport_store_used_bytes",
+                                        "LMDB pages in use times the page size",
+                                        (double)info.used_bytes));
+    server_stats_add_gauge(a, st,
+                           server_gauge(a, "rapport_store_file_bytes", "Size of data.mdb on disk",
+                                        (double)info.file_bytes));
+    server_stats_add_gauge(a, st,
+                           server_gauge(a, "rapport_store_readers", "LMDB reader slots in use",
+                                        (double)info.readers_used));
+}
+
 static void s_add_counter(wire_arena_t *a, Rapport__V1__WorkerStats *st, const char *name,
                           const char *help, const char *l1, const char *v1, const char *l2,
                           const char *v2, uint64_t value)

@@ -175,6 +175,10 @@ void server_stats_add_gauge(wire_arena_t *a, Rapport__V1__WorkerStats *st, Rappo
 void server_stats_add_hist(wire_arena_t *a, Rapport__V1__WorkerStats *st,
                            Rapport__V1__Histogram *h);
 
+/* The store's sizes and reader slots as gauges (every worker has them):
+ * rapport_store_map_bytes, _used_bytes, _file_bytes, _readers. */
+void server_stats_add_store(wire_arena_t *a, Rapport__V1__WorkerStats *st, store_t *store);
+
 /* Requests waiting in the ROUTER's queue are not visible; this is the
  * number of requests the server holds (deferred / being processed). */
 size_t server_inflight(const server_t *s);

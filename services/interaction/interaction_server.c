@@ -522,19 +522,9 @@ static void s_stats(void *ctx, wire_arena_t *a, Rapport__V1__WorkerStats *st)
 {
     interaction_server_t *ix = ctx;
     link_counters_t lc;
-    store_info_t info;
     store_txn_t *txn;
 
-    if (store_info(ix->store, &info) == RP_OK) {
-        s_stats_gauge(a, st, "rapport_store_map_bytes", "LMDB map size", NULL, NULL,
-                      (double)info.map_size);
-        s_stats_gauge(a, st, "rapport_store_used_bytes", "LMDB pages in use", NULL, NULL,
-                      (double)info.used_bytes);
-        s_stats_gauge(a, st, "rapport_store_file_bytes", "data.mdb size on disk", NULL, NULL,
-                      (double)info.file_bytes);
-        s_stats_gauge(a, st, "rapport_store_readers_used", "LMDB reader slots in use", NULL, NULL,
-                      (double)info.readers_used);
-    }
+    server_stats_add_store(a, st, ix->store);
     if (store_txn_begin(ix->store, false, &txn) == RP_OK) {
         for (int k = 0; k < IX_KIND_COUNT; k++) {
             uint64_t n = 0;

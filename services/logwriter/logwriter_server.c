@@ -385,7 +385,6 @@ static void s_on_batch(void *ctx, server_req_t **reqs, size_t n)
 static void s_stats(void *ctx, wire_arena_t *a, Rapport__V1__WorkerStats *st)
 {
     writer_t *w = ctx;
-    store_info_t info;
 
     server_stats_add_hist(a, st,
                           server_hist_export(a, &w->commit_batch, "rapport_commit_batch_requests",
@@ -418,21 +417,7 @@ static void s_stats(void *ctx, wire_arena_t *a, Rapport__V1__WorkerStats *st)
                            server_gauge(a, "rapport_events_published",
                                         "Events sent on the PUB socket",
                                         (double)w->events_published));
-    if (store_info(w->store, &info) == RP_OK) {
-        server_stats_add_gauge(
-            a, st,
-            server_gauge(a, "rapport_store_map_bytes", "LMDB map size", (double)info.map_size));
-        server_stats_add_gauge(a, st,
-                               server_gauge(a, "rapport_store_used_bytes",
-                                            "LMDB pages in use times page size",
-                                            (double)info.used_bytes));
-        server_stats_add_gauge(
-            a, st,
-            server_gauge(a, "rapport_store_file_bytes", "data.mdb size", (double)info.file_bytes));
-        server_stats_add_gauge(a, st,
-                               server_gauge(a, "rapport_store_readers", "LMDB reader slots in use",
-                                            (double)info.readers_used));
-    }
+    server_stats_add_store(a, st, w->store);
     {
         size_t n = 0;
         for (writer_range_t *r = w->pending; r; r = r->next)

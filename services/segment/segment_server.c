@@ -78,7 +78,6 @@ static bool s_busy(void *ctx)
 static void s_stats(void *ctx, wire_arena_t *a, Rapport__V1__WorkerStats *st)
 {
     segsrv_t *s = ctx;
-    store_info_t info;
 
     server_stats_add_gauge(a, st,
                            server_gauge(a, "rapport_segment_logs_running",
@@ -104,15 +103,7 @@ static void s_stats(void *ctx, wire_arena_t *a, Rapport__V1__WorkerStats *st)
     server_stats_add_hist(a, st,
                           server_hist_export(a, &s->log_seconds, "rapport_segment_log_seconds",
                                              "Time from LogSegment to its reply", NULL, NULL));
-    if (store_info(s->store, &info) == RP_OK) {
-        server_stats_add_gauge(
-            a, st,
-            server_gauge(a, "rapport_store_map_bytes", "LMDB map size", (double)info.map_size));
-        server_stats_add_gauge(a, st,
-                               server_gauge(a, "rapport_store_used_bytes",
-                                            "LMDB pages in use times page size",
-                                            (double)info.used_bytes));
-    }
+    server_stats_add_store(a, st, s->store);
 }
 
 rp_err segsrv_new(const config_t *cfg, void *zctx, segsrv_t **ret, char *errbuf, size_t errlen)
