@@ -66,14 +66,6 @@ typedef struct {
     char message[768];
 } interaction_err_t;
 
-/* A client request that waits for its dedup record (create / resume). */
-typedef struct interaction_record {
-    server_req_t *req;
-    uint8_t *reply; /* encoded, in req's arena */
-    size_t reply_len;
-    struct interaction_record *next;
-} interaction_record_t;
-
 struct interaction_server {
     const config_t *cfg;
     store_t *store;
@@ -81,8 +73,6 @@ struct interaction_server {
     link_t *link; /* to rapport-logwriter */
     server_t *server;
     server_spec_t spec;
-    interaction_record_t *records; /* replies to record, then send */
-    interaction_record_t **records_tail;
     uint64_t seq; /* for internal request ids */
     int64_t next_prune_ms;
     uint64_t dedup_hits;
@@ -150,12 +140,6 @@ void interaction_mutate(interaction_server_t *ix, server_req_t *req, interaction
 /* The stored first reply for req's request_id, decoded into req->reply.
  * Returns true on a hit (req is ready to finish). */
 bool interaction_dedup_lookup(interaction_server_t *ix, server_req_t *req);
-
-/* Queue req (an OK reply) to have its reply recorded under its request_id;
- * interaction_records_flush() then records the queue in one transaction
- * and sends the replies. */
-void interaction_record_reply(interaction_server_t *ix, server_req_t *req);
-void interaction_records_flush(interaction_server_t *ix);
 
 /* Fill msg's envelope for a request to the writer: an id of its own
  * derived from the client's (`tag` tells what it is for), the caller's

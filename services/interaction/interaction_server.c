@@ -6,9 +6,9 @@
  * before a handler runs. Catalog mutations go through interaction_mutate(),
  * which records the reply under the request_id in the same LMDB
  * transaction as the change, so a repeated request_id returns the first
- * reply and changes nothing. Creates and resumes are recorded the same way
- * once the log writer has acked them, all the acks read in one pass in one
- * transaction. */
+ * reply and changes nothing. Creates and resumes are made idempotent by
+ * the log writer, which keeps the first reply under the client's
+ * request_id. */
 #include "interaction_internal.h"
 
 #include <assert.h>
@@ -318,56 +318,6 @@ bool interaction_dedup_lookup(interaction_server_t *ix, server_req_t *req)
     return hit;
 }
 
-void interaction_record_reply(interaction_server_t *ix, server_req_t *req)
-{
-    interaction_record_t *r = wire_arena_alloc(req->arena, sizeof(*r));
-    size_t len = wire_size(req->reply);
-
-    r->req = req;
-    r->reply = wire_arena_alloc(req->arena, len ? len : 1);
-    r->reply_len = wire_encode_to(req->reply, r->reply);
-    r->next = NULL;
-    *ix->records_tail = r;
-    ix->records_tail = &r->next;
-}
-
-static rp_err s_records_txn(store_txn_t *txn, void *arg)
-{
-    interaction_server_t *ix = arg;
-
-    for (interaction_record_t *r = ix->records; r; r = r->next) {
-        rp_err rc = server_dedup_put(txn, ix->dbi[IX_DBI_DEDUP], ix->dbi[IX_DBI_DEDUP_TIME],
-                                     wire_msg_request_id(r->req->request), r->reply, r->reply_len);
-        if (rc != RP_OK)
-            return rc;
-    }
-    return RP_OK;
-}
-
-void interaction_records_flush(interaction_server_t *ix)
-{
-    interaction_record_t *r;
-    rp_err rc;
-
-    if (!ix->records)
-        return;
-    rc = store_write(ix->store, s_records_txn, ix, NULL);
-    if (rc != RP_OK)
-        /* The writer has the entry and its own dedup record: the client
-         * still gets its reply; only a retry after this loses the local
-         * record. */
-        log_warnx("cannot record replies for dedup: %s (%s)", rp_strerror(rc),
-                  store_last_error(ix->store));
-    r = ix->records;
-    ix->records = NULL;
-    ix->records_tail = &ix->records;
-    while (r) {
-        interaction_record_t *next = r->next;
-        server_req_finish_bytes(r->req, r->reply, r->reply_len);
-        r = next;
-    }
-}
-
 /* ---- the writer ---- */
 
 void interaction_writer_envelope(interaction_server_t *ix, server_req_t *req,
@@ -442,7 +392,6 @@ static void s_on_writer(void *ctx)
 {
     interaction_server_t *ix = ctx;
     link_on_readable(ix->link);
-    interaction_records_flush(ix);
 }
 
 static rp_err s_prune_txn(store_txn_t *txn, void *arg)
@@ -469,7 +418,6 @@ static void s_tick(void *ctx)
         log_warnx("rapport-logwriter did not answer %llu requests within %lld ms (%s)",
                   (unsigned long long)(after.timeouts - before.timeouts),
                   (long long)ix->cfg->request_timeout_ms, ix->cfg->logwriter_endpoint);
-    interaction_records_flush(ix);
     if (now >= ix->next_prune_ms) {
         rp_err rc = store_write(ix->store, s_prune_txn, ix, NULL);
         if (rc != RP_OK)
@@ -481,7 +429,7 @@ static void s_tick(void *ctx)
 static bool s_busy(void *ctx)
 {
     interaction_server_t *ix = ctx;
-    return link_pending(ix->link) > 0 || ix->records != NULL;
+    return link_pending(ix->link) > 0;
 }
 
 /* ---- stats ---- */
@@ -567,7 +515,6 @@ rp_err interaction_server_new(const config_t *cfg, store_t *store, link_t *link,
     ix->link = link;
     for (size_t i = 0; i < IX_DBI_COUNT; i++)
         ix->dbi[i] = store_dbi(store, i);
-    ix->records_tail = &ix->records;
     ix->next_prune_ms = clock_mono_ms() + PRUNE_INTERVAL_MS / 6;
     ix->spec = (server_spec_t){
         .worker = "interaction",

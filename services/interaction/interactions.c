@@ -402,9 +402,9 @@ static void s_fail_reused_id(server_req_t *req)
 static void s_on_written(void *ctx, server_req_t *req, ProtobufCMessage *msg, wire_arena_t *arena)
 {
     Rapport__V1__LogReply *reply = interaction_log_reply(msg, arena);
-    interaction_server_t *ix = ctx;
     interaction_reply_t *out = interaction_reply(req);
 
+    (void)ctx;
     if (!interaction_writer_ok(req, reply)) {
         server_req_finish(req);
         return;
@@ -417,8 +417,10 @@ static void s_on_written(void *ctx, server_req_t *req, ProtobufCMessage *msg, wi
     }
     out->result_case = RESULT(ENTRY);
     out->entry = reply->entry;
-    /* Recorded for dedup and sent once the batch of acks is read. */
-    interaction_record_reply(ix, req);
+    /* No record of our own: the writer holds the first reply under this
+     * request_id, and a retry reaches it (a resume through
+     * s_resume_probe). */
+    server_req_finish(req);
 }
 
 /* Resolve, check and send the entry. `base` is the ORIGIN_ENTRY entry
@@ -505,6 +507,41 @@ static void s_on_origin_entry(void *ctx, server_req_t *req, ProtobufCMessage *ms
         server_req_finish(req);
 }
 
+static void s_on_resume_probe(void *ctx, server_req_t *req, ProtobufCMessage *msg,
+                              wire_arena_t *arena)
+{
+    Rapport__V1__LogReply *reply = interaction_log_reply(msg, arena);
+    const Rapport__V1__Status *st = reply->status;
+
+    if (st && st->code == RAPPORT__V1__STATUS_CODE__FAILED_PRECONDITION) {
+        server_req_status(req, (int)st->code, "resume_interaction.entry_no", "%s", st->message);
+        server_req_finish(req);
+        return;
+    }
+    s_on_written(ctx, req, msg, arena);
+}
+
+/* The entry to resume is not postponed (any more). When this request
+ * resumed it before a crash lost the reply, the writer has the first reply
+ * under the request_id: send the entry as it is with the client's
+ * request_id, and the writer answers from its dedup record, or refuses
+ * ("is not postponed") and writes nothing. */
+static bool s_resume_probe(interaction_server_t *ix, server_req_t *req, Rapport__V1__Entry *stored)
+{
+    Rapport__V1__LogRequest *msg = (Rapport__V1__LogRequest *)wire_arena_message(
+        req->arena, &rapport__v1__log_request__descriptor);
+    Rapport__V1__WriteEntry *we = (Rapport__V1__WriteEntry *)wire_arena_message(
+        req->arena, &rapport__v1__write_entry__descriptor);
+
+    msg->request_id = *wire_msg_request_id(req->request);
+    msg->user_id = wire_str(req->user_id);
+    we->entry = stored;
+    we->resume = true;
+    msg->command_case = LOG_CMD(WRITE_ENTRY);
+    msg->write_entry = we;
+    return interaction_writer_send(ix, req, msg, s_on_resume_probe);
+}
+
 static void s_on_postponed_entry(void *ctx, server_req_t *req, ProtobufCMessage *msg,
                                  wire_arena_t *arena)
 {
@@ -512,10 +549,9 @@ static void s_on_postponed_entry(void *ctx, server_req_t *req, ProtobufCMessage 
     Rapport__V1__Entry *stored = s_reply_entry(req, reply);
 
     if (stored && !stored->postponed) {
-        server_req_status(req, STATUS(FAILED_PRECONDITION), "resume_interaction.entry_no",
-                          "Interaction Log Entry %llu is not postponed.",
-                          (unsigned long long)stored->entry_no);
-        stored = NULL;
+        if (!s_resume_probe(ctx, req, stored))
+            server_req_finish(req);
+        return;
     }
     if (!stored || !s_resolve_and_write(ctx, req, stored))
         server_req_finish(req);
