@@ -558,15 +558,6 @@ rp_err entries_list(writer_t *w, store_txn_t *txn, server_req_t *req)
     return RP_OK;
 }
 
-static void s_reply_count(server_req_t *req, uint64_t count)
-{
-    Rapport__V1__Count *c =
-        (Rapport__V1__Count *)wire_arena_message(req->arena, &rapport__v1__count__descriptor);
-    c->count = count;
-    writer_reply(req)->result_case = RAPPORT__V1__LOG_REPLY__RESULT_COUNT;
-    writer_reply(req)->count = c;
-}
-
 /* Canceled must be 'No' on the entry's logged segment and campaign entry
  * before the entry can be un-canceled (DOMAIN.md section 8). */
 static rp_err s_check_uncancel(writer_txn_t *t, server_req_t *req, const Rapport__V1__Entry *e,
@@ -661,7 +652,7 @@ rp_err entries_set_canceled(writer_txn_t *t, server_req_t *req)
         if (rc != RP_OK)
             return rc;
     }
-    s_reply_count(req, n_changed);
+    writer_reply_count(req, n_changed);
     return RP_OK;
 }
 
@@ -709,7 +700,7 @@ rp_err entries_delete_canceled(writer_txn_t *t, server_req_t *req)
     free(nos);
     if (rc != RP_OK)
         return rc;
-    s_reply_count(req, n);
+    writer_reply_count(req, n);
     return RP_OK;
 }
 
@@ -757,7 +748,7 @@ rp_err entries_delete_postponed(writer_txn_t *t, server_req_t *req)
     rc = events_append_entry_nos(t, "interaction.postponed_deleted", nos, n, NULL, 0, NULL, 0);
     if (rc != RP_OK)
         return rc;
-    s_reply_count(req, n);
+    writer_reply_count(req, n);
     return RP_OK;
 }
 

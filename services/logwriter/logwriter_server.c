@@ -173,6 +173,15 @@ rp_err writer_get_record(store_txn_t *txn, writer_t *w, wire_arena_t *a, int db,
     return wire_decode_trusted(a, desc, v.data, v.len, ret);
 }
 
+void writer_reply_count(server_req_t *req, uint64_t count)
+{
+    Rapport__V1__Count *c =
+        (Rapport__V1__Count *)wire_arena_message(req->arena, &rapport__v1__count__descriptor);
+    c->count = count;
+    writer_reply(req)->result_case = RAPPORT__V1__LOG_REPLY__RESULT_COUNT;
+    writer_reply(req)->count = c;
+}
+
 /* ---- the batch ---- */
 
 typedef struct {

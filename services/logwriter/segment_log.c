@@ -1092,13 +1092,7 @@ rp_err seglog_delete_canceled_logged(writer_txn_t *t, server_req_t *req)
         if (rc != RP_OK)
             return rc;
     }
-    {
-        Rapport__V1__Count *c =
-            (Rapport__V1__Count *)wire_arena_message(req->arena, &rapport__v1__count__descriptor);
-        c->count = n;
-        writer_reply(req)->result_case = RAPPORT__V1__LOG_REPLY__RESULT_COUNT;
-        writer_reply(req)->count = c;
-    }
+    writer_reply_count(req, n);
     return RP_OK;
 }
 
@@ -1304,12 +1298,6 @@ rp_err seglog_delete_canceled_campaign_entries(writer_txn_t *t, server_req_t *re
     free(nos);
     if (rc != RP_OK)
         return rc;
-    {
-        Rapport__V1__Count *c =
-            (Rapport__V1__Count *)wire_arena_message(req->arena, &rapport__v1__count__descriptor);
-        c->count = n;
-        writer_reply(req)->result_case = RAPPORT__V1__LOG_REPLY__RESULT_COUNT;
-        writer_reply(req)->count = c;
-    }
+    writer_reply_count(req, n);
     return RP_OK;
 }

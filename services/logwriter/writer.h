@@ -132,6 +132,9 @@ static inline Rapport__V1__LogReply *writer_reply(server_req_t *req)
     return (Rapport__V1__LogReply *)req->reply;
 }
 
+/* Reply with a Count. */
+void writer_reply_count(server_req_t *req, uint64_t count);
+
 static inline Rapport__V1__LogRequest *writer_request(server_req_t *req)
 {
     return (Rapport__V1__LogRequest *)req->request;
