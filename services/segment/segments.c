@@ -477,6 +477,35 @@ typedef struct {
     const Rapport__V1__LookupResult *lr;
 } apply_lr_t;
 
+/* A change that needs catalog records: look them up (lk NULL: nothing to
+ * look up), then run `apply` in a write transaction with the lookup result
+ * (apply_lr_t) unless a record is missing, then finish the request. */
+typedef struct {
+    store_write_fn apply;
+} write_after_t;
+
+static void s_write_after_lookup(segsrv_t *s, server_req_t *req, Rapport__V1__LookupResult *lr)
+{
+    const write_after_t *wa = req->user;
+    apply_lr_t ap = {s, req, lr};
+    if (!(lr && s_fail_missing(req, lr)))
+        s_write(s, req, wa->apply, &ap);
+    if (req->deferred)
+        server_req_finish(req);
+}
+
+static void s_lookup_then_write(segsrv_t *s, server_req_t *req, Rapport__V1__Lookup *lk,
+                                store_write_fn apply)
+{
+    write_after_t *wa = wire_arena_alloc(req->arena, sizeof(*wa));
+    wa->apply = apply;
+    req->user = wa;
+    if (lk)
+        s_lookup(s, req, lk, s_write_after_lookup);
+    else
+        s_write_after_lookup(s, req, NULL);
+}
+
 static rp_err s_apply_create(store_txn_t *txn, void *ctx)
 {
     apply_lr_t *ap = ctx;
@@ -537,15 +566,6 @@ static rp_err s_apply_create(store_txn_t *txn, void *ctx)
     return seg_dedup_record(ap->s, txn, req);
 }
 
-static void s_create_after_lookup(segsrv_t *s, server_req_t *req, Rapport__V1__LookupResult *lr)
-{
-    apply_lr_t ap = {s, req, lr};
-    if (!(lr && s_fail_missing(req, lr)))
-        s_write(s, req, s_apply_create, &ap);
-    if (req->deferred)
-        server_req_finish(req);
-}
-
 void segments_create(void *ctx, server_req_t *req)
 {
     segsrv_t *s = ctx;
@@ -555,10 +575,7 @@ void segments_create(void *ctx, server_req_t *req)
     if (seg_dedup_answer(s, req) || !s_fields_ok(req, cs->fields))
         return;
     lk = s_fields_lookup(req, cs->fields);
-    if (lk)
-        s_lookup(s, req, lk, s_create_after_lookup);
-    else
-        s_create_after_lookup(s, req, NULL);
+    s_lookup_then_write(s, req, lk, s_apply_create);
 }
 
 /* ---- get, list, delete ---- */
@@ -797,15 +814,6 @@ static rp_err s_apply_update(store_txn_t *txn, void *ctx)
     return seg_dedup_record(s, txn, req);
 }
 
-static void s_update_after_lookup(segsrv_t *s, server_req_t *req, Rapport__V1__LookupResult *lr)
-{
-    apply_lr_t ap = {s, req, lr};
-    if (!(lr && s_fail_missing(req, lr)))
-        s_write(s, req, s_apply_update, &ap);
-    if (req->deferred)
-        server_req_finish(req);
-}
-
 void segments_update(void *ctx, server_req_t *req)
 {
     segsrv_t *s = ctx;
@@ -815,10 +823,7 @@ void segments_update(void *ctx, server_req_t *req)
     if (seg_dedup_answer(s, req) || !s_fields_ok(req, u->fields))
         return;
     lk = s_fields_lookup(req, u->fields);
-    if (lk)
-        s_lookup(s, req, lk, s_update_after_lookup);
-    else
-        s_update_after_lookup(s, req, NULL);
+    s_lookup_then_write(s, req, lk, s_apply_update);
 }
 
 /* ---- add contacts ---- */
@@ -1340,15 +1345,6 @@ static rp_err s_apply_line(store_txn_t *txn, void *ctx)
     return seg_dedup_record(ap->s, txn, req);
 }
 
-static void s_line_after_lookup(segsrv_t *s, server_req_t *req, Rapport__V1__LookupResult *lr)
-{
-    apply_lr_t ap = {s, req, lr};
-    if (!(lr && s_fail_missing(req, lr)))
-        s_write(s, req, s_apply_line, &ap);
-    if (req->deferred)
-        server_req_finish(req);
-}
-
 void segments_update_line(void *ctx, server_req_t *req)
 {
     segsrv_t *s = ctx;
@@ -1373,7 +1369,7 @@ void segments_update_line(void *ctx, server_req_t *req)
         store_txn_abort(txn);
         if (rc == RP_ENOTFOUND) {
             /* The transaction reports which one is missing. */
-            s_line_after_lookup(s, req, NULL);
+            s_lookup_then_write(s, req, NULL, s_apply_line);
             return;
         }
         if (rc != RP_OK) {
@@ -1388,7 +1384,6 @@ void segments_update_line(void *ctx, server_req_t *req)
         s_lookup_one(req->arena, &lk->salesperson_codes, &lk->n_salesperson_codes,
                      f->salesperson_code);
     if (!lk->n_template_codes && !lk->n_contact_nos && !lk->n_salesperson_codes)
-        s_line_after_lookup(s, req, NULL);
-    else
-        s_lookup(s, req, lk, s_line_after_lookup);
+        lk = NULL;
+    s_lookup_then_write(s, req, lk, s_apply_line);
 }
