@@ -3,15 +3,17 @@
  *
  * A run goes through these phases:
  *   CHECK    ask the writer whether the segment No. was logged already
- *   LOOKUP   scan the lines, ask rapport-interaction for their contacts,
- *            templates, salespeople and campaigns in batches, then check
- *            every counted line in line order
+ *   LOOKUP   one pass over the lines: ask rapport-interaction for their
+ *            contacts, templates, salespeople and campaigns in batches and
+ *            check the lines in line order as the answers come in
  *   (persist LOGGING with the log_id and the follow-up No., one txn)
  *   BEGIN    reserve numbers at the writer
- *   STREAM   batches of entries, credit-based: at most `credit` unanswered
+ *   STREAM   batches of entries, credit-based: at most `credit` unanswered;
+ *            the follow-up's lines are written meanwhile, hidden
  *   COMMIT   the writer makes the whole segment visible and answers
- *   (finish: delete the segment, create the follow-up, record the reply
- *   under the request_id, all in one txn; then reply)
+ *   (finish, one txn: the follow-up's header appears, the segment's header
+ *   goes and its lines to the trash, the reply is recorded under the
+ *   request_id; then reply)
  * At start-up every segment left in LOGGING gets a run that skips the
  * checks (they passed before) and sends Begin again: the writer answers a
  * committed log_id from its record, or starts the log over on the same
