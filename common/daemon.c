@@ -59,7 +59,9 @@ int daemon_setup(const char *worker, int argc, char **argv, config_t *ret_cfg)
     const char *overrides[64];
     char bufs[4][CONFIG_PATH_MAX + 32];
     size_t n = 0, nb = 0;
-    char err[512], ident[64];
+    /* The log keeps the pointer for the life of the process. */
+    static char ident[64];
+    char err[512];
     log_level_t level;
 
     for (int i = 1; i < argc; i++) {
@@ -114,7 +116,7 @@ int daemon_setup(const char *worker, int argc, char **argv, config_t *ret_cfg)
     if (!log_level_parse(ret_cfg->log_level, &level))
         level = LOG_LEVEL_INFO;
     snprintf(ident, sizeof(ident), "rapport-%s", worker);
-    log_init(strdup(ident), level);
+    log_init(ident, level);
     return -1;
 }
 

@@ -69,10 +69,13 @@ static void s_tick(void *ctx)
         seg_trash_clean(s, 20000);
 }
 
+/* A graceful stop also waits for the requests out to the peers: each is
+ * answered or times out within request_timeout_ms, and its callback frees
+ * what it carries (link_destroy would drop them without a callback). */
 static bool s_busy(void *ctx)
 {
     segsrv_t *s = ctx;
-    return logging_busy(s);
+    return logging_busy(s) || link_pending(s->interaction) > 0 || link_pending(s->writer) > 0;
 }
 
 static void s_stats(void *ctx, wire_arena_t *a, Rapport__V1__WorkerStats *st)
