@@ -308,6 +308,21 @@ static rp_err s_check_value(const ProtobufCFieldDescriptor *fd, void *member, in
         ProtobufCMessage *sub = *(ProtobufCMessage **)member;
         return sub ? s_check(sub, depth + 1, fpath, flags, err) : RP_OK;
     }
+    case PROTOBUF_C_TYPE_INT64: {
+        /* Amounts are bounded so that sums over millions of entries
+         * (statistics, segment totals) cannot overflow. */
+        int64_t v = *(int64_t *)member;
+        size_t n;
+        if (v <= WIRE_MAX_CENTS && v >= -WIRE_MAX_CENTS)
+            return RP_OK;
+        n = strlen(fd->name);
+        if (n > 6 && strcmp(fd->name + n - 6, "_cents") == 0) {
+            PATH_ERR(err, fpath, "%s: %lld is out of range (at most %lld)", fd->name, (long long)v,
+                     (long long)WIRE_MAX_CENTS);
+            return RP_EINVAL;
+        }
+        return RP_OK;
+    }
     case PROTOBUF_C_TYPE_STRING: {
         bool code = false;
         char *s = *(char **)member;

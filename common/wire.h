@@ -19,6 +19,9 @@
 
 #define WIRE_MAX_REPEATED   100000
 #define WIRE_REQUEST_ID_MAX 64
+/* Largest amount (`*_cents` fields, either sign) a request may carry:
+ * 10,000,000,000.00. */
+#define WIRE_MAX_CENTS 1000000000000LL
 
 enum {
     WIRE_NORMALIZE = 1 << 0, /* upper-case code fields (requests) */
