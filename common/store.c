@@ -14,7 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -291,6 +293,26 @@ rp_err store_txn_begin(store_t *s, bool write, store_txn_t **ret_txn)
     return RP_OK;
 }
 
+/* LMDB reports a page write cut short as EIO (mdb_page_flush): when the
+ * file has reached the file size limit or the file system is (nearly)
+ * full, that is a full disk, which callers answer RESOURCE_EXHAUSTED. */
+static bool s_no_room(store_t *s)
+{
+    const char *dir = NULL;
+    char path[4096];
+    struct stat st;
+    struct statvfs vfs;
+    struct rlimit lim;
+
+    if (mdb_env_get_path(s->env, &dir) != MDB_SUCCESS || !dir)
+        return false;
+    snprintf(path, sizeof(path), "%s/data.mdb", dir);
+    if (getrlimit(RLIMIT_FSIZE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY &&
+        stat(path, &st) == 0 && (rlim_t)st.st_size >= lim.rlim_cur)
+        return true;
+    return statvfs(dir, &vfs) == 0 && (uint64_t)vfs.f_bavail * vfs.f_frsize < (4u << 20);
+}
+
 rp_err store_txn_commit(store_txn_t *txn)
 {
     store_t *s = txn->store;
@@ -302,6 +324,8 @@ rp_err store_txn_commit(store_txn_t *txn)
     }
     rc = mdb_txn_commit(txn->txn);
     free(txn);
+    if (rc == EIO && s_no_room(s))
+        rc = ENOSPC;
     return s_map(s, rc, "mdb_txn_commit");
 }
 
