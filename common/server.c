@@ -20,6 +20,8 @@
 #define INFLIGHT_BUCKETS 4096
 #define ARENA_POOL       64
 #define MAX_EXTRA        6
+#define HELD_MAX         100000 /* replies held for clients that do not read */
+#define HELD_MS          60000  /* ... and for how long */
 
 static const double s_bounds[] = {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
                                   0.005,   0.01,   0.025,   0.05,   0.1,   0.25,
@@ -52,6 +54,17 @@ typedef struct {
     void *ctx;
 } extra_t;
 
+/* A reply held for a client whose queue is full: its envelope frames, then
+ * the reply, in `bytes`. */
+typedef struct held {
+    struct held *next;
+    int64_t expires_ms;
+    size_t n_env;
+    size_t env_len[BUS_MAX_ENVELOPE];
+    size_t len;
+    uint8_t bytes[];
+} held_t;
+
 struct server {
     server_spec_t spec;
     const config_t *cfg;
@@ -66,6 +79,10 @@ struct server {
     uint64_t *counts;       /* n_commands * N_CODES */
     server_hist_t *latency; /* n_commands */
     uint64_t malformed;
+    held_t *held; /* oldest first */
+    held_t **held_tail;
+    size_t n_held;
+    uint64_t replies_dropped;
     bool curve; /* tcp: callers are known by their CURVE key */
     char endpoint[CONFIG_PATH_MAX];
 };
@@ -341,11 +358,85 @@ static void s_count(server_req_t *req)
     }
 }
 
+/* Keep a reply the client's queue cannot take now (it does not read: its
+ * rcvhwm and our sndhwm are full); s_flush_held sends it later. */
+static void s_hold(server_t *s, const bus_envelope_t *env, const void *data, size_t len)
+{
+    size_t env_bytes = 0;
+    held_t *h;
+    uint8_t *p;
+
+    for (size_t i = 0; i < env->n; i++)
+        env_bytes += env->len[i];
+    h = s->n_held < HELD_MAX ? malloc(sizeof(*h) + env_bytes + len) : NULL;
+    if (!h) {
+        s->replies_dropped++;
+        log_debug("reply dropped: %zu replies held already", s->n_held);
+        return;
+    }
+    h->next = NULL;
+    h->expires_ms = clock_mono_ms() + HELD_MS;
+    h->n_env = env->n;
+    h->len = len;
+    p = h->bytes;
+    for (size_t i = 0; i < env->n; i++) {
+        h->env_len[i] = env->len[i];
+        memcpy(p, env->data[i], env->len[i]);
+        p += env->len[i];
+    }
+    if (len)
+        memcpy(p, data, len);
+    if (!s->held_tail)
+        s->held_tail = &s->held;
+    *s->held_tail = h;
+    s->held_tail = &h->next;
+    s->n_held++;
+}
+
+/* Send the held replies that the clients' queues take now; drop those held
+ * for HELD_MS, and those whose client is gone. */
+static void s_flush_held(server_t *s)
+{
+    held_t **pp = &s->held;
+    int64_t now = clock_mono_ms();
+
+    while (*pp) {
+        held_t *h = *pp;
+        bus_envelope_t env;
+        const uint8_t *p = h->bytes;
+        rp_err rc;
+
+        env.n = h->n_env;
+        for (size_t i = 0; i < h->n_env; i++) {
+            env.len[i] = h->env_len[i];
+            memcpy(env.data[i], p, h->env_len[i]);
+            p += h->env_len[i];
+        }
+        rc = bus_send_reply(s->router, &env, p, h->len);
+        if (rc == RP_ENOSPC && now < h->expires_ms) {
+            pp = &h->next;
+            continue;
+        }
+        if (rc != RP_OK) {
+            s->replies_dropped++;
+            log_debug("held reply dropped: %s", rp_strerror(rc));
+        }
+        *pp = h->next;
+        free(h);
+        s->n_held--;
+    }
+    s->held_tail = pp;
+}
+
 static void s_send(server_req_t *req, const void *data, size_t len)
 {
     rp_err rc = bus_send_reply(req->server->router, &req->env, data, len);
-    if (rc != RP_OK)
+    if (rc == RP_ENOSPC) {
+        s_hold(req->server, &req->env, data, len);
+    } else if (rc != RP_OK) {
+        req->server->replies_dropped++;
         log_debug("reply dropped: %s", rp_strerror(rc));
+    }
 }
 
 static void s_finish_with(server_req_t *req, const void *data, size_t len)
@@ -577,6 +668,13 @@ static void s_answer_stats(server_t *s, server_req_t *req)
     s_add_counter(a, st, "rapport_malformed_requests_total",
                   "Requests refused before dispatch (malformed, oversized, unknown)", NULL, NULL,
                   NULL, NULL, s->malformed);
+    s_add_counter(a, st, "rapport_replies_dropped_total",
+                  "Replies not delivered: the client was gone, or did not read for 60 s", NULL,
+                  NULL, NULL, NULL, s->replies_dropped);
+    server_stats_add_gauge(a, st,
+                           server_gauge(a, "rapport_replies_held",
+                                        "Replies waiting for a client that does not read",
+                                        (double)s->n_held));
     server_stats_add_gauge(a, st,
                            server_gauge(a, "rapport_requests_in_flight",
                                         "Requests held by the worker", (double)s->n_inflight - 1));
@@ -657,6 +755,11 @@ void server_destroy(server_t **self_p)
         zmq_close(s->router);
     for (size_t i = 0; i < s->n_pool; i++)
         wire_arena_destroy(&s->pool[i]);
+    while (s->held) {
+        held_t *next = s->held->next;
+        free(s->held);
+        s->held = next;
+    }
     free(s->counts);
     free(s->latency);
     free(s->batch);
@@ -702,9 +805,12 @@ int server_run(server_t *s)
         first_extra = n;
         for (size_t i = 0; i < s->n_extra; i++)
             socks[n++] = s->extra[i].sock;
-        /* At most 100 ms: tick_fn times peer requests out, so it must run often. */
+        if (s->held)
+            s_flush_held(s);
+        /* At most 100 ms: tick_fn times peer requests out, so it must run
+         * often; 10 ms while replies wait for a client's queue. */
         ready = bus_poll(socks, n,
-                         stopping                          ? 20
+                         stopping || s->held               ? (s->held ? 10 : 20)
                          : daemon_poll_interval_ms() < 100 ? daemon_poll_interval_ms()
                                                            : 100);
         if (ready > 0) {
@@ -798,6 +904,8 @@ int server_step(server_t *s, long timeout_ms)
     socks[n++] = s->router;
     for (size_t i = 0; i < s->n_extra; i++)
         socks[n++] = s->extra[i].sock;
+    if (s->held)
+        s_flush_held(s);
     ready = bus_poll(socks, n, timeout_ms);
     if (ready > 0) {
         if (ready & 1)
