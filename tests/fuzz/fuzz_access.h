@@ -1,0 +1,17 @@
+/* fuzz_access: what the fuzz cluster needs from inside the log writer and
+ * the segment worker, whose internal headers (writer.h, segment.h) cannot
+ * be included together (both name their DBIs DB_*). */
+#ifndef RAPPORT_FUZZ_ACCESS_H
+#define RAPPORT_FUZZ_ACCESS_H
+
+#include <stdbool.h>
+
+#include "logwriter_server.h"
+#include "segment_server.h"
+#include "server.h"
+
+server_t *fz_writer_server(logwriter_t *w);
+server_t *fz_segment_server(segsrv_t *s);
+bool fz_segment_busy(const segsrv_t *s);
+
+#endif
