@@ -6,6 +6,7 @@ A Cluster owns one temp dir: <dir>/run for the ipc sockets and <dir>/state
 for the LMDB envs. Workers run with RAPPORT_CONFIG=/dev/null, so nothing
 from /etc leaks in, and with the work date pinned."""
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -24,6 +25,9 @@ from rapport.v1 import logwriter_pb2 as lw  # noqa: E402,F401
 from rapport.v1 import segment_pb2 as sg  # noqa: E402,F401
 
 BIN_DIR = os.environ.get("RAPPORT_BIN_DIR", "build/bin")
+# Waits for workers scale by this (tests/valgrind.sh runs them 20-50 times
+# slower under memcheck).
+TIME_SCALE = float(os.environ.get("RAPPORT_TEST_TIME_SCALE", "1"))
 TODAY = "2026-06-15"
 TODAY_INT = 20260615
 
@@ -42,6 +46,10 @@ class Worker:
     def __init__(self, cluster, name, extra_args=(), env=None):
         self.cluster, self.name = cluster, name
         self.extra_args, self.env = list(extra_args), dict(env or {})
+        # A command to run the worker under (prlimit ... --); by default
+        # RAPPORT_WORKER_WRAPPER (tests/valgrind.sh runs every worker under
+        # valgrind this way).
+        self.prefix = shlex.split(os.environ.get("RAPPORT_WORKER_WRAPPER", ""))
         self.proc = None
         self.log_path = os.path.join(cluster.dir, name + ".log")
 
@@ -51,7 +59,7 @@ class Worker:
                     "TZ": "UTC"})
         env.update(self.cluster.env)
         env.update(self.env)
-        args = [os.path.join(BIN_DIR, "rapport-" + self.name), "--run-dir",
+        args = self.prefix + [os.path.join(BIN_DIR, "rapport-" + self.name), "--run-dir",
                 self.cluster.run_dir, "--state-dir", self.cluster.state_dir] + self.extra_args
         if getattr(self, "log", None) and not self.log.closed:
             self.log.close()
@@ -93,7 +101,10 @@ class Worker:
             return f.read().decode(errors="replace")
 
     SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
-                       "UndefinedBehaviorSanitizer", "AddressSanitizer:DEADLYSIGNAL")
+                       "UndefinedBehaviorSanitizer", "AddressSanitizer:DEADLYSIGNAL",
+                       "Invalid read of size", "Invalid write of size", "Invalid free",
+                       "uninitialised value", "Mismatched free", "definitely lost in",
+                       "indirectly lost in", "points to uninitialised byte")
 
     def sanitizer_report(self):
         """The sanitizer report in the worker's log (from the first mark on,
@@ -150,7 +161,7 @@ class Cluster:
 
     def recv_raw(self, name, timeout=10.0):
         s = self.sock(name)
-        if not s.poll(int(timeout * 1000)):
+        if not s.poll(int(timeout * TIME_SCALE * 1000)):
             raise Unavailable("%s: no reply within %.1f s" % (name, timeout))
         return s.recv_multipart()
 
@@ -166,7 +177,7 @@ class Cluster:
             req.user_id = "tester"
         data = req.SerializeToString()
         s = self.sock(name)
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + timeout * TIME_SCALE
         next_send = 0.0
         while True:
             now = time.monotonic()
@@ -189,7 +200,7 @@ class Cluster:
         return rep
 
     def wait_ready(self, name, timeout=20.0):
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + timeout * TIME_SCALE
         w = self.workers[name]
         while time.monotonic() < deadline:
             if not w.alive():
@@ -236,6 +247,8 @@ class Cluster:
                 rc = w.stop()
                 if rc == -signal.SIGABRT:
                     problems.append("%s aborted at stop" % w.name)
+                elif rc == 99 and w.prefix[:1] == ["valgrind"]:
+                    problems.append("%s: valgrind found errors" % w.name)
         for w in self.workers.values():
             report = w.sanitizer_report()
             if report:
