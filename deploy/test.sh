@@ -1,15 +1,39 @@
 #!/usr/bin/env bash
-# Build rapport and run every test: format check, unit, integration and
-# interop tests. Installs what it needs (Debian packages) first.
+# Build rapport and run every test. Installs what it needs (Debian
+# packages) first.
+#
+#   1. the dev preset (-Werror) into build/: every ctest label (unit,
+#      integration, interop, ops, fuzz corpus replay, bench smoke, and the
+#      crash harness's 20 rounds);
+#   2. the asan preset (AddressSanitizer + UndefinedBehaviorSanitizer) into
+#      build-asan/: the unit, integration and fuzz-replay tests again, with
+#      leak checking on. The integration tests run the sanitized workers
+#      (RAPPORT_BIN_DIR=build-asan/bin); a sanitizer report in a worker's
+#      log, or a worker aborting, fails the test (tests/integration/harness.py).
+#
+# Long runs have their own scripts: tests/crash/soak.sh N (crash rounds),
+# tests/fuzz/run.sh SECONDS (libFuzzer), tests/valgrind.sh (memcheck).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source deploy/deps.sh
 rapport_install_deps
 
 jobs=$(nproc)
+t0=$(date +%s)
 echo "== build (dev preset, -Werror)"
 cmake --preset dev >/dev/null
 cmake --build build -j"$jobs"
 
-echo "== tests"
-ctest --test-dir build --output-on-failure -j"$jobs" --timeout 600
+echo "== build (asan preset: address + undefined)"
+cmake --preset asan >/dev/null
+cmake --build build-asan -j"$jobs"
+
+echo "== tests (dev)"
+ctest --test-dir build --output-on-failure -j"$jobs" --timeout 900
+
+echo "== tests (asan, leak checking on)"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1 \
+UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --test-dir build-asan --output-on-failure -j"$jobs" --timeout 900 -L 'unit|integration|fuzz'
+
+echo "== all tests passed in $(( $(date +%s) - t0 )) s"
