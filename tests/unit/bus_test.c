@@ -187,6 +187,9 @@ static void s_second_bind_refused(void)
     if (pid == 0) {
         void *ctx = zmq_ctx_new(), *s = NULL;
         rp_err rc = bus_socket_bind(ctx, BUS_ROUTER, f.endpoint, &f.cfg, &s, NULL, 0);
+        if (s)
+            zmq_close(s);
+        zmq_ctx_term(ctx); /* nothing left for valgrind's leak check */
         _exit(rc == RP_EADDRINUSE ? 0 : 1);
     }
     int status = 0;
