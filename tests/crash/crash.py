@@ -486,32 +486,14 @@ class Checker:
         return self.cl.call("segment", sg.SegmentRequest(**cmd), timeout=60)
 
     def all_entries(self):
-        out, after = [], 0
-        while True:
-            rep = self.lw(list_entries=lw.ListEntries(after=after, limit=1000))
-            out.extend(rep.entries.entries)
-            if not rep.entries.next_after:
-                return out
-            after = rep.entries.next_after
+        return self.cl.all_entries(timeout=60)
 
     def all_logged(self):
-        out, after = [], 0
-        while True:
-            rep = self.lw(list_logged_segments=lw.ListLoggedSegments(after=after, limit=1000))
-            out.extend(rep.logged_segments.logged_segments)
-            if not rep.logged_segments.next_after:
-                return out
-            after = rep.logged_segments.next_after
+        return self.cl.list_all("logwriter", "list_logged_segments", "logged_segments",
+                                timeout=60)
 
     def all_segments(self):
-        out, after = [], ""
-        while True:
-            rep = self.cl.ok("segment", sg.SegmentRequest(list_segments=sg.ListSegments(
-                after=after, limit=1000)), timeout=60)
-            out.extend(rep.segments.segments)
-            if not rep.segments.next_after:
-                return out
-            after = rep.segments.next_after
+        return self.cl.list_all("segment", "list_segments", "segments", after="", timeout=60)
 
     def lines(self, no):
         out, after = [], 0

@@ -27,6 +27,8 @@ import struct
 import sys
 
 sys.path.insert(0, os.environ.get("RAPPORT_PY_PROTO", "build/py"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+from harness import field, varint  # noqa: E402
 from rapport.v1 import common_pb2 as c  # noqa: E402
 from rapport.v1 import interaction_pb2 as ia  # noqa: E402
 from rapport.v1 import logwriter_pb2 as lw  # noqa: E402
@@ -295,24 +297,6 @@ def logwriter_seeds():
 
 
 # ---- hostile variants of a request ----
-
-def varint(n):
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
-def field(num, wt, payload):
-    if wt == 2:
-        return varint(num << 3 | 2) + varint(len(payload)) + payload
-    return varint(num << 3 | wt) + payload
-
 
 def hostile(seeds, cmd_field):
     """Hand-made bytes around a valid request: the kinds of bad input the

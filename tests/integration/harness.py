@@ -199,6 +199,27 @@ class Cluster:
                 name, c.StatusCode.Name(rep.status.code), rep.status.message, rep.status.field))
         return rep
 
+    def list_all(self, name, command, result, after=0, timeout=10.0, **fields):
+        """Every item of a paged list command, page after page: e.g.
+        list_all("segment", "list_segments", "segments", after="")."""
+        out = []
+        while True:
+            req = REQUEST[name]()
+            cmd = getattr(req, command)
+            cmd.SetInParent()
+            cmd.after, cmd.limit = after, 1000
+            for k, v in fields.items():
+                setattr(cmd, k, v)
+            page = getattr(self.ok(name, req, timeout=timeout), result)
+            out.extend(getattr(page, result))
+            if not page.next_after:
+                return out
+            after = page.next_after
+
+    def all_entries(self, timeout=10.0):
+        """Every entry the writer shows, in entry no. order."""
+        return self.list_all("logwriter", "list_entries", "entries", timeout=timeout)
+
     def wait_ready(self, name, timeout=20.0):
         deadline = time.monotonic() + timeout * TIME_SCALE
         w = self.workers[name]
@@ -261,6 +282,23 @@ class Cluster:
             print("kept", self.dir)
         else:
             shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def varint(n):
+    """n as a protobuf varint (for hand-made, malformed messages)."""
+    out = bytearray()
+    while True:
+        out.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
+        n >>= 7
+        if not n:
+            return bytes(out)
+
+
+def field(num, wire_type, payload):
+    """One protobuf field by hand: the tag, then a length for wire type 2."""
+    if wire_type == 2:
+        return varint(num << 3 | 2) + varint(len(payload)) + payload
+    return varint(num << 3 | wire_type) + payload
 
 
 def recv_events(sub, n, timeout=10.0):

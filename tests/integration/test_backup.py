@@ -107,16 +107,6 @@ class Load(threading.Thread):
             ctx.term()
 
 
-def all_entries(cl):
-    out, after = [], 0
-    while True:
-        rep = cl.ok("logwriter", lw.LogRequest(list_entries=lw.ListEntries(after=after,
-                                                                           limit=1000)))
-        out.extend(rep.entries.entries)
-        if not rep.entries.next_after:
-            return out
-        after = rep.entries.next_after
-
 
 class BackupRestoreTest(ClusterTest):
 
@@ -202,7 +192,7 @@ class BackupRestoreTest(ClusterTest):
             self.assertIn("rapport-%s is running" % w, err)
         self.assertIn("nothing was restored", err)
         self.assertEqual(os.stat(live).st_ino, before.st_ino)
-        self.assertEqual(len(all_entries(cl)), len(load.acked))
+        self.assertEqual(len(cl.all_entries()), len(load.acked))
 
         # Restore into a fresh state dir; one worker that ran there before
         # (an empty env) holds it at first.
@@ -228,7 +218,7 @@ class BackupRestoreTest(ClusterTest):
             fresh[w].start()
 
         # Every entry acked before the backup started, with its content.
-        restored = {e.entry_no: e for e in all_entries(fresh)}
+        restored = {e.entry_no: e for e in fresh.all_entries()}
         for no, desc, _ in acked_before:
             self.assertIn(no, restored)
             self.assertEqual(restored[no].description, desc)
@@ -333,7 +323,7 @@ class BackupDuringSegmentLogTest(ClusterTest):
         lss = fresh.ok("logwriter", lw.LogRequest(list_logged_segments=lw.ListLoggedSegments(
             segment_no="BIG"))).logged_segments.logged_segments
         self.assertEqual([ls.no_of_interactions for ls in lss], [self.N])
-        es = all_entries(fresh)
+        es = fresh.all_entries()
         self.assertEqual([e.entry_no for e in es], list(range(1, self.N + 1)))
         self.assertEqual([e.contact_no for e in es], contacts)
         # The client's retry with the same request id gets the first result.

@@ -22,31 +22,13 @@ import subprocess
 import time
 import unittest
 
-from harness import TODAY_INT, ClusterTest, c, ia, lw, sg, zmq
+from harness import TODAY_INT, ClusterTest, c, field, ia, lw, sg, varint, zmq
 
 REQ = {"logwriter": lw.LogRequest, "interaction": ia.InteractionRequest,
        "segment": sg.SegmentRequest}
 REP = {"logwriter": lw.LogReply, "interaction": ia.InteractionReply,
        "segment": sg.SegmentReply}
 U64 = 2**64 - 1
-
-
-def varint(n):
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
-def fld(num, wt, payload):
-    if wt == 2:
-        return varint(num << 3 | 2) + varint(len(payload)) + payload
-    return varint(num << 3 | wt) + payload
 
 
 def valid_requests():
@@ -91,7 +73,7 @@ def valid_requests():
 def hostile(worker, rnd):
     """(name, frames, must_fail) of every kind for one worker."""
     out = []
-    rid = fld(1, 2, b"bad")
+    rid = field(1, 2, b"bad")
     cmd_fields = [f.number for f in REQ[worker].DESCRIPTOR.oneofs_by_name["command"].fields]
     for i in range(30):
         out.append(("garbage%d" % i, [bytes(rnd.getrandbits(8)
@@ -107,9 +89,9 @@ def hostile(worker, rnd):
             if s != data:
                 out.append(("utf8-%d-%r" % (k, bad), [s.replace(b"trunc", b"utf8_")], True))
     for f in cmd_fields:
-        out.append(("wiretype-varint-%d" % f, [rid + fld(f, 0, varint(7))], True))
-        out.append(("wiretype-fixed64-%d" % f, [rid + fld(f, 1, b"\0" * 8)], True))
-        out.append(("wiretype-fixed32-%d" % f, [rid + fld(f, 5, b"\0" * 4)], True))
+        out.append(("wiretype-varint-%d" % f, [rid + field(f, 0, varint(7))], True))
+        out.append(("wiretype-fixed64-%d" % f, [rid + field(f, 1, b"\0" * 8)], True))
+        out.append(("wiretype-fixed32-%d" % f, [rid + field(f, 5, b"\0" * 4)], True))
         out.append(("group-%d" % f, [rid + varint(f << 3 | 3) * 5000 + varint(f << 3 | 4) * 5000],
                     True))
         # the command's fields with a wrong type, and 2^64-1 everywhere
@@ -117,23 +99,23 @@ def hostile(worker, rnd):
         # unknown field is ignored as proto3 says)
         if not REQ[worker].DESCRIPTOR.fields_by_number[f].message_type.fields:
             continue
-        out.append(("inner-wiretype-%d" % f, [rid + fld(f, 2, b"".join(
-            fld(n, 5, b"\0" * 4) for n in range(1, 16)))], True))
-        out.append(("u64max-%d" % f, [rid + fld(f, 2, b"".join(
-            fld(n, 0, varint(U64)) for n in range(1, 16)))], False))
-        out.append(("negative-%d" % f, [rid + fld(f, 2, b"".join(
-            fld(n, 0, varint(2**64 - 5)) for n in range(1, 16)))], False))
-        out.append(("huge-varint-%d" % f, [rid + fld(f, 2, fld(1, 0, b"\xff" * 11))], True))
+        out.append(("inner-wiretype-%d" % f, [rid + field(f, 2, b"".join(
+            field(n, 5, b"\0" * 4) for n in range(1, 16)))], True))
+        out.append(("u64max-%d" % f, [rid + field(f, 2, b"".join(
+            field(n, 0, varint(U64)) for n in range(1, 16)))], False))
+        out.append(("negative-%d" % f, [rid + field(f, 2, b"".join(
+            field(n, 0, varint(2**64 - 5)) for n in range(1, 16)))], False))
+        out.append(("huge-varint-%d" % f, [rid + field(f, 2, field(1, 0, b"\xff" * 11))], True))
         out.append(("bad-length-%d" % f, [rid + varint(f << 3 | 2) + varint(2**62)], True))
-    out.append(("request-id-65", [fld(1, 2, b"x" * 65) + fld(cmd_fields[0], 2, b"")], True))
-    out.append(("request-id-varint", [fld(1, 0, varint(5)) + fld(cmd_fields[0], 2, b"")], True))
+    out.append(("request-id-65", [field(1, 2, b"x" * 65) + field(cmd_fields[0], 2, b"")], True))
+    out.append(("request-id-varint", [field(1, 0, varint(5)) + field(cmd_fields[0], 2, b"")], True))
     out.append(("no-command", [rid], True))
-    out.append(("unknown-command", [rid + fld(999, 2, b"")], True))
+    out.append(("unknown-command", [rid + field(999, 2, b"")], True))
     out.append(("empty", [b""], True))
     out.append(("two-frames", [b"junk", valid_requests()[worker][0].SerializeToString()], False))
-    out.append(("user-id-utf8", [rid + fld(2, 2, b"\xc0\xaf") + fld(cmd_fields[0], 2, b"")],
+    out.append(("user-id-utf8", [rid + field(2, 2, b"\xc0\xaf") + field(cmd_fields[0], 2, b"")],
                 True))
-    out.append(("user-id-long", [rid + fld(2, 2, b"u" * 51) + fld(cmd_fields[0], 2, b"")], True))
+    out.append(("user-id-long", [rid + field(2, 2, b"u" * 51) + field(cmd_fields[0], 2, b"")], True))
     # field-by-field semantic bombs through the generated classes
     if worker == "logwriter":
         e = dict(contact_no="C1", date=TODAY_INT, description="d",
@@ -208,7 +190,7 @@ def hostile(worker, rnd):
             segment_no="NOPE", line_nos=[U64, 0])).SerializeToString()], True))
         out.append(("list-lines-u64", [sg.SegmentRequest(list_lines=sg.ListLines(
             segment_no="S1", after=U64, limit=2**32 - 1)).SerializeToString()], False))
-    out.append(("oversize-5MiB", [rid + fld(cmd_fields[0], 2, b"\0" * (5 << 20))], True))
+    out.append(("oversize-5MiB", [rid + field(cmd_fields[0], 2, b"\0" * (5 << 20))], True))
     return out
 
 

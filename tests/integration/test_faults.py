@@ -60,16 +60,6 @@ def pipeline(sock, reqs, window=200, timeout=60.0, reply_cls=lw.LogReply):
     return replies
 
 
-def all_entries(cl):
-    out, after = [], 0
-    while True:
-        rep = cl.ok("logwriter", lw.LogRequest(list_entries=lw.ListEntries(after=after,
-                                                                           limit=1000)))
-        out.extend(rep.entries.entries)
-        if not rep.entries.next_after:
-            return out
-        after = rep.entries.next_after
-
 
 def mdb_stat_ok(test, env):
     out = subprocess.run(["mdb_stat", "-a", env], capture_output=True, text=True)
@@ -114,7 +104,7 @@ class FullMapTest(unittest.TestCase):
             reps = pipeline(cl.sock("logwriter"), [write_req(i, comments=12)
                                                    for i in range(1500)])
             self.assertTrue(all(r.status.code == c.OK for r in reps.values()))
-            es = all_entries(cl)
+            es = cl.all_entries()
             self.assertEqual([e.entry_no for e in es], list(range(1, 6501)))
             one = cl.ok("logwriter", lw.LogRequest(get_entry=lw.GetEntry(entry_no=6500))).entry
             self.assertEqual(len(one.comments), 12)
@@ -129,7 +119,7 @@ class FullMapTest(unittest.TestCase):
                 mdb_stat_ok(self, os.path.join(cl.state_dir, w))
                 cl[w].start()
                 cl.reset_sock(w)
-            self.assertEqual(len(all_entries(cl)), 6500)
+            self.assertEqual(len(cl.all_entries()), 6500)
             fu = cl.ok("segment", sg.SegmentRequest(get_segment=sg.SegmentRef(
                 segment_no="FU0001"))).segment
             self.assertEqual(fu.no_of_lines, 5000)
@@ -176,7 +166,7 @@ class FullDiskTest(ClusterTest):
         # nothing half-written: the env reads, the entries are the acked ones,
         # numbered without a gap, each whole; one event each, no gap
         mdb_stat_ok(self, env)
-        es = all_entries(cl)
+        es = cl.all_entries()
         self.assertEqual([e.entry_no for e in es], list(range(1, 21 + len(acked))))
         for e in es[20:]:
             self.assertEqual(len(e.comments), 12)
@@ -195,7 +185,7 @@ class FullDiskTest(ClusterTest):
         cl["logwriter"].start()
         cl.reset_sock("logwriter")
         self.assertEqual(cl.ok("logwriter", write_req(5000)).entry.entry_no, 22 + len(acked))
-        self.assertEqual(len(all_entries(cl)), 22 + len(acked))
+        self.assertEqual(len(cl.all_entries()), 22 + len(acked))
         stale = subprocess.run(["mdb_stat", "-rr", env], capture_output=True, text=True).stdout
         self.assertIn(" 0 stale readers cleared", stale)
 
@@ -305,7 +295,7 @@ class FloodTest(ClusterTest):
         done, retries, transient = self.settle(s, dict(reqs))
         s.close(0)
         self.assertTrue(all(r.status.code == c.OK for r in done.values()))
-        es = all_entries(self.cl)
+        es = self.cl.all_entries()
         self.assertEqual(len(es), 10000)
         self.assertEqual(sorted(e.description for e in es), sorted("f%d" % i
                                                                    for i in range(10000)))
@@ -334,7 +324,7 @@ class FloodTest(ClusterTest):
             total += len(done)
             s.close(0)
         self.assertEqual(total, 5000)
-        self.assertEqual(len(all_entries(self.cl)), 5000)
+        self.assertEqual(len(self.cl.all_entries()), 5000)
 
 
 class HwmTest(ClusterTest):
@@ -369,7 +359,7 @@ class HwmTest(ClusterTest):
         done, retries, transient = FloodTest.settle(self, s, dict(reqs))
         s.close(0)
         self.assertTrue(all(r.status.code == c.OK for r in done.values()))
-        self.assertEqual(len(all_entries(self.cl)), 2000)
+        self.assertEqual(len(self.cl.all_entries()), 2000)
         st = stats(self.cl, "interaction")
         # nothing silent: every reply came without a resend on silence (the
         # worker held the replies its queue to us could not take)
@@ -457,7 +447,7 @@ class DependencyDownTest(ClusterTest):
         self.assertEqual([x.no_of_interactions for x in ls], [300])
         self.assertEqual(rep.logged.logged_segment_no, ls[0].entry_no)
         self.assertEqual(rep.logged.follow_up_segment_no, "FU001")
-        self.assertEqual(len(all_entries(self.cl)), 300)
+        self.assertEqual(len(self.cl.all_entries()), 300)
 
 
 if __name__ == "__main__":

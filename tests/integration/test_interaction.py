@@ -12,22 +12,13 @@ import unittest
 
 import zmq
 
-from harness import TODAY_INT, ClusterTest, c, ia, lw
+from harness import TODAY_INT, ClusterTest, c, ia, lw, varint
 
 T = ia.InteractionRequest
 F = ia.InteractionFields
 NOW = "10:20:30"
 NOW_ROUNDED = 10 * 3600 + 21 * 60  # now rounded up to the next whole minute
 MAX_MSG = 4 * 1024 * 1024
-
-
-def varint(n):
-    out = bytearray()
-    while True:
-        out.append((n & 0x7f) | (0x80 if n > 0x7f else 0))
-        n >>= 7
-        if not n:
-            return bytes(out)
 
 
 def not_found(table, key_field, key):

@@ -28,19 +28,9 @@ def dump(env_dir, dbi):
 class LmdbDupsortDeleteTest(ClusterTest):
     WORKERS = ("logwriter",)
 
-    def all_entries(self):
-        out, after = [], 0
-        while True:
-            rep = self.cl.ok("logwriter", lw.LogRequest(list_entries=lw.ListEntries(
-                after=after, limit=1000, filter=lw.EntryFilter())))
-            out.extend(rep.entries.entries)
-            if not rep.entries.next_after:
-                return out
-            after = rep.entries.next_after
-
     def check_indexes(self):
         env = os.path.join(self.cl.state_dir, "logwriter")
-        entries = self.all_entries()
+        entries = self.cl.all_entries()
         want = sorted((e.contact_no.encode(), e.entry_no) for e in entries)
         got = sorted((k, int.from_bytes(v, "big")) for k, v in dump(env, "entries_by_contact"))
         self.assertEqual(got, want, "entries_by_contact does not match the entries")

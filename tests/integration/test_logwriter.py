@@ -1,9 +1,7 @@
 """rapport-logwriter through its real socket: entries, idempotency, events,
 durability across kill -9, segment log streams, cancel and delete rules,
 and bad input."""
-import signal
 import unittest
-import uuid
 
 from harness import (TODAY_INT, ClusterTest, c, lw, recv_events)
 
