@@ -20,8 +20,9 @@
 #define INFLIGHT_BUCKETS 4096
 #define ARENA_POOL       64
 #define MAX_EXTRA        6
-#define HELD_MAX         100000 /* replies held for clients that do not read */
-#define HELD_MS          60000  /* ... and for how long */
+#define HELD_MAX         100000     /* replies held for clients that do not read */
+#define HELD_BYTES_MAX   (64 << 20) /* ... their bytes at most */
+#define HELD_MS          60000      /* ... and for how long */
 
 static const double s_bounds[] = {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
                                   0.005,   0.01,   0.025,   0.05,   0.1,   0.25,
@@ -81,7 +82,7 @@ struct server {
     uint64_t malformed;
     held_t *held; /* oldest first */
     held_t **held_tail;
-    size_t n_held;
+    size_t n_held, held_bytes;
     uint64_t replies_dropped;
     bool curve; /* tcp: callers are known by their CURVE key */
     char endpoint[CONFIG_PATH_MAX];
@@ -368,10 +369,12 @@ static void s_hold(server_t *s, const bus_envelope_t *env, const void *data, siz
 
     for (size_t i = 0; i < env->n; i++)
         env_bytes += env->len[i];
-    h = s->n_held < HELD_MAX ? malloc(sizeof(*h) + env_bytes + len) : NULL;
+    h = s->n_held < HELD_MAX && s->held_bytes + env_bytes + len <= HELD_BYTES_MAX
+            ? malloc(sizeof(*h) + env_bytes + len)
+            : NULL;
     if (!h) {
         s->replies_dropped++;
-        log_debug("reply dropped: %zu replies held already", s->n_held);
+        log_debug("reply dropped: %zu replies (%zu bytes) held already", s->n_held, s->held_bytes);
         return;
     }
     h->next = NULL;
@@ -391,6 +394,7 @@ static void s_hold(server_t *s, const bus_envelope_t *env, const void *data, siz
     *s->held_tail = h;
     s->held_tail = &h->next;
     s->n_held++;
+    s->held_bytes += env_bytes + len;
 }
 
 /* Send the held replies that the clients' queues take now; drop those held
@@ -422,6 +426,7 @@ static void s_flush_held(server_t *s)
             log_debug("held reply dropped: %s", rp_strerror(rc));
         }
         *pp = h->next;
+        s->held_bytes -= (size_t)(p - h->bytes) + h->len;
         free(h);
         s->n_held--;
     }
