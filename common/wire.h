@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <protobuf-c/protobuf-c.h>
 
@@ -126,6 +127,17 @@ static inline char *wire_str(const char *s)
         char *m;
     } u = {.c = s};
     return u.m;
+}
+
+/* A decoded string field into a fixed buffer dst[size] (size > 0), cut to
+ * fit and always terminated: snprintf "%s" without the format machinery,
+ * for per-line loops. */
+static inline void wire_copy_str(char *dst, size_t size, const char *src)
+{
+    size_t n = src ? strnlen(src, size - 1) : 0;
+    if (n)
+        memcpy(dst, src, n);
+    dst[n] = '\0';
 }
 
 /* Decode bytes this process wrote itself (store records) into the arena,

@@ -374,7 +374,7 @@ static bool s_code_note(logrun_t *r, char kind, const char *code, wire_arena_t *
     last = r->last_code[kind == 'T' ? 0 : kind == 'S' ? 1 : 2];
     if (strcmp(last, code) == 0)
         return true;
-    snprintf(last, sizeof(r->last_code[0]), "%s", code);
+    wire_copy_str(last, sizeof(r->last_code[0]), code);
     if (!s_code_key(kind, code, key))
         return true;
     slot = seg_map_slot(r->codes, key, true);
@@ -606,7 +606,7 @@ static void s_on_chunk(void *ctx, server_req_t *req, ProtobufCMessage *reply, wi
             continue;
         }
         j++;
-        snprintf(ci->salesperson, sizeof(ci->salesperson), "%s", c->salesperson_code);
+        wire_copy_str(ci->salesperson, sizeof(ci->salesperson), c->salesperson_code);
         ci->corr = (uint8_t)c->correspondence_type;
         ci->has_email = c->email[0] != '\0';
         ci->found = true;
@@ -991,9 +991,9 @@ static bool s_fu_add(logrun_t *r, const Rapport__V1__SegmentLine *l, uint64_t in
             return false;
     }
     f = &r->fu[r->n_fu++];
-    snprintf(f->contact, sizeof(f->contact), "%s", l->contact_no);
-    snprintf(f->company, sizeof(f->company), "%s", l->contact_company_no);
-    snprintf(f->salesperson, sizeof(f->salesperson), "%s", ci ? ci->salesperson : "");
+    wire_copy_str(f->contact, sizeof(f->contact), l->contact_no);
+    wire_copy_str(f->company, sizeof(f->company), l->contact_company_no);
+    wire_copy_str(f->salesperson, sizeof(f->salesperson), ci ? ci->salesperson : "");
     f->corr = ci ? ci->corr : 0;
     return true;
 }
