@@ -20,6 +20,12 @@
 #include "log.h"
 #include "writer.h"
 
+/* Segment-log entries one group commit applies at most. Each entry may
+ * dirty a page of the contact index, and LMDB keeps a write transaction's
+ * dirty pages in memory until the commit: this bounds that memory (about
+ * 4 KiB an entry) whatever the segment's or the store's size. */
+#define COMMIT_MAX_ENTRIES 16384
+
 enum {
     CMD_WRITE_ENTRY = RAPPORT__V1__LOG_REQUEST__COMMAND_WRITE_ENTRY,
     CMD_GET_ENTRY = RAPPORT__V1__LOG_REQUEST__COMMAND_GET_ENTRY,
@@ -384,7 +390,19 @@ static void s_on_batch(void *ctx, server_req_t **reqs, size_t n)
     if (nw == 0)
         return;
     if (w->cfg->group_commit) {
-        s_commit(w, reqs, nw);
+        size_t first = 0, entries = 0;
+        for (size_t i = 0; i < nw; i++) {
+            size_t k = reqs[i]->command == CMD_LOG_BATCH
+                           ? writer_request(reqs[i])->log_batch->n_entries
+                           : 1;
+            if (i > first && entries + k > COMMIT_MAX_ENTRIES) {
+                s_commit(w, &reqs[first], i - first);
+                first = i;
+                entries = 0;
+            }
+            entries += k;
+        }
+        s_commit(w, &reqs[first], nw - first);
         return;
     }
     for (size_t i = 0; i < nw; i++)
