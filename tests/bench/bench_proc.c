@@ -372,6 +372,31 @@ void bench_cluster_destroy(bench_cluster_t *cl)
 
 /* ---- RssAnon ---- */
 
+double bench_cpu_seconds(pid_t pid)
+{
+    char path[64], buf[1024];
+    unsigned long long utime, stime;
+    const char *p;
+    ssize_t n;
+    int fd;
+
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    buf[n] = '\0';
+    /* After "pid (comm) ": state is field 3, utime 14 and stime 15. */
+    p = strrchr(buf, ')');
+    if (!p ||
+        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2)
+        return -1;
+    return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
 uint64_t bench_rss_anon_kb(pid_t pid)
 {
     char path[64], buf[4096];
