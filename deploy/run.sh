@@ -20,6 +20,13 @@ VAR=$PWD/var
 RUN=$VAR/run
 STATE=$VAR/lib
 LOGS=$VAR/log
+# The demo writes the same records each time: it starts from empty stores,
+# unless another run.sh still serves them.
+if [ -d "$RUN" ] && build/bin/rapport --run-dir "$RUN" --timeout 500 stats >/dev/null 2>&1; then
+  echo "workers are already serving on $RUN (another deploy/run.sh?); stop them first" >&2
+  exit 1
+fi
+rm -rf "$RUN" "$STATE"
 mkdir -p "$RUN" "$STATE" "$LOGS"
 # A local start uses no config file unless you name one.
 export RAPPORT_CONFIG=${RAPPORT_CONFIG:-/dev/null}
