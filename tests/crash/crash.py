@@ -229,6 +229,15 @@ class Workload:
         self.errors = []
         self.lock = threading.Lock()
 
+    def settled(self, story, r, what):
+        """Whether r was acked. A request given up on leaves the story
+        uncertain; a refusal is an error of the round."""
+        if r.gave_up:
+            story.uncertain = True
+        elif not r.acked:
+            self.errors.append("%s refused: %s" % (what, r.reply.status.message))
+        return r.acked
+
     def client(self):
         cl = Client(self.ctx, self.cluster, self.journal)
         self.clients.append(cl)
@@ -254,11 +263,7 @@ class Workload:
                         contact_no=rnd.choice(contacts), interaction_template_code=template,
                         salesperson_code="SP1", description=token,
                         comments=["c1", "c2"] if rnd.random() < 0.3 else [])))
-                if st.create.gave_up:
-                    st.uncertain = True
-                    continue
-                if not st.create.acked:
-                    self.errors.append("create refused: %s" % st.create.reply.status.message)
+                if not self.settled(st, st.create, "create"):
                     continue
                 st.entry_no = st.create.reply.entry.entry_no
                 st.postponed = postpone
@@ -293,23 +298,18 @@ class Workload:
                 if not st.postponed and rnd.random() < 0.35:
                     r = cl.call("logwriter", set_entries_canceled=lw.SetEntriesCanceled(
                         entry_nos=[st.entry_no], canceled=True))
-                    if r.gave_up:
-                        st.uncertain = True
-                        continue
-                    if not r.acked:
-                        self.errors.append("cancel refused: %s" % r.reply.status.message)
+                    if not self.settled(st, r, "cancel"):
                         continue
                     st.canceled = True
                     if rnd.random() < 0.5:
                         r = cl.call("logwriter", delete_canceled_entries=lw.DeleteCanceledEntries(
                             filter=lw.EntryFilter(entry_no_from=st.entry_no,
                                                   entry_no_to=st.entry_no)))
-                        if r.gave_up:
-                            st.uncertain = True
+                        if not self.settled(st, r, "delete canceled of %d" % st.entry_no):
                             continue
-                        if not r.acked or r.reply.count.count != 1:
-                            self.errors.append("delete canceled of %d: %s count %d" % (
-                                st.entry_no, r.reply.status.message, r.reply.count.count))
+                        if r.reply.count.count != 1:
+                            self.errors.append("delete canceled of %d: count %d" % (
+                                st.entry_no, r.reply.count.count))
                             continue
                         st.deleted = True
         except Exception as e:  # noqa: BLE001 - reported by the round
@@ -333,11 +333,7 @@ class Workload:
                     no=st.no, fields=sg.SegmentFields(
                         description="seg " + st.no, salesperson_code="SP1",
                         interaction_template_code="MAIL", campaign_no=st.campaign)))
-                if r.gave_up:
-                    st.uncertain = True
-                    continue
-                if not r.acked:
-                    self.errors.append("create segment refused: %s" % r.reply.status.message)
+                if not self.settled(st, r, "create segment"):
                     continue
                 st.created = True
                 size = int(math.exp(rnd.uniform(0, math.log(MAX_SEGMENT))))
@@ -345,11 +341,7 @@ class Workload:
                 nos = ["K%05d" % i for i in picked]
                 r = cl.call("segment", add_contacts=sg.AddContacts(segment_no=st.no,
                                                                    contact_nos=nos))
-                if r.gave_up:
-                    st.uncertain = True
-                    continue
-                if not r.acked:
-                    self.errors.append("add contacts refused: %s" % r.reply.status.message)
+                if not self.settled(st, r, "add contacts"):
                     continue
                 st.contacts = nos
                 if rnd.random() < 0.15:
@@ -365,12 +357,7 @@ class Workload:
                 st.follow_up = rnd.random() < 0.5
                 st.log = cl.call("segment", log_segment=sg.LogSegment(
                     segment_no=st.no, create_follow_up=st.follow_up))
-                if st.log.gave_up:
-                    st.uncertain = True
-                    continue
-                if not st.log.acked:
-                    self.errors.append("log segment %s refused: %s" % (
-                        st.no, st.log.reply.status.message))
+                if not self.settled(st, st.log, "log segment " + st.no):
                     continue
                 if rnd.random() < 0.25:
                     r = cl.call("logwriter", set_logged_segment_canceled=lw.SetLoggedSegmentCanceled(
