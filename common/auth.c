@@ -1,16 +1,14 @@
-/* auth: key files, key selection and the ZAP handler thread.
+/* auth: CURVE key files and which key a process uses.
  *
- * The ZAP handler is the worker's doorkeeper: it logs each refused key at
- * notice level itself (an audit line an operator needs, which no caller
- * could log for it), and nothing above debug otherwise. */
+ * Parsing is strict: a key file holds one key, and each of its lines
+ * (role, user, relay) at most once, so that a file edited twice never
+ * silently means its last line. Admitting keys at the handshake is the
+ * gate's business (gate.c, with the keyring of keyring.c). */
 #include "auth.h"
 
 #include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -23,9 +21,7 @@
 
 #include "log.h"
 
-#define KEYFILE_MAX  4096
-#define ZAP_ENDPOINT "inproc://zeromq.zap.01"
-#define ZAP_FRAMES   8
+#define KEYFILE_MAX 4096
 
 typedef enum { KEYFILE_SECRET, KEYFILE_PUBLIC } keyfile_t;
 
@@ -141,16 +137,119 @@ static bool s_user_valid(const char *user)
     return true;
 }
 
-/* Parse the text of a key file of `kind` into *kp / *client. */
+/* What a key file has given so far: each line at most once. */
+typedef struct {
+    unsigned key, role, user, relay; /* line numbers, 0: not yet */
+} s_seen_t;
+
+/* Note that a line of `what` was read at `lineno`; a second one is an
+ * error naming both lines (the last one must not silently win). */
+static rp_err s_once(unsigned *seen, const char *what, const char *path, unsigned lineno,
+                     char *errbuf, size_t errlen)
+{
+    if (*seen) {
+        s_err(errbuf, errlen, "%s:%u: a second %s (line %u has one; a key file holds one)", path,
+              lineno, what, *seen);
+        return RP_ECONFIG;
+    }
+    *seen = lineno;
+    return RP_OK;
+}
+
+/* Store a key (secret or public, per the file's kind) read at lineno. */
+static rp_err s_take_key(keyfile_t kind, bool secret_line, const char *value, auth_keypair_t *kp,
+                         auth_client_t *client, s_seen_t *seen, const char *path, unsigned lineno,
+                         char *errbuf, size_t errlen)
+{
+    if (secret_line && kind != KEYFILE_SECRET) {
+        s_err(errbuf, errlen, "%s:%u: a secret key in a public key file", path, lineno);
+        return RP_ECONFIG;
+    }
+    if (kind == KEYFILE_SECRET && !secret_line) {
+        memcpy(kp->public_key, value, AUTH_KEY_LEN + 1); /* checked against the secret */
+        return RP_OK;
+    }
+    if (s_once(&seen->key, "key", path, lineno, errbuf, errlen) != RP_OK)
+        return RP_ECONFIG;
+    memcpy(kind == KEYFILE_SECRET ? kp->secret_key : client->public_key, value, AUTH_KEY_LEN + 1);
+    return RP_OK;
+}
+
+/* One `key = value` line of a public key file other than the key. */
+static rp_err s_public_field(const char *key, const char *value, auth_client_t *client,
+                             s_seen_t *seen, const char *path, unsigned lineno, char *errbuf,
+                             size_t errlen)
+{
+    if (!strcmp(key, "role")) {
+        if (s_once(&seen->role, "role line", path, lineno, errbuf, errlen) != RP_OK)
+            return RP_ECONFIG;
+        if (!auth_role_valid(value)) {
+            s_err(errbuf, errlen, "%s:%u: bad role '%s' (expected reader, writer or admin)", path,
+                  lineno, value);
+            return RP_ECONFIG;
+        }
+        snprintf(client->role, sizeof(client->role), "%s", value);
+    } else if (!strcmp(key, "user")) {
+        if (s_once(&seen->user, "user line", path, lineno, errbuf, errlen) != RP_OK)
+            return RP_ECONFIG;
+        if (!s_user_valid(value)) {
+            s_err(errbuf, errlen, "%s:%u: bad user id (1 to %d characters, no blanks)", path,
+                  lineno, AUTH_USER_MAX);
+            return RP_ECONFIG;
+        }
+        snprintf(client->user, sizeof(client->user), "%s", value);
+    } else if (!strcmp(key, "relay")) {
+        if (s_once(&seen->relay, "relay line", path, lineno, errbuf, errlen) != RP_OK)
+            return RP_ECONFIG;
+        if (!strcmp(value, "yes") || !strcmp(value, "true"))
+            client->relay = true;
+        else if (!strcmp(value, "no") || !strcmp(value, "false"))
+            client->relay = false;
+        else {
+            s_err(errbuf, errlen, "%s:%u: bad value for relay: '%s' (expected yes or no)", path,
+                  lineno, value);
+            return RP_ECONFIG;
+        }
+    } else {
+        s_err(errbuf, errlen, "%s:%u: unknown key '%s'", path, lineno, key);
+        return RP_ECONFIG;
+    }
+    return RP_OK;
+}
+
+/* Split a `key = value` line (trimmed, quotes taken off the value). */
+static bool s_split(char *line, char **ret_key, char **ret_value)
+{
+    char *eq = strchr(line, '='), *value;
+    size_t n;
+
+    if (!eq)
+        return false;
+    *eq = '\0';
+    value = s_trim(eq + 1);
+    n = strlen(value);
+    if (n >= 2 && value[0] == '"' && value[n - 1] == '"') {
+        value[n - 1] = '\0';
+        value++;
+    }
+    *ret_key = s_trim(line);
+    *ret_value = value;
+    return true;
+}
+
+/* Parse the text of a key file of `kind` into *kp / *client. Every line is
+ * allowed once: a second key, role, user or relay line is refused with
+ * the file and the line. */
 static rp_err s_parse(const char *path, char *text, keyfile_t kind, auth_keypair_t *kp,
                       auth_client_t *client, char *errbuf, size_t errlen)
 {
     unsigned lineno = 0;
     char *line = text;
-    bool have_key = false;
+    s_seen_t seen = {0, 0, 0, 0};
+    rp_err rc = RP_OK;
 
-    while (line && *line) {
-        char *next = strchr(line, '\n'), *eq, *key, *value;
+    while (rc == RP_OK && line && *line) {
+        char *next = strchr(line, '\n'), *key, *value;
         if (next)
             *next++ = '\0';
         lineno++;
@@ -159,80 +258,37 @@ static rp_err s_parse(const char *path, char *text, keyfile_t kind, auth_keypair
         /* A bare key (zmq_curve_keypair output pasted as it is) first: Z85
          * has '#' and '=' among its characters. */
         if (s_z85_valid(key)) {
-            memcpy(kind == KEYFILE_SECRET ? kp->secret_key : client->public_key, key,
-                   AUTH_KEY_LEN + 1);
-            have_key = true;
+            rc = s_take_key(kind, kind == KEYFILE_SECRET, key, kp, client, &seen, path, lineno,
+                            errbuf, errlen);
             continue;
         }
         if (!*key || *key == '#')
             continue;
-        eq = strchr(key, '=');
-        if (!eq) {
+        if (!s_split(key, &key, &value)) {
             s_err(errbuf, errlen, "%s:%u: expected 'key = value' or a Z85 key", path, lineno);
             return RP_ECONFIG;
         }
-        *eq = '\0';
-        value = s_trim(eq + 1);
-        key = s_trim(key);
-        if (strlen(value) >= 2 && value[0] == '"' && value[strlen(value) - 1] == '"') {
-            value[strlen(value) - 1] = '\0';
-            value++;
-        }
         if (!strcmp(key, "secret-key") || !strcmp(key, "public-key")) {
-            bool secret = key[0] == 's';
             if (!s_z85_valid(value)) {
                 s_err(errbuf, errlen, "%s:%u: %s is not a Z85 CURVE key (40 characters)", path,
                       lineno, key);
                 return RP_ECONFIG;
             }
-            if (secret && kind != KEYFILE_SECRET) {
-                s_err(errbuf, errlen, "%s:%u: a secret key in a public key file", path, lineno);
-                return RP_ECONFIG;
-            }
-            if (secret) {
-                memcpy(kp->secret_key, value, AUTH_KEY_LEN + 1);
-                have_key = true;
-            } else if (kind == KEYFILE_SECRET) {
-                memcpy(kp->public_key, value, AUTH_KEY_LEN + 1);
-            } else {
-                memcpy(client->public_key, value, AUTH_KEY_LEN + 1);
-                have_key = true;
-            }
-        } else if (kind == KEYFILE_PUBLIC && !strcmp(key, "role")) {
-            if (!auth_role_valid(value)) {
-                s_err(errbuf, errlen, "%s:%u: bad role '%s' (expected reader, writer or admin)",
-                      path, lineno, value);
-                return RP_ECONFIG;
-            }
-            snprintf(client->role, sizeof(client->role), "%s", value);
-        } else if (kind == KEYFILE_PUBLIC && !strcmp(key, "user")) {
-            if (!s_user_valid(value)) {
-                s_err(errbuf, errlen, "%s:%u: bad user id (1 to %d characters, no blanks)", path,
-                      lineno, AUTH_USER_MAX);
-                return RP_ECONFIG;
-            }
-            snprintf(client->user, sizeof(client->user), "%s", value);
-        } else if (kind == KEYFILE_PUBLIC && !strcmp(key, "relay")) {
-            if (!strcmp(value, "yes") || !strcmp(value, "true"))
-                client->relay = true;
-            else if (!strcmp(value, "no") || !strcmp(value, "false"))
-                client->relay = false;
-            else {
-                s_err(errbuf, errlen, "%s:%u: bad value for relay: '%s' (expected yes or no)", path,
-                      lineno, value);
-                return RP_ECONFIG;
-            }
+            rc = s_take_key(kind, key[0] == 's', value, kp, client, &seen, path, lineno, errbuf,
+                            errlen);
+        } else if (kind == KEYFILE_PUBLIC) {
+            rc = s_public_field(key, value, client, &seen, path, lineno, errbuf, errlen);
         } else {
             s_err(errbuf, errlen, "%s:%u: unknown key '%s'", path, lineno, key);
             return RP_ECONFIG;
         }
     }
-    if (!have_key) {
+    if (rc == RP_OK && !seen.key) {
         s_err(errbuf, errlen, "%s: no %s key in the file", path,
               kind == KEYFILE_SECRET ? "secret-key" : "public-key");
         return RP_ECONFIG;
     }
-    return RP_OK;
+    return rc;
 }
 
 rp_err auth_keypair_load(const char *path, auth_keypair_t *ret_keypair, char *errbuf, size_t errlen)
@@ -272,17 +328,14 @@ out_wipe:
     return rc;
 }
 
-rp_err auth_public_load(const char *path, auth_client_t *ret_client, char *errbuf, size_t errlen)
+rp_err auth_public_parse(const char *path, char *text, auth_client_t *ret_client, char *errbuf,
+                         size_t errlen)
 {
-    char text[KEYFILE_MAX];
     auth_client_t client;
-    struct stat st;
     const char *base = strrchr(path, '/');
     size_t n;
-    rp_err rc = s_read_file(path, text, sizeof(text), &st, errbuf, errlen);
+    rp_err rc;
 
-    if (rc != RP_OK)
-        return rc;
     memset(&client, 0, sizeof(client));
     /* The user id defaults to the file's name. */
     base = base ? base + 1 : path;
@@ -298,8 +351,23 @@ rp_err auth_public_load(const char *path, auth_client_t *ret_client, char *errbu
     rc = s_parse(path, text, KEYFILE_PUBLIC, NULL, &client, errbuf, errlen);
     if (rc != RP_OK)
         return rc;
+    if (!client.user[0]) {
+        s_err(errbuf, errlen, "%s: no user line, and the file's name is no user id", path);
+        return RP_ECONFIG;
+    }
     *ret_client = client;
     return RP_OK;
+}
+
+rp_err auth_public_load(const char *path, auth_client_t *ret_client, char *errbuf, size_t errlen)
+{
+    char text[KEYFILE_MAX];
+    struct stat st;
+    rp_err rc = s_read_file(path, text, sizeof(text), &st, errbuf, errlen);
+
+    if (rc != RP_OK)
+        return rc;
+    return auth_public_parse(path, text, ret_client, errbuf, errlen);
 }
 
 static bool s_name_valid(const char *name)
@@ -497,254 +565,5 @@ rp_err auth_server_public_key(const config_t *cfg, const char *endpoint,
     if (rc != RP_OK)
         return rc == RP_ENOTFOUND ? RP_ECONFIG : rc;
     memcpy(ret_key, server.public_key, AUTH_KEY_LEN + 1);
-    return RP_OK;
-}
-
-rp_err auth_client_find(const char *dir, const char *public_key, auth_client_t *ret_client)
-{
-    DIR *d = opendir(dir);
-    struct dirent *de;
-    size_t seen = 0;
-    rp_err rc = RP_ENOTFOUND;
-
-    if (!d)
-        return RP_EIO;
-    while ((de = readdir(d)) != NULL && seen < AUTH_MAX_CLIENTS) {
-        size_t n = strlen(de->d_name);
-        char path[CONFIG_PATH_MAX], err[CONFIG_PATH_MAX + 128];
-        auth_client_t client;
-        int m;
-
-        if (de->d_name[0] == '.' || n <= 4 || strcmp(de->d_name + n - 4, ".pub") != 0)
-            continue;
-        seen++;
-        m = snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-        if (m < 0 || (size_t)m >= sizeof(path))
-            continue;
-        if (auth_public_load(path, &client, err, sizeof(err)) != RP_OK) {
-            log_warnx("authorized key skipped: %s", err);
-            continue;
-        }
-        if (strcmp(client.public_key, public_key) != 0)
-            continue;
-        if (!client.role[0] || !client.user[0]) {
-            log_warnx("authorized key skipped: %s has no %s line", path,
-                      client.role[0] ? "user" : "role");
-            continue;
-        }
-        if (rc == RP_OK) {
-            /* Which file would win depends on readdir's order: neither. */
-            log_warnx("CURVE key %s refused: authorized twice (%s and another file)", public_key,
-                      path);
-            rc = RP_ENOTFOUND;
-            break;
-        }
-        *ret_client = client;
-        rc = RP_OK;
-    }
-    closedir(d);
-    return rc;
-}
-
-/* ---- the ZAP handler (RFC 27) ------------------------------------------- */
-
-typedef struct {
-    void *sock;
-    char keys_dir[CONFIG_PATH_MAX];
-} zap_t;
-
-/* ZMTP metadata: name length (1 byte), name, value length (4 bytes, big
- * endian), value. */
-static size_t s_metadata_add(uint8_t *buf, size_t pos, const char *name, const char *value)
-{
-    size_t nl = strlen(name), vl = strlen(value);
-    buf[pos++] = (uint8_t)nl;
-    memcpy(buf + pos, name, nl);
-    pos += nl;
-    buf[pos++] = (uint8_t)(vl >> 24);
-    buf[pos++] = (uint8_t)(vl >> 16);
-    buf[pos++] = (uint8_t)(vl >> 8);
-    buf[pos++] = (uint8_t)vl;
-    memcpy(buf + pos, value, vl);
-    return pos + vl;
-}
-
-static bool s_frame_is(zmq_msg_t *m, const char *text)
-{
-    return zmq_msg_size(m) == strlen(text) && memcmp(zmq_msg_data(m), text, strlen(text)) == 0;
-}
-
-/* Decide one request; the reply's status, user id and metadata. */
-static void s_zap_decide(const zap_t *z, zmq_msg_t *f, size_t nf, const char **ret_code,
-                         const char **ret_text, auth_client_t *ret_client, uint8_t *meta,
-                         size_t *ret_meta_len)
-{
-    char key[AUTH_KEY_LEN + 1], addr[64];
-    size_t alen;
-    rp_err rc;
-
-    *ret_meta_len = 0;
-    ret_client->user[0] = '\0';
-    if (nf < 6 || !s_frame_is(&f[0], "1.0")) {
-        *ret_code = "500";
-        *ret_text = "bad ZAP request";
-        return;
-    }
-    /* ipc sockets have no domain; libzmq asks only when one is set, but a
-     * NULL-mechanism request outside our domain is not ours to refuse. */
-    if (!s_frame_is(&f[2], AUTH_ZAP_DOMAIN)) {
-        *ret_code = "200";
-        *ret_text = "OK";
-        return;
-    }
-    if (!s_frame_is(&f[5], "CURVE") || nf != 7 || zmq_msg_size(&f[6]) != 32) {
-        *ret_code = "400";
-        *ret_text = "CURVE is required";
-        return;
-    }
-    zmq_z85_encode(key, (const uint8_t *)zmq_msg_data(&f[6]), 32);
-    rc = auth_client_find(z->keys_dir, key, ret_client);
-    if (rc == RP_OK) {
-        /* Always both properties: a peer may send X-* properties of its
-         * own in the handshake (ZMQ_METADATA), and libzmq lets the ZAP
-         * handler's win only for the names the handler sets. */
-        size_t pos = s_metadata_add(meta, 0, AUTH_PROP_ROLE, ret_client->role);
-        *ret_meta_len =
-            s_metadata_add(meta, pos, AUTH_PROP_RELAY, ret_client->relay ? "yes" : "no");
-        *ret_code = "200";
-        *ret_text = "OK";
-        log_debug("CURVE key %s admitted: user %s, role %s", key, ret_client->user,
-                  ret_client->role);
-        return;
-    }
-    alen = zmq_msg_size(&f[3]) < sizeof(addr) - 1 ? zmq_msg_size(&f[3]) : sizeof(addr) - 1;
-    memcpy(addr, zmq_msg_data(&f[3]), alen);
-    addr[alen] = '\0';
-    ret_client->user[0] = '\0';
-    if (rc == RP_EIO) {
-        *ret_code = "500";
-        *ret_text = "authorized keys unreadable";
-        log_warn("refused CURVE key %s from %s: cannot read %s", key, addr, z->keys_dir);
-        return;
-    }
-    *ret_code = "400";
-    *ret_text = "unknown key";
-    log_notice("refused CURVE key %s from %s: not in %s", key, addr, z->keys_dir);
-}
-
-static int s_send_str(void *sock, const char *text, int flags)
-{
-    return zmq_send(sock, text, strlen(text), flags);
-}
-
-static void *s_zap_thread(void *arg)
-{
-    zap_t *z = arg;
-
-    for (;;) {
-        zmq_msg_t f[ZAP_FRAMES];
-        size_t nf = 0;
-        bool more = true, term = false;
-        const char *code, *text;
-        auth_client_t client;
-        uint8_t meta[64];
-        size_t meta_len;
-
-        while (more) {
-            zmq_msg_t extra, *m = nf < ZAP_FRAMES ? &f[nf] : &extra;
-            zmq_msg_init(m);
-            if (zmq_msg_recv(m, z->sock, 0) < 0) {
-                zmq_msg_close(m);
-                if (errno == EINTR)
-                    continue;
-                term = true; /* ETERM: the context is going away */
-                break;
-            }
-            more = zmq_msg_more(m);
-            if (m == &extra)
-                zmq_msg_close(m);
-            else
-                nf++;
-        }
-        if (term) {
-            for (size_t i = 0; i < nf; i++)
-                zmq_msg_close(&f[i]);
-            break;
-        }
-        s_zap_decide(z, f, nf, &code, &text, &client, meta, &meta_len);
-        /* Reply: version, request id, status code, status text, user id,
-         * metadata. */
-        if (s_send_str(z->sock, "1.0", ZMQ_SNDMORE) < 0 ||
-            zmq_send(z->sock, nf > 1 ? zmq_msg_data(&f[1]) : "", nf > 1 ? zmq_msg_size(&f[1]) : 0,
-                     ZMQ_SNDMORE) < 0 ||
-            s_send_str(z->sock, code, ZMQ_SNDMORE) < 0 ||
-            s_send_str(z->sock, text, ZMQ_SNDMORE) < 0 ||
-            s_send_str(z->sock, client.user, ZMQ_SNDMORE) < 0 ||
-            zmq_send(z->sock, meta, meta_len, 0) < 0)
-            log_debug("ZAP reply not sent: %s", zmq_strerror(errno));
-        for (size_t i = 0; i < nf; i++)
-            zmq_msg_close(&f[i]);
-    }
-    zmq_close(z->sock);
-    free(z);
-    return NULL;
-}
-
-rp_err auth_zap_start(void *zctx, const config_t *cfg, char *errbuf, size_t errlen)
-{
-    zap_t *z;
-    pthread_t tid;
-    pthread_attr_t attr;
-    sigset_t all, old;
-    int linger = 0, rc;
-    DIR *d;
-
-    if (!cfg->curve_client_keys_dir[0]) {
-        s_err(errbuf, errlen,
-              "a tcp endpoint needs curve_client_keys_dir, the directory of authorized client "
-              "keys");
-        return RP_ECONFIG;
-    }
-    d = opendir(cfg->curve_client_keys_dir);
-    if (!d) {
-        s_err(errbuf, errlen, "curve_client_keys_dir %s: %s", cfg->curve_client_keys_dir,
-              strerror(errno));
-        return RP_ECONFIG;
-    }
-    closedir(d);
-    z = calloc(1, sizeof(*z));
-    if (!z)
-        return RP_ENOMEM;
-    snprintf(z->keys_dir, sizeof(z->keys_dir), "%s", cfg->curve_client_keys_dir);
-    z->sock = zmq_socket(zctx, ZMQ_REP);
-    if (!z->sock) {
-        s_err(errbuf, errlen, "ZAP socket: %s", zmq_strerror(errno));
-        free(z);
-        return RP_EIO;
-    }
-    zmq_setsockopt(z->sock, ZMQ_LINGER, &linger, sizeof(linger));
-    if (zmq_bind(z->sock, ZAP_ENDPOINT) != 0) {
-        int e = errno;
-        zmq_close(z->sock);
-        free(z);
-        if (e == EADDRINUSE)
-            return RP_OK; /* this context has its handler already */
-        s_err(errbuf, errlen, "bind %s: %s", ZAP_ENDPOINT, zmq_strerror(e));
-        return RP_EIO;
-    }
-    /* The handler takes no signals: they are the main loop's business. */
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    rc = pthread_create(&tid, &attr, s_zap_thread, z);
-    pthread_attr_destroy(&attr);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (rc != 0) {
-        s_err(errbuf, errlen, "ZAP handler thread: %s", strerror(rc));
-        zmq_close(z->sock);
-        free(z);
-        return RP_ENOMEM;
-    }
     return RP_OK;
 }

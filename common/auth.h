@@ -1,10 +1,11 @@
-/* auth: CURVE keys and the ZAP handler of tcp endpoints.
+/* auth: CURVE key files and which key a process uses.
  *
  * A tcp endpoint is a CURVE server (ZeroMQ RFC 26) whose clients a ZAP
- * handler (RFC 27) admits by public key. bus.c calls in here when it binds
- * or connects a tcp endpoint; nothing else needs to know about CURVE.
+ * handler (RFC 27, in gate.h) admits by public key. bus.c calls in here
+ * when it binds or connects a tcp endpoint.
  *
- * Key files are text: `key = value` lines, blank lines and '#' comments.
+ * Key files are text: `key = value` lines, blank lines and '#' comments;
+ * a file holds one key and each line at most once.
  *
  *   NAME.key  secret-key = <Z85>    the secret key (40 Z85 characters);
  *             public-key = <Z85>    optional, checked against the secret.
@@ -35,13 +36,8 @@
  *                      found by the endpoint (the events endpoint is the
  *                      logwriter's).
  *
- * The ZAP handler reads the authorized keys directory on every handshake,
- * so adding or removing a file takes effect for the next connection (an
- * established connection keeps its identity until it closes). It answers
- * 200 with the user id as ZAP User-Id and the role and relay flag as the
- * metadata properties X-Role and X-Relay, which libzmq attaches to every
- * message of the connection (zmq_msg_gets); an unknown key gets 400 and
- * the handshake fails. */
+ * Admitting a client at the handshake is the gate's (gate.h): it keeps the
+ * authorized keys in memory (keyring.h) and answers libzmq's ZAP requests. */
 #ifndef RAPPORT_AUTH_H
 #define RAPPORT_AUTH_H
 
@@ -56,6 +52,7 @@
 #define AUTH_ZAP_DOMAIN  "rapport"
 #define AUTH_PROP_ROLE   "X-Role"
 #define AUTH_PROP_RELAY  "X-Relay"
+#define AUTH_PROP_KEY    "X-Key"
 #define AUTH_CREDENTIAL  "curve.key"
 #define AUTH_MAX_CLIENTS 10000 /* files read from the authorized keys dir */
 
@@ -89,8 +86,15 @@ rp_err auth_keypair_load(const char *path, auth_keypair_t *ret_keypair, char *er
                          size_t errlen);
 
 /* Read a .pub file. `user` defaults to the file's name without ".pub";
- * `role` stays "" when the file has none. RP_ENOTFOUND, RP_ECONFIG. */
+ * `role` stays "" when the file has none. A second key, or a second role,
+ * user or relay line, is refused. RP_ENOTFOUND, RP_ECONFIG with errbuf as
+ * "FILE:LINE: message". */
 rp_err auth_public_load(const char *path, auth_client_t *ret_client, char *errbuf, size_t errlen);
+
+/* Same from text already read (modified in place); `path` names it in
+ * messages and gives the default user id. */
+rp_err auth_public_parse(const char *path, char *text, auth_client_t *ret_client, char *errbuf,
+                         size_t errlen);
 
 /* Write DIR/NAME.key (mode 0600) and DIR/NAME.pub in the formats above;
  * `client` (may be NULL) adds role, user and relay lines to the .pub.
@@ -113,19 +117,5 @@ rp_err auth_client_keypair(const config_t *cfg, auth_keypair_t *ret_keypair, cha
  * directory is not set; load errors as auth_public_load. */
 rp_err auth_server_public_key(const config_t *cfg, const char *endpoint,
                               char ret_key[AUTH_KEY_LEN + 1], char *errbuf, size_t errlen);
-
-/* Look a client's public key (Z85) up in the authorized keys directory
- * (its first AUTH_MAX_CLIENTS *.pub files). Files that do not parse or have
- * no role are skipped with a warning. RP_ENOTFOUND when no file has the
- * key, or more than one does; RP_EIO when the directory cannot be read. */
-rp_err auth_client_find(const char *dir, const char *public_key, auth_client_t *ret_client);
-
-/* Start the ZAP handler of context `zctx` unless one runs already: a
- * thread with a REP socket bound to inproc://zeromq.zap.01, which ends by
- * itself when the context terminates (zmq_ctx_term). It must run before a
- * CURVE server socket binds: libzmq admits every key when no handler is
- * there. RP_ECONFIG when curve_client_keys_dir is not a readable directory;
- * RP_ENOMEM, RP_EIO. */
-rp_err auth_zap_start(void *zctx, const config_t *cfg, char *errbuf, size_t errlen);
 
 #endif

@@ -67,11 +67,14 @@ static void s_err(char *errbuf, size_t errlen, const char *what, const char *end
 }
 
 static rp_err s_new_socket(void *zctx, bus_type_t type, const char *endpoint, const config_t *cfg,
-                           void **ret_sock)
+                           bool bind, void **ret_sock)
 {
     void *sock = zmq_socket(zctx, s_zmq_types[type]);
     int linger = 0, one = 1, sndhwm = (int)cfg->sndhwm, rcvhwm = (int)cfg->rcvhwm;
-    int64_t maxmsg = bus_hard_max_msg_size(cfg);
+    bool tcp = strncmp(endpoint, "tcp://", 6) == 0;
+    /* libzmq reads a whole frame before CURVE has a say: strangers on a
+     * bound tcp socket get no more than the largest legitimate request. */
+    int64_t maxmsg = tcp && bind ? cfg->max_msg_size : bus_hard_max_msg_size(cfg);
 
     if (!sock)
         return s_errno();
@@ -83,8 +86,9 @@ static rp_err s_new_socket(void *zctx, bus_type_t type, const char *endpoint, co
         zmq_setsockopt(sock, ZMQ_ROUTER_MANDATORY, &one, sizeof(one));
     if (type == BUS_SUB)
         zmq_setsockopt(sock, ZMQ_SUBSCRIBE, "", 0);
-    if (strncmp(endpoint, "tcp://", 6) == 0) {
-        int ivl = 5000, timeout = 15000, ttl = 15000;
+    if (tcp) {
+        int ivl = 5000, timeout = 15000, ttl = 15000, handshake = (int)cfg->handshake_timeout_ms;
+        zmq_setsockopt(sock, ZMQ_HANDSHAKE_IVL, &handshake, sizeof(handshake));
         zmq_setsockopt(sock, ZMQ_HEARTBEAT_IVL, &ivl, sizeof(ivl));
         zmq_setsockopt(sock, ZMQ_HEARTBEAT_TIMEOUT, &timeout, sizeof(timeout));
         zmq_setsockopt(sock, ZMQ_HEARTBEAT_TTL, &ttl, sizeof(ttl));
@@ -93,18 +97,27 @@ static rp_err s_new_socket(void *zctx, bus_type_t type, const char *endpoint, co
     return RP_OK;
 }
 
-/* CURVE server options of a tcp socket about to bind; the ZAP handler
- * must be up first (libzmq admits any key when it is missing). */
-static rp_err s_curve_server(void *zctx, void *sock, const config_t *cfg, char *errbuf,
+/* CURVE server options of a tcp socket about to bind; the gate's ZAP
+ * handler must be up first (libzmq admits any key when it is missing). */
+static rp_err s_curve_server(gate_t *gate, void *sock, const config_t *cfg, char *errbuf,
                              size_t errlen)
 {
     auth_keypair_t kp;
     int one = 1;
-    rp_err rc = auth_server_keypair(cfg, &kp, errbuf, errlen);
+    rp_err rc;
 
+    if (!gate) {
+        if (errbuf && errlen)
+            snprintf(errbuf, errlen, "a tcp endpoint needs the gate (programmer error)");
+        return RP_EINVAL;
+    }
+    rc = auth_server_keypair(cfg, &kp, errbuf, errlen);
     if (rc != RP_OK)
         return rc == RP_ENOTFOUND ? RP_ECONFIG : rc;
-    rc = auth_zap_start(zctx, cfg, errbuf, errlen);
+    rc = gate_watch(gate, sock);
+    if (rc != RP_OK && errbuf && errlen)
+        snprintf(errbuf, errlen, "cannot watch the tcp endpoint's connections: %s",
+                 rp_strerror(rc));
     if (rc == RP_OK &&
         (zmq_setsockopt(sock, ZMQ_CURVE_SERVER, &one, sizeof(one)) != 0 ||
          zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, kp.secret_key, AUTH_KEY_LEN + 1) != 0 ||
@@ -141,15 +154,17 @@ static rp_err s_curve_client(void *sock, const char *endpoint, const config_t *c
     return rc;
 }
 
-/* For ipc://PATH: make the directory, and refuse a socket file someone is
- * still listening on. A stale file (nobody listening) is fine: libzmq
- * replaces it. */
+/* For ipc://PATH: make the directory, refuse one that others may enter or
+ * write (the directory is the ipc socket's only guard), and refuse a socket
+ * file someone is still listening on. A stale file (nobody listening) is
+ * fine: libzmq replaces it. */
 static rp_err s_ipc_prepare(const char *endpoint, char *errbuf, size_t errlen)
 {
     const char *path = endpoint + 6;
     struct sockaddr_un sa;
     char dir[sizeof(sa.sun_path)];
     char *slash;
+    struct stat st;
     int fd;
 
     if (strlen(path) >= sizeof(sa.sun_path)) {
@@ -170,6 +185,16 @@ static rp_err s_ipc_prepare(const char *endpoint, char *errbuf, size_t errlen)
             *p = '/';
         }
         mkdir(dir, 0770);
+    } else {
+        snprintf(dir, sizeof(dir), "%s", slash ? "/" : ".");
+    }
+    if (stat(dir, &st) == 0 && (st.st_mode & 0007)) {
+        if (errbuf)
+            snprintf(errbuf, errlen,
+                     "the run directory %s is open to others (mode %04o): whoever can reach an "
+                     "ipc socket acts as admin; make it 0770 or tighter (chmod o-rwx %s)",
+                     dir, (unsigned)(st.st_mode & 07777), dir);
+        return RP_EPERM;
     }
     memset(&sa, 0, sizeof(sa));
     sa.sun_family = AF_UNIX;
@@ -188,23 +213,24 @@ static rp_err s_ipc_prepare(const char *endpoint, char *errbuf, size_t errlen)
 }
 
 rp_err bus_socket_bind(void *zctx, bus_type_t type, const char *endpoint, const config_t *cfg,
-                       void **ret_sock, char *errbuf, size_t errlen)
+                       gate_t *gate, void **ret_sock, char *errbuf, size_t errlen)
 {
     void *sock;
+    bool ipc = strncmp(endpoint, "ipc://", 6) == 0;
     rp_err rc;
 
-    if (strncmp(endpoint, "ipc://", 6) == 0) {
+    if (ipc) {
         rc = s_ipc_prepare(endpoint, errbuf, errlen);
         if (rc != RP_OK)
             return rc;
     }
-    rc = s_new_socket(zctx, type, endpoint, cfg, &sock);
+    rc = s_new_socket(zctx, type, endpoint, cfg, true, &sock);
     if (rc != RP_OK) {
         s_err(errbuf, errlen, "socket", endpoint);
         return rc;
     }
     if (auth_endpoint_is_tcp(endpoint)) {
-        rc = s_curve_server(zctx, sock, cfg, errbuf, errlen);
+        rc = s_curve_server(gate, sock, cfg, errbuf, errlen);
         if (rc != RP_OK) {
             zmq_close(sock);
             return rc;
@@ -216,6 +242,14 @@ rp_err bus_socket_bind(void *zctx, bus_type_t type, const char *endpoint, const 
         zmq_close(sock);
         return rc;
     }
+    /* The directory guards the socket; the file's own mode should not
+     * depend on the umask of whoever started the worker. */
+    if (ipc && chmod(endpoint + 6, 0660) != 0) {
+        if (errbuf && errlen)
+            snprintf(errbuf, errlen, "chmod 0660 %s: %s", endpoint + 6, strerror(errno));
+        zmq_close(sock);
+        return RP_EIO;
+    }
     *ret_sock = sock;
     return RP_OK;
 }
@@ -224,7 +258,7 @@ rp_err bus_socket_connect(void *zctx, bus_type_t type, const char *endpoint, con
                           void **ret_sock, char *errbuf, size_t errlen)
 {
     void *sock;
-    rp_err rc = s_new_socket(zctx, type, endpoint, cfg, &sock);
+    rp_err rc = s_new_socket(zctx, type, endpoint, cfg, false, &sock);
 
     if (rc != RP_OK) {
         s_err(errbuf, errlen, "socket", endpoint);
@@ -358,6 +392,7 @@ void bus_msg_peer(zmq_msg_t *msg, bus_peer_t *ret_peer)
     const char *user = zmq_msg_gets(msg, "User-Id");
     const char *role = zmq_msg_gets(msg, AUTH_PROP_ROLE);
     const char *relay = zmq_msg_gets(msg, AUTH_PROP_RELAY);
+    const char *key = zmq_msg_gets(msg, AUTH_PROP_KEY);
 
     memset(ret_peer, 0, sizeof(*ret_peer));
     if (user)
@@ -365,6 +400,8 @@ void bus_msg_peer(zmq_msg_t *msg, bus_peer_t *ret_peer)
     if (role && auth_role_valid(role))
         snprintf(ret_peer->role, sizeof(ret_peer->role), "%s", role);
     ret_peer->relay = relay && strcmp(relay, "yes") == 0;
+    if (key)
+        snprintf(ret_peer->key, sizeof(ret_peer->key), "%s", key);
 }
 
 int bus_poll(void *const *socks, size_t n, long timeout_ms)

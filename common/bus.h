@@ -6,7 +6,7 @@
  * DEALER and REQ clients both work. bus.c alone calls zmq_errno().
  *
  * tcp endpoints get CURVE (auth.h): bus_socket_bind makes a CURVE server
- * behind the ZAP handler, bus_socket_connect a CURVE client holding the
+ * behind the gate's ZAP handler, bus_socket_connect a CURVE client holding the
  * served worker's public key. Missing or bad keys fail the call with
  * RP_ECONFIG (RP_EPERM for a secret key others may read) and errbuf says
  * which key and which setting. */
@@ -21,6 +21,7 @@
 
 #include "config.h"
 #include "err.h"
+#include "gate.h"
 
 #define BUS_MAX_ENVELOPE 8
 #define BUS_MAX_ID       256
@@ -39,27 +40,32 @@ typedef struct {
     uint8_t data[BUS_MAX_ENVELOPE][BUS_MAX_ID];
 } bus_envelope_t;
 
-/* Who sent a message, from its connection's metadata (set by the ZAP
- * handler on tcp endpoints; all empty on ipc). */
+/* Who sent a message, from its connection's metadata (set by the gate's
+ * ZAP handler on tcp endpoints; all empty on ipc). */
 typedef struct {
     char user[64]; /* ZAP User-Id */
     char role[8];  /* X-Role: "reader", "writer", "admin" or "" */
     bool relay;    /* X-Relay: a worker relaying its caller's user_id */
+    char key[48];  /* X-Key: the peer's public key (Z85) */
 } bus_peer_t;
 
-/* Hard limit set as ZMQ_MAXMSGSIZE: bigger messages make libzmq drop the
- * connection. Between max_msg_size and this, the service still reads the
- * message and answers RESOURCE_EXHAUSTED. */
+/* Hard limit set as ZMQ_MAXMSGSIZE on ipc sockets and on connected tcp
+ * ones: bigger messages make libzmq drop the connection. Between
+ * max_msg_size and this, a worker still reads the message and answers
+ * RESOURCE_EXHAUSTED. A bound tcp socket, whose peers are strangers until
+ * their handshake is done, takes max_msg_size at most. */
 int64_t bus_hard_max_msg_size(const config_t *cfg);
 
 /* Create a socket bound to `endpoint`. A tcp endpoint needs the worker's
- * secret key and curve_client_keys_dir, and starts the ZAP handler of zctx
- * (auth_zap_start). For ipc endpoints the directory is
- * created and a live socket file is refused (RP_EADDRINUSE): libzmq would
- * otherwise take it over silently. On failure errbuf says why. The socket
- * is owned by the caller (zmq_close). */
+ * secret key and a gate (gate.h, which admits the keys and watches the
+ * connections); `gate` may be NULL for other endpoints. For ipc endpoints
+ * the directory is created, a directory that others may enter or write
+ * (mode & 0007) is refused (RP_EPERM), a live socket file is refused
+ * (RP_EADDRINUSE: libzmq would otherwise take it over silently), and the
+ * socket file is made 0660 whatever the umask. On failure errbuf says why.
+ * The socket is owned by the caller (zmq_close). */
 rp_err bus_socket_bind(void *zctx, bus_type_t type, const char *endpoint, const config_t *cfg,
-                       void **ret_sock, char *errbuf, size_t errlen);
+                       gate_t *gate, void **ret_sock, char *errbuf, size_t errlen);
 
 /* Create a socket connected to `endpoint` (connects lazily; never fails for
  * a peer that is down). A tcp endpoint needs a client key and the public key

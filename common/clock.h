@@ -3,7 +3,9 @@
  * Dates are uint32 YYYYMMDD (0 = blank); times are seconds after midnight.
  * RAPPORT_TODAY=YYYY-MM-DD pins the work date and RAPPORT_NOW=HH:MM[:SS]
  * pins the time of day, so that tests are deterministic. Local time (TZ)
- * applies otherwise. */
+ * applies otherwise. RAPPORT_CLOCK_SHIFT_DAYS=N moves the wall clock of
+ * time stamps (events, idempotency records) N days, so that a test can make
+ * records old enough to be pruned. */
 #ifndef RAPPORT_CLOCK_H
 #define RAPPORT_CLOCK_H
 
@@ -24,7 +26,8 @@ uint32_t clock_time_of_day(void);
  * 23:59:00. */
 uint32_t clock_round_up_minute(uint32_t seconds);
 
-/* Milliseconds since the Unix epoch (wall clock). */
+/* Milliseconds since the Unix epoch (wall clock, RAPPORT_CLOCK_SHIFT_DAYS
+ * applied). */
 int64_t clock_now_ms(void);
 
 /* Monotonic milliseconds, for timeouts. */

@@ -76,6 +76,14 @@ static const key_t_ s_keys[] = {
     STR(curve_client_secret_key_file, "",
         "CURVE secret key the rapport command (or a worker, instead of its own key) "
         "connects to tcp endpoints with"),
+    INT(handshake_timeout_ms, 100, 600000, "5000",
+        "tcp endpoints: a connection whose CURVE handshake is not done by then is dropped"),
+    INT(preauth_max_connections, 1, 100000, "32",
+        "tcp endpoints: connections still in their handshake at once; the oldest is cut "
+        "beyond (unauthenticated peers hold at most this times max_msg_size)"),
+    INT(preauth_max_bytes, 1024, 268435456, "65536",
+        "tcp endpoints: bytes a connection may send before its handshake is done; it is cut "
+        "beyond"),
 };
 
 #define N_KEYS (sizeof(s_keys) / sizeof(s_keys[0]))

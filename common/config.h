@@ -49,6 +49,10 @@ typedef struct config {
     char curve_server_key_dir[CONFIG_PATH_MAX];
     char curve_client_keys_dir[CONFIG_PATH_MAX];
     char curve_client_secret_key_file[CONFIG_PATH_MAX];
+    /* What unauthenticated tcp peers may hold (gate.h). */
+    int64_t handshake_timeout_ms;
+    int64_t preauth_max_connections;
+    int64_t preauth_max_bytes;
 } config_t;
 
 /* Fill every key with its default. */

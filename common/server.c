@@ -1,11 +1,12 @@
 /* server: the ROUTER request loop shared by the three workers.
  *
  * One pass of the loop drains what is waiting on the ROUTER (up to
- * batch_max), validates each request the same way for every worker, and
- * dispatches through the worker's table. Requests are allocated from a
- * small pool of arenas, so a steady load does no malloc per request. */
-#include "server.h"
-
+ * batch_max), validates each request the same way for every worker (size,
+ * decode, the caller's identity and role, the internal write path, the
+ * request_id), answers a repeat from its idempotency record, and dispatches
+ * the rest through the worker's table. Requests are allocated from a small
+ * pool of arenas, so a steady load does no malloc per request. Metrics and
+ * the Stats answer are in server_stats.c. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,238 +16,56 @@
 #include "clock.h"
 #include "daemon.h"
 #include "log.h"
+#include "server_internal.h"
 
-#define N_CODES          17
-#define INFLIGHT_BUCKETS 4096
-#define ARENA_POOL       64
-#define MAX_EXTRA        6
-#define HELD_MAX         100000     /* replies held for clients that do not read */
-#define HELD_BYTES_MAX   (64 << 20) /* ... their bytes at most */
-#define HELD_MS          60000      /* ... and for how long */
+static void s_prune(server_t *s);
 
-static const double s_bounds[] = {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
-                                  0.005,   0.01,   0.025,   0.05,   0.1,   0.25,
-                                  0.5,     1,      2.5,     5,      10,    30};
-#define N_BOUNDS (sizeof(s_bounds) / sizeof(s_bounds[0]))
+/* ---- in-flight table ((principal, request_id) -> first request) ---- */
 
-static const char *s_code_names[N_CODES] = {
-    "ok",
-    "cancelled",
-    "unknown",
-    "invalid_argument",
-    "deadline_exceeded",
-    "not_found",
-    "already_exists",
-    "permission_denied",
-    "resource_exhausted",
-    "failed_precondition",
-    "aborted",
-    "out_of_range",
-    "unimplemented",
-    "internal",
-    "unavailable",
-    "data_loss",
-    "unauthenticated",
-};
-
-typedef struct {
-    void *sock;
-    void (*fn)(void *ctx);
-    void *ctx;
-} extra_t;
-
-/* A reply held for a client whose queue is full: its envelope frames, then
- * the reply, in `bytes`. */
-typedef struct held {
-    struct held *next;
-    int64_t expires_ms;
-    size_t n_env;
-    size_t env_len[BUS_MAX_ENVELOPE];
-    size_t len;
-    uint8_t bytes[];
-} held_t;
-
-struct server {
-    server_spec_t spec;
-    const config_t *cfg;
-    void *router;
-    extra_t extra[MAX_EXTRA];
-    size_t n_extra;
-    server_req_t *inflight[INFLIGHT_BUCKETS];
-    size_t n_inflight;
-    wire_arena_t *pool[ARENA_POOL];
-    size_t n_pool;
-    server_req_t **batch;
-    uint64_t *counts;       /* n_commands * N_CODES */
-    server_hist_t *latency; /* n_commands */
-    uint64_t malformed;
-    held_t *held; /* oldest first */
-    held_t **held_tail;
-    size_t n_held, held_bytes;
-    uint64_t replies_dropped;
-    bool curve; /* tcp: callers are known by their CURVE key */
-    char endpoint[CONFIG_PATH_MAX];
-};
-
-/* ---- metrics ---- */
-
-void server_hist_observe(server_hist_t *h, double v)
-{
-    size_t i = 0;
-    while (i < N_BOUNDS && v > s_bounds[i])
-        i++;
-    h->counts[i]++;
-    h->sum += v;
-    h->count++;
-}
-
-static Rapport__V1__Label **s_labels(wire_arena_t *a, const char *name, const char *value,
-                                     const char *name2, const char *value2, size_t *ret_n)
-{
-    Rapport__V1__Label **ls = (Rapport__V1__Label **)wire_arena_ptrs(a, 2);
-    size_t n = 0;
-    if (name) {
-        ls[n] = (Rapport__V1__Label *)wire_arena_message(a, &rapport__v1__label__descriptor);
-        ls[n]->name = wire_str(name);
-        ls[n]->value = wire_str(value);
-        n++;
-    }
-    if (name2) {
-        ls[n] = (Rapport__V1__Label *)wire_arena_message(a, &rapport__v1__label__descriptor);
-        ls[n]->name = wire_str(name2);
-        ls[n]->value = wire_str(value2);
-        n++;
-    }
-    *ret_n = n;
-    return ls;
-}
-
-Rapport__V1__Histogram *server_hist_export(wire_arena_t *a, const server_hist_t *h,
-                                           const char *name, const char *help, const char *label,
-                                           const char *label_value)
-{
-    Rapport__V1__Histogram *x =
-        (Rapport__V1__Histogram *)wire_arena_message(a, &rapport__v1__histogram__descriptor);
-    uint64_t cum = 0;
-
-    x->name = wire_str(name);
-    x->help = wire_str(help);
-    x->labels = s_labels(a, label, label_value, NULL, NULL, &x->n_labels);
-    x->n_bounds = N_BOUNDS;
-    x->bounds = wire_arena_alloc(a, sizeof(double) * N_BOUNDS);
-    memcpy(x->bounds, s_bounds, sizeof(s_bounds));
-    x->n_counts = N_BOUNDS + 1;
-    x->counts = wire_arena_alloc(a, sizeof(uint64_t) * (N_BOUNDS + 1));
-    for (size_t i = 0; i <= N_BOUNDS; i++) {
-        cum += h->counts[i];
-        x->counts[i] = cum;
-    }
-    x->sum = h->sum;
-    x->count = h->count;
-    return x;
-}
-
-Rapport__V1__Gauge *server_gauge(wire_arena_t *a, const char *name, const char *help, double value)
-{
-    Rapport__V1__Gauge *g =
-        (Rapport__V1__Gauge *)wire_arena_message(a, &rapport__v1__gauge__descriptor);
-    g->name = wire_str(name);
-    g->help = wire_str(help);
-    g->value = value;
-    return g;
-}
-
-#define APPEND(a, arr, n, item)                        \
-    do {                                               \
-        void **grown_ = wire_arena_ptrs(a, (n) + 1);   \
-        if (n)                                         \
-            memcpy(grown_, arr, sizeof(void *) * (n)); \
-        grown_[n] = item;                              \
-        arr = (void *)grown_;                          \
-        (n)++;                                         \
-    } while (0)
-
-void server_stats_add_gauge(wire_arena_t *a, Rapport__V1__WorkerStats *st, Rapport__V1__Gauge *g)
-{
-    APPEND(a, st->gauges, st->n_gauges, g);
-}
-
-void server_stats_add_hist(wire_arena_t *a, Rapport__V1__WorkerStats *st, Rapport__V1__Histogram *h)
-{
-    APPEND(a, st->histograms, st->n_histograms, h);
-}
-
-void server_stats_add_store(wire_arena_t *a, Rapport__V1__WorkerStats *st, store_t *store)
-{
-    store_info_t info;
-    if (store_info(store, &info) != RP_OK)
-        return;
-    server_stats_add_gauge(
-        a, st, server_gauge(a, "rapport_store_map_bytes", "LMDB map size", (double)info.map_size));
-    server_stats_add_gauge(a, st,
-                           server_gauge(a, "rapport_store_used_bytes",
-                                        "LMDB pages in use times the page size",
-                                        (double)info.used_bytes));
-    server_stats_add_gauge(a, st,
-                           server_gauge(a, "rapport_store_file_bytes", "Size of data.mdb on disk",
-                                        (double)info.file_bytes));
-    server_stats_add_gauge(a, st,
-                           server_gauge(a, "rapport_store_readers", "LMDB reader slots in use",
-                                        (double)info.readers_used));
-}
-
-static void s_add_counter(wire_arena_t *a, Rapport__V1__WorkerStats *st, const char *name,
-                          const char *help, const char *l1, const char *v1, const char *l2,
-                          const char *v2, uint64_t value)
-{
-    Rapport__V1__Counter *c =
-        (Rapport__V1__Counter *)wire_arena_message(a, &rapport__v1__counter__descriptor);
-    c->name = wire_str(name);
-    c->help = wire_str(help);
-    c->labels = s_labels(a, l1, v1, l2, v2, &c->n_labels);
-    c->value = value;
-    APPEND(a, st->counters, st->n_counters, c);
-}
-
-/* ---- in-flight table (request_id -> first request) ---- */
-
-static size_t s_hash(const ProtobufCBinaryData *id)
+static size_t s_hash(const char *user, const ProtobufCBinaryData *id)
 {
     uint64_t h = 1469598103934665603ull;
+    for (const char *p = user; *p; p++)
+        h = (h ^ (uint8_t)*p) * 1099511628211ull;
+    h = (h ^ 0xff) * 1099511628211ull; /* between the two parts */
     for (size_t i = 0; i < id->len; i++)
         h = (h ^ id->data[i]) * 1099511628211ull;
     return (size_t)(h % INFLIGHT_BUCKETS);
 }
 
-static bool s_same_id(const ProtobufCBinaryData *a, const ProtobufCBinaryData *b)
+static bool s_same(const server_req_t *r, const char *user, const ProtobufCBinaryData *id)
 {
-    return a->len == b->len && memcmp(a->data, b->data, a->len) == 0;
+    const ProtobufCBinaryData *rid = wire_msg_request_id(r->request);
+    return rid->len == id->len && memcmp(rid->data, id->data, id->len) == 0 &&
+           strcmp(r->user_id, user) == 0;
 }
 
-static server_req_t *s_inflight_find(server_t *s, const ProtobufCBinaryData *id)
+static server_req_t *s_inflight_find(server_t *s, const char *user, const ProtobufCBinaryData *id)
 {
-    for (server_req_t *r = s->inflight[s_hash(id)]; r; r = r->inflight_next)
-        if (s_same_id(wire_msg_request_id(r->request), id))
+    for (server_req_t *r = s->inflight[s_hash(user, id)]; r; r = r->inflight_next)
+        if (s_same(r, user, id))
             return r;
     return NULL;
 }
 
 static void s_inflight_add(server_t *s, server_req_t *req)
 {
-    size_t b = s_hash(wire_msg_request_id(req->request));
+    size_t b = s_hash(req->user_id, wire_msg_request_id(req->request));
     req->inflight_next = s->inflight[b];
     s->inflight[b] = req;
+    req->in_table = true;
 }
 
 static void s_inflight_remove(server_t *s, server_req_t *req)
 {
-    const ProtobufCBinaryData *id = req->request ? wire_msg_request_id(req->request) : NULL;
     server_req_t **pp;
-    if (!id || !id->len)
+    if (!req->in_table)
         return;
-    for (pp = &s->inflight[s_hash(id)]; *pp; pp = &(*pp)->inflight_next)
+    for (pp = &s->inflight[s_hash(req->user_id, wire_msg_request_id(req->request))]; *pp;
+         pp = &(*pp)->inflight_next)
         if (*pp == req) {
             *pp = req->inflight_next;
+            req->in_table = false;
             return;
         }
 }
@@ -264,6 +83,7 @@ static server_req_t *s_req_new(server_t *s)
     req->arena = a;
     req->t0_ns = clock_mono_ns();
     req->role = ROLE_ADMIN;
+    req->key = "";
     s->n_inflight++;
     return req;
 }
@@ -532,7 +352,7 @@ static const char *s_role_name(server_role_t role)
 }
 
 /* Who is asking. Over tcp, the CURVE key's role and user id (the ZAP
- * handler's metadata, auth.h): the key's user id replaces the request's,
+ * handler's metadata, gate.h): the key's user id replaces the request's,
  * except that a relay key (a worker passing on the user id its own caller
  * was authenticated with) keeps a non-empty one. The request's user_id
  * field is rewritten to match, so a handler reading the request sees the
@@ -549,6 +369,8 @@ static void s_identify(server_t *s, server_req_t *req, zmq_msg_t *body)
         return;
     bus_msg_peer(body, &peer);
     req->role = s_role_parse(peer.role);
+    req->relay = peer.relay;
+    req->key = wire_arena_strdup(req->arena, peer.key);
     if (peer.relay && *asked)
         return;
     req->user_id = wire_arena_strdup(req->arena, peer.user);
@@ -556,8 +378,72 @@ static void s_identify(server_t *s, server_req_t *req, zmq_msg_t *body)
     wire_msg_set_envelope(req->request, *wire_msg_request_id(req->request), req->user_id);
 }
 
+/* Whether the caller may send `cmd`; if not, answer PERMISSION_DENIED. */
+static bool s_permitted(server_t *s, server_req_t *req, const server_command_t *cmd)
+{
+    if (cmd->internal && s->curve && !req->relay) {
+        log_notice("refused %s to user '%s': internal to rapport, its key has no relay = yes",
+                   cmd->name, req->user_id);
+        server_req_status(req, RAPPORT__V1__STATUS_CODE__PERMISSION_DENIED, "command",
+                          "%s is internal to rapport: only its workers' keys (relay = yes) may "
+                          "send it",
+                          cmd->name);
+    } else if (req->role < cmd->role) {
+        log_notice("refused %s to user '%s': it needs the %s role", cmd->name, req->user_id,
+                   s_role_name(cmd->role));
+        server_req_status(req, RAPPORT__V1__STATUS_CODE__PERMISSION_DENIED, "command",
+                          "%s needs the %s role", cmd->name, s_role_name(cmd->role));
+    } else {
+        return true;
+    }
+    s->denied[req->command]++;
+    server_req_finish(req);
+    return false;
+}
+
+/* A mutating request: coalesce it onto the same one in flight, or answer
+ * it from its idempotency record; true when it is still to be handled. */
+static bool s_first_time(server_t *s, server_req_t *req, const server_command_t *cmd,
+                         store_txn_t **txn)
+{
+    const ProtobufCBinaryData *rid = wire_msg_request_id(req->request);
+    server_req_t *first = s_inflight_find(s, req->user_id, rid);
+    store_val_t v;
+
+    if (first) {
+        /* A retry while the first is still being worked on: it gets the
+         * first one's reply. */
+        req->next_waiter = first->next_waiter;
+        first->next_waiter = req;
+        return false;
+    }
+    if (s->spec.dedup_store && !cmd->own_idempotency) {
+        /* Batch mode reads the whole drain in one snapshot: nothing of it
+         * commits before the drain is handed over. Otherwise a handler may
+         * have committed since, so each lookup takes a fresh one. */
+        if (!*txn && store_txn_begin(s->spec.dedup_store, false, txn) != RP_OK)
+            *txn = NULL;
+        if (*txn && server_dedup_get(s, *txn, req->user_id, rid, &v)) {
+            s->dedup_hits++;
+            server_req_reply_raw(req, v.data, v.len);
+            server_req_finish(req);
+            if (!s->spec.batch_fn) {
+                store_txn_abort(*txn);
+                *txn = NULL;
+            }
+            return false;
+        }
+        if (!s->spec.batch_fn) {
+            store_txn_abort(*txn);
+            *txn = NULL;
+        }
+    }
+    s_inflight_add(s, req);
+    return true;
+}
+
 /* Read one request; returns false when nothing was waiting. */
-static bool s_read_one(server_t *s, server_req_t **ret_req)
+static bool s_read_one(server_t *s, store_txn_t **dedup_txn, server_req_t **ret_req)
 {
     server_req_t *req;
     zmq_msg_t body;
@@ -615,14 +501,8 @@ static bool s_read_one(server_t *s, server_req_t **ret_req)
         return true;
     }
     cmd = &s->spec.commands[req->command];
-    if (req->role < cmd->role) {
-        log_notice("refused %s to user '%s': it needs the %s role", cmd->name, req->user_id,
-                   s_role_name(cmd->role));
-        server_req_status(req, RAPPORT__V1__STATUS_CODE__PERMISSION_DENIED, "command",
-                          "%s needs the %s role", cmd->name, s_role_name(cmd->role));
-        server_req_finish(req);
+    if (!s_permitted(s, req, cmd))
         return true;
-    }
     if (cmd->mutating && !wire_request_id_valid(rid)) {
         server_req_status(req, RAPPORT__V1__STATUS_CODE__INVALID_ARGUMENT, "request_id",
                           "request_id is required for %s (1 to %d bytes)", cmd->name,
@@ -630,80 +510,23 @@ static bool s_read_one(server_t *s, server_req_t **ret_req)
         server_req_finish(req);
         return true;
     }
-    if (cmd->mutating) {
-        server_req_t *first = s_inflight_find(s, rid);
-        if (first) {
-            /* A retry while the first is still being worked on: it gets
-             * the first one's reply. */
-            req->next_waiter = first->next_waiter;
-            first->next_waiter = req;
-            return true;
-        }
-        s_inflight_add(s, req);
-    }
+    if (cmd->mutating && !s_first_time(s, req, cmd, dedup_txn))
+        return true;
     *ret_req = req;
     return true;
-}
-
-static void s_answer_stats(server_t *s, server_req_t *req)
-{
-    wire_arena_t *a = req->arena;
-    Rapport__V1__WorkerStats *st =
-        (Rapport__V1__WorkerStats *)wire_arena_message(a, &rapport__v1__worker_stats__descriptor);
-    const ProtobufCFieldDescriptor *fd;
-
-    st->worker = wire_str(s->spec.worker);
-    for (size_t c = 0; c < s->spec.n_commands; c++) {
-        const char *name = s->spec.commands[c].name;
-        if (!name)
-            continue;
-        for (size_t k = 0; k < N_CODES; k++) {
-            uint64_t n = s->counts[c * N_CODES + k];
-            if (n)
-                s_add_counter(a, st, "rapport_requests_total",
-                              "Requests answered, by command and status code", "command", name,
-                              "code", s_code_names[k], n);
-        }
-        if (s->latency[c].count)
-            server_stats_add_hist(
-                a, st,
-                server_hist_export(a, &s->latency[c], "rapport_request_duration_seconds",
-                                   "Time from receipt to reply", "command", name));
-    }
-    s_add_counter(a, st, "rapport_malformed_requests_total",
-                  "Requests refused before dispatch (malformed, oversized, unknown)", NULL, NULL,
-                  NULL, NULL, s->malformed);
-    s_add_counter(a, st, "rapport_replies_dropped_total",
-                  "Replies not delivered: the client was gone, or did not read for 60 s", NULL,
-                  NULL, NULL, NULL, s->replies_dropped);
-    server_stats_add_gauge(a, st,
-                           server_gauge(a, "rapport_replies_held",
-                                        "Replies waiting for a client that does not read",
-                                        (double)s->n_held));
-    server_stats_add_gauge(a, st,
-                           server_gauge(a, "rapport_requests_in_flight",
-                                        "Requests held by the worker", (double)s->n_inflight - 1));
-    if (s->spec.stats_fn)
-        s->spec.stats_fn(s->spec.ctx, a, st);
-    /* Put the WorkerStats into the reply's result oneof. */
-    fd = protobuf_c_message_descriptor_get_field(s->spec.reply_desc, s->spec.stats_result);
-    if (fd && (fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)) {
-        *(uint32_t *)((char *)req->reply + fd->quantifier_offset) = fd->id;
-        *(void **)((char *)req->reply + fd->offset) = st;
-    }
-    server_req_finish(req);
 }
 
 static void s_on_router(server_t *s)
 {
     size_t n = 0, max = (size_t)s->cfg->batch_max;
     server_req_t *req;
+    store_txn_t *dedup_txn = NULL;
 
-    while (n < max && s_read_one(s, &req)) {
+    while (n < max && s_read_one(s, &dedup_txn, &req)) {
         if (!req)
             continue;
         if (req->command == s->spec.stats_command) {
-            s_answer_stats(s, req);
+            server_stats_answer(s, req);
             continue;
         }
         if (s->spec.batch_fn) {
@@ -718,14 +541,27 @@ static void s_on_router(server_t *s)
             server_req_finish(req);
         n++;
     }
+    store_txn_abort(dedup_txn);
     if (s->spec.batch_fn && n)
         s->spec.batch_fn(s->spec.ctx, s->batch, n);
+}
+
+rp_err server_gate(server_t *s, gate_t **ret_gate, char *errbuf, size_t errlen)
+{
+    if (!s->gate) {
+        rp_err rc = gate_new(s->zctx, s->cfg, &s->gate, errbuf, errlen);
+        if (rc != RP_OK)
+            return rc;
+    }
+    *ret_gate = s->gate;
+    return RP_OK;
 }
 
 rp_err server_new(const server_spec_t *spec, const config_t *cfg, void *zctx, const char *endpoint,
                   server_t **ret_server, char *errbuf, size_t errlen)
 {
     server_t *s = calloc(1, sizeof(*s));
+    gate_t *gate = NULL;
     rp_err rc;
 
     if (!s)
@@ -734,14 +570,21 @@ rp_err server_new(const server_spec_t *spec, const config_t *cfg, void *zctx, co
     s->cfg = cfg;
     snprintf(s->endpoint, sizeof(s->endpoint), "%s", endpoint);
     s->curve = auth_endpoint_is_tcp(endpoint);
+    s->zctx = zctx;
+    s->next_prune_ms = clock_mono_ms() + PRUNE_FIRST_MS;
     s->counts = calloc(spec->n_commands * N_CODES, sizeof(uint64_t));
     s->latency = calloc(spec->n_commands, sizeof(server_hist_t));
+    s->denied = calloc(spec->n_commands, sizeof(uint64_t));
     s->batch = calloc((size_t)cfg->batch_max, sizeof(server_req_t *));
-    if (!s->counts || !s->latency || !s->batch) {
+    if (!s->counts || !s->latency || !s->denied || !s->batch) {
         server_destroy(&s);
         return RP_ENOMEM;
     }
-    rc = bus_socket_bind(zctx, BUS_ROUTER, endpoint, cfg, &s->router, errbuf, errlen);
+    if (s->curve && (rc = server_gate(s, &gate, errbuf, errlen)) != RP_OK) {
+        server_destroy(&s);
+        return rc;
+    }
+    rc = bus_socket_bind(zctx, BUS_ROUTER, endpoint, cfg, gate, &s->router, errbuf, errlen);
     if (rc != RP_OK) {
         server_destroy(&s);
         return rc;
@@ -765,8 +608,10 @@ void server_destroy(server_t **self_p)
         free(s->held);
         s->held = next;
     }
+    gate_destroy(&s->gate);
     free(s->counts);
     free(s->latency);
+    free(s->denied);
     free(s->batch);
     free(s);
     *self_p = NULL;
@@ -827,61 +672,101 @@ int server_run(server_t *s)
         }
         if (s->spec.tick_fn)
             s->spec.tick_fn(s->spec.ctx);
+        s_prune(s);
         daemon_watchdog();
     }
     log_info("stopped");
     return 0;
 }
 
-/* ---- dedup ---- */
+/* ---- idempotency records ---- */
 
-bool server_dedup_get(store_txn_t *txn, store_dbi_t dbi, const ProtobufCBinaryData *request_id,
-                      store_val_t *ret_reply)
+#define DEDUP_KEY_MAX (1 + 255 + WIRE_REQUEST_ID_MAX)
+
+/* Record key: the principal's length (1 byte), the principal, the
+ * request_id. */
+static size_t s_dedup_key(const char *user_id, const ProtobufCBinaryData *request_id,
+                          uint8_t out[DEDUP_KEY_MAX])
 {
+    size_t ulen = strlen(user_id);
+
+    if (ulen > 255)
+        ulen = 255;
+    out[0] = (uint8_t)ulen;
+    memcpy(out + 1, user_id, ulen);
+    memcpy(out + 1 + ulen, request_id->data, request_id->len);
+    return 1 + ulen + request_id->len;
+}
+
+bool server_dedup_get(server_t *s, store_txn_t *txn, const char *user_id,
+                      const ProtobufCBinaryData *request_id, store_val_t *ret_reply)
+{
+    uint8_t key[DEDUP_KEY_MAX];
     store_val_t v;
-    if (!request_id || !request_id->len)
+
+    if (!request_id || !request_id->len || request_id->len > WIRE_REQUEST_ID_MAX)
         return false;
-    if (store_get(txn, dbi, request_id->data, request_id->len, &v) != RP_OK || v.len < 8)
+    if (store_get(txn, s->spec.dedup_dbi, key, s_dedup_key(user_id, request_id, key), &v) !=
+            RP_OK ||
+        v.len < 8)
         return false;
     ret_reply->data = (uint8_t *)v.data + 8;
     ret_reply->len = v.len - 8;
     return true;
 }
 
-rp_err server_dedup_put(store_txn_t *txn, store_dbi_t dbi, store_dbi_t by_time,
+rp_err server_dedup_put(server_t *s, store_txn_t *txn, const char *user_id,
                         const ProtobufCBinaryData *request_id, const void *reply, size_t len)
 {
-    uint8_t tkey[8 + WIRE_REQUEST_ID_MAX];
+    uint8_t key[DEDUP_KEY_MAX], tkey[8 + DEDUP_KEY_MAX];
     uint8_t *val;
-    int64_t now = clock_now_ms();
+    uint64_t now = (uint64_t)clock_now_ms();
+    size_t klen;
     rp_err rc;
 
-    if (!request_id || !request_id->len || request_id->len > WIRE_REQUEST_ID_MAX)
+    if (!s->spec.dedup_store || !request_id || !request_id->len ||
+        request_id->len > WIRE_REQUEST_ID_MAX)
         return RP_EINVAL;
-    rc = store_reserve(txn, dbi, request_id->data, request_id->len, len + 8, 0, (void **)&val);
+    klen = s_dedup_key(user_id, request_id, key);
+    rc = store_reserve(txn, s->spec.dedup_dbi, key, klen, len + 8, 0, (void **)&val);
     if (rc != RP_OK)
         return rc;
-    store_u64_key((uint64_t)now, val);
-    memcpy(val + 8, reply, len);
-    store_u64_key((uint64_t)now, tkey);
-    memcpy(tkey + 8, request_id->data, request_id->len);
-    return store_put(txn, by_time, tkey, 8 + request_id->len, "", 0, 0);
+    store_u64_key(now, val);
+    if (len)
+        memcpy(val + 8, reply, len);
+    store_u64_key(now, tkey);
+    memcpy(tkey + 8, key, klen);
+    return store_put(txn, s->spec.dedup_time_dbi, tkey, 8 + klen, "", 0, 0);
 }
 
-rp_err server_dedup_prune(store_txn_t *txn, store_dbi_t dbi, store_dbi_t by_time,
-                          int64_t max_age_ms, size_t budget, size_t *ret_pruned)
+rp_err server_dedup_record(server_req_t *req, store_txn_t *txn)
 {
-    store_cursor_t *cur;
+    uint8_t *bytes;
+    size_t len;
+    rp_err rc = server_req_encode(req, &bytes, &len);
+
+    if (rc != RP_OK)
+        return rc;
+    rc = server_dedup_put(req->server, txn, req->user_id, wire_msg_request_id(req->request), bytes,
+                          len);
+    free(bytes);
+    return rc;
+}
+
+rp_err server_dedup_prune(server_t *s, store_txn_t *txn, int64_t max_age_ms, size_t budget,
+                          size_t *ret_pruned)
+{
+    store_cursor_t *cur = NULL;
     store_val_t k, v;
     uint64_t cutoff = (uint64_t)(clock_now_ms() - max_age_ms);
     size_t n = 0;
-    rp_err rc = store_cursor_open(txn, by_time, &cur);
+    rp_err rc = store_cursor_open(txn, s->spec.dedup_time_dbi, &cur);
 
     if (rc != RP_OK)
         return rc;
     rc = store_cursor_get(cur, STORE_FIRST, &k, &v);
     while (rc == RP_OK && n < budget && k.len > 8 && store_key_u64(k.data) < cutoff) {
-        rc = store_del(txn, dbi, (uint8_t *)k.data + 8, k.len - 8, NULL, 0);
+        rc = store_del(txn, s->spec.dedup_dbi, (uint8_t *)k.data + 8, k.len - 8, NULL, 0);
         if (rc != RP_OK && rc != RP_ENOTFOUND)
             break;
         rc = store_cursor_del(cur, false);
@@ -896,6 +781,31 @@ rp_err server_dedup_prune(store_txn_t *txn, store_dbi_t dbi, store_dbi_t by_time
     if (ret_pruned)
         *ret_pruned = n;
     return rc == RP_ENOTFOUND ? RP_OK : rc;
+}
+
+static rp_err s_prune_txn(store_txn_t *txn, void *ctx)
+{
+    server_t *s = ctx;
+    size_t n = 0;
+    rp_err rc =
+        server_dedup_prune(s, txn, s->cfg->dedup_retention_days * 86400000LL, PRUNE_BUDGET, &n);
+    if (rc == RP_OK && n)
+        log_debug("pruned %zu idempotency records", n);
+    return rc;
+}
+
+/* Every minute: drop idempotency records past dedup_retention_days. */
+static void s_prune(server_t *s)
+{
+    int64_t now = clock_mono_ms();
+    rp_err rc;
+
+    if (!s->spec.dedup_store || now < s->next_prune_ms)
+        return;
+    s->next_prune_ms = now + PRUNE_EVERY_MS;
+    rc = store_write(s->spec.dedup_store, s_prune_txn, s, NULL);
+    if (rc != RP_OK)
+        log_warnx("cannot prune idempotency records: %s", rp_strerror(rc));
 }
 
 /* ---- test hook ---- */
@@ -921,5 +831,6 @@ int server_step(server_t *s, long timeout_ms)
     }
     if (s->spec.tick_fn)
         s->spec.tick_fn(s->spec.ctx);
+    s_prune(s);
     return ready;
 }

@@ -41,7 +41,14 @@ typedef struct {
     const char *name;     /* snake_case, as in the proto oneof */
     server_handler_fn fn; /* NULL: answered UNIMPLEMENTED */
     server_role_t role;   /* least role allowed */
-    bool mutating;        /* needs a request_id */
+    bool mutating;        /* needs a request_id; a repeat gets the first reply */
+    /* Internal to rapport (the log writer's write path, which trusts what
+     * the other workers validated): over tcp only their keys (relay = yes)
+     * may send it. */
+    bool internal;
+    /* Idempotent by an id of its own (a segment log's log_id): the server
+     * keeps no record under the request_id. */
+    bool own_idempotency;
 } server_command_t;
 
 typedef struct {
@@ -63,6 +70,13 @@ typedef struct {
     /* Optional: at stop, whether the worker still has work in flight. */
     bool (*busy_fn)(void *ctx);
     void *ctx;
+    /* Optional: the worker's idempotency records, two DBIs of its store
+     * (see "idempotency records" below). The server answers the repeat of a
+     * mutating request from them before any handler sees it, and prunes
+     * records older than dedup_retention_days. */
+    store_t *dedup_store;
+    store_dbi_t dedup_dbi;      /* principal + request_id -> time + first reply */
+    store_dbi_t dedup_time_dbi; /* time + principal + request_id -> "" */
 } server_spec_t;
 
 struct server_req {
@@ -74,10 +88,13 @@ struct server_req {
     uint32_t command;
     /* The caller: over tcp its CURVE key's user id (a relay key keeps the
      * request's) and role; over ipc the request's user id and ROLE_ADMIN.
-     * Record this user id, never a user_id field of the request. */
+     * Record this user id, never a user_id field of the request. It is
+     * also the principal of the request's idempotency record. */
     const char *user_id;
     server_role_t role;
     bool user_from_key; /* user_id is the key's: ignore user ids nested in the request */
+    bool relay;         /* over tcp: a key with relay = yes (one of rapport's workers) */
+    const char *key;    /* over tcp: the caller's public key (Z85); "" over ipc */
     uint64_t t0_ns;
     int status_code; /* rapport.v1.StatusCode */
     char *status_message;
@@ -88,12 +105,18 @@ struct server_req {
     void *user;                  /* handler's own per-request data */
     server_req_t *next_waiter;   /* repeats of the same request_id */
     server_req_t *inflight_next; /* server's in-flight list */
+    bool in_table;               /* in that list */
 };
 
 /* Create a server bound to `endpoint`. On failure errbuf says why
  * (RP_EADDRINUSE, RP_EINVAL...). Owned by the caller (server_destroy). */
 rp_err server_new(const server_spec_t *spec, const config_t *cfg, void *zctx, const char *endpoint,
                   server_t **ret_server, char *errbuf, size_t errlen);
+
+/* The gate of the server's process (gate.h), started on first use: a
+ * worker binding another tcp socket (the log writer's PUB) passes it to
+ * bus_socket_bind. Owned by the server. Errors as gate_new. */
+rp_err server_gate(server_t *s, gate_t **ret_gate, char *errbuf, size_t errlen);
 
 /* Accepts NULL; NULLs the caller's pointer. Unfinished requests are
  * dropped without a reply. */
@@ -138,20 +161,32 @@ void server_req_finish_bytes(server_req_t *req, const void *data, size_t len);
 /* Encode req->reply as it stands (with its status). Caller frees. */
 rp_err server_req_encode(server_req_t *req, uint8_t **ret_buf, size_t *ret_len);
 
-/* ---- dedup records (request_id -> first reply) in a worker's store ---- */
+/* ---- idempotency records ----
+ *
+ * A mutating request's first reply is kept under (principal, request_id),
+ * the principal being req->user_id: two principals never see each other's
+ * replies, and within one a reused request_id returns the first reply and
+ * changes nothing. The server answers repeats itself (spec.dedup_*);
+ * handlers record their reply in the write transaction of their change. */
 
-/* Look request_id up in `dbi`; on a hit, *ret_reply points into the txn. */
-bool server_dedup_get(store_txn_t *txn, store_dbi_t dbi, const ProtobufCBinaryData *request_id,
-                      store_val_t *ret_reply);
+/* Store req's reply, encoded as it stands (with its status), under
+ * (req->user_id, request_id) in `txn`, a write transaction of the spec's
+ * dedup_store. RP_EINVAL without a request_id; store errors. */
+rp_err server_dedup_record(server_req_t *req, store_txn_t *txn);
 
-/* Store the reply bytes under request_id, with the time for pruning in
- * `by_time` (key: u64 ms big-endian + request_id). */
-rp_err server_dedup_put(store_txn_t *txn, store_dbi_t dbi, store_dbi_t by_time,
+/* Same with reply bytes encoded already, for a principal named by the
+ * caller: a deferred request that finishes after a restart, when the
+ * server_req_t is gone. */
+rp_err server_dedup_put(server_t *s, store_txn_t *txn, const char *user_id,
                         const ProtobufCBinaryData *request_id, const void *reply, size_t len);
 
-/* Delete dedup records older than max_age_ms, at most `budget` of them. */
-rp_err server_dedup_prune(store_txn_t *txn, store_dbi_t dbi, store_dbi_t by_time,
-                          int64_t max_age_ms, size_t budget, size_t *ret_pruned);
+/* Look (user_id, request_id) up; on a hit *ret_reply points into the txn. */
+bool server_dedup_get(server_t *s, store_txn_t *txn, const char *user_id,
+                      const ProtobufCBinaryData *request_id, store_val_t *ret_reply);
+
+/* Delete records older than max_age_ms, at most `budget` of them. */
+rp_err server_dedup_prune(server_t *s, store_txn_t *txn, int64_t max_age_ms, size_t budget,
+                          size_t *ret_pruned);
 
 /* ---- metrics helpers for stats_fn ---- */
 

@@ -323,6 +323,17 @@ static rp_err s_check_value(const ProtobufCFieldDescriptor *fd, void *member, in
         }
         return RP_OK;
     }
+    case PROTOBUF_C_TYPE_UINT32: {
+        /* Durations are bounded like amounts (sums, and sane values). */
+        uint32_t v = *(uint32_t *)member;
+        size_t n = strlen(fd->name);
+        if (v > WIRE_MAX_MINUTES && n > 4 && strcmp(fd->name + n - 4, "_min") == 0) {
+            PATH_ERR(err, fpath, "%s: %u is out of range (at most %u minutes)", fd->name, v,
+                     WIRE_MAX_MINUTES);
+            return RP_EINVAL;
+        }
+        return RP_OK;
+    }
     case PROTOBUF_C_TYPE_STRING: {
         bool code = false;
         char *s = *(char **)member;

@@ -23,6 +23,9 @@
 /* Largest amount (`*_cents` fields, either sign) a request may carry:
  * 10,000,000,000.00. */
 #define WIRE_MAX_CENTS 1000000000000LL
+/* Longest duration (`*_min` fields, whole minutes) a request may carry:
+ * 1,000,000 minutes, about 694 days. */
+#define WIRE_MAX_MINUTES 1000000u
 
 enum {
     WIRE_NORMALIZE = 1 << 0, /* upper-case code fields (requests) */

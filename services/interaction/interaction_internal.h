@@ -74,8 +74,6 @@ struct interaction_server {
     server_t *server;
     server_spec_t spec;
     uint64_t seq; /* for internal request ids */
-    int64_t next_prune_ms;
-    uint64_t dedup_hits;
 };
 
 /* ---- errors ---- */
@@ -131,15 +129,11 @@ store_txn_t *interaction_read_begin(interaction_server_t *ix, server_req_t *req)
 typedef rp_err (*interaction_apply_fn)(interaction_server_t *ix, store_txn_t *txn,
                                        server_req_t *req, interaction_err_t *err);
 
-/* Run a mutation with dedup: a request_id seen before gets the stored first
- * reply and changes nothing; otherwise apply() runs and, when it succeeds,
- * its reply is recorded under the request_id in the same transaction.
- * Sets req's status on failure; the caller returns and the server replies. */
+/* Run a mutation: apply() runs and, when it succeeds, its reply is
+ * recorded under the caller's request_id in the same transaction (a repeat
+ * is answered by the server from that record before it gets here). Sets
+ * req's status on failure; the caller returns and the server replies. */
 void interaction_mutate(interaction_server_t *ix, server_req_t *req, interaction_apply_fn apply);
-
-/* The stored first reply for req's request_id, decoded into req->reply.
- * Returns true on a hit (req is ready to finish). */
-bool interaction_dedup_lookup(interaction_server_t *ix, server_req_t *req);
 
 /* Fill msg's envelope for a request to the writer: an id of its own
  * derived from the client's (`tag` tells what it is for), the caller's

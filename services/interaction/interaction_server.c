@@ -20,9 +20,7 @@
 #include "clock.h"
 #include "log.h"
 
-#define PRUNE_INTERVAL_MS 60000
-#define PRUNE_BUDGET      10000
-#define ID_PREFIX_MAX     32
+#define ID_PREFIX_MAX 32
 
 #define CMD(c) RAPPORT__V1__INTERACTION_REQUEST__COMMAND_##c
 
@@ -226,57 +224,23 @@ store_txn_t *interaction_read_begin(interaction_server_t *ix, server_req_t *req)
     return txn;
 }
 
-/* Decode stored reply bytes into req->reply. */
-static bool s_reply_adopt(server_req_t *req, const void *data, size_t len)
-{
-    ProtobufCMessage *msg;
-    wire_error_t werr;
-
-    if (wire_decode_arena(req->arena, &rapport__v1__interaction_reply__descriptor, data, len,
-                          SIZE_MAX, 0, &msg, &werr) != RP_OK) {
-        log_warnx("a stored reply is undecodable: %s", werr.message);
-        return false;
-    }
-    req->reply = msg;
-    return true;
-}
-
 typedef struct {
     interaction_server_t *ix;
     server_req_t *req;
     interaction_apply_fn apply;
     interaction_err_t err;
-    bool hit;
-    void *hit_data;
-    size_t hit_len;
 } s_mutation_t;
 
 static rp_err s_mutation_txn(store_txn_t *txn, void *arg)
 {
     s_mutation_t *m = arg;
-    server_req_t *req = m->req;
-    const ProtobufCBinaryData *rid = wire_msg_request_id(req->request);
-    store_val_t v;
-    uint8_t *buf;
-    size_t len;
     rp_err rc;
 
     memset(&m->err, 0, sizeof(m->err));
-    if (server_dedup_get(txn, m->ix->dbi[IX_DBI_DEDUP], rid, &v)) {
-        m->hit = true;
-        m->hit_data = wire_arena_alloc(req->arena, v.len);
-        memcpy(m->hit_data, v.data, v.len);
-        m->hit_len = v.len;
-        return RP_EEXIST; /* nothing to commit */
-    }
-    rc = m->apply(m->ix, txn, req, &m->err);
+    rc = m->apply(m->ix, txn, m->req, &m->err);
     if (rc != RP_OK)
         return rc;
-    len = wire_size(req->reply);
-    buf = wire_arena_alloc(req->arena, len ? len : 1);
-    len = wire_encode_to(req->reply, buf);
-    return server_dedup_put(txn, m->ix->dbi[IX_DBI_DEDUP], m->ix->dbi[IX_DBI_DEDUP_TIME], rid, buf,
-                            len);
+    return server_dedup_record(m->req, txn);
 }
 
 void interaction_mutate(interaction_server_t *ix, server_req_t *req, interaction_apply_fn apply)
@@ -284,13 +248,6 @@ void interaction_mutate(interaction_server_t *ix, server_req_t *req, interaction
     s_mutation_t m = {.ix = ix, .req = req, .apply = apply};
     rp_err rc = store_write(ix->store, s_mutation_txn, &m, NULL);
 
-    if (m.hit) {
-        ix->dedup_hits++;
-        if (!s_reply_adopt(req, m.hit_data, m.hit_len))
-            server_req_status(req, RAPPORT__V1__STATUS_CODE__INTERNAL, NULL,
-                              "the stored reply to this request_id is unreadable");
-        return;
-    }
     if (m.err.code != 0) {
         interaction_req_fail(req, &m.err);
         return;
@@ -299,23 +256,6 @@ void interaction_mutate(interaction_server_t *ix, server_req_t *req, interaction
         log_warnx("store: %s", store_last_error(ix->store));
         server_req_fail(req, rc, NULL, "the catalog store cannot be written: %s", rp_strerror(rc));
     }
-}
-
-bool interaction_dedup_lookup(interaction_server_t *ix, server_req_t *req)
-{
-    const ProtobufCBinaryData *rid = wire_msg_request_id(req->request);
-    store_txn_t *txn;
-    store_val_t v;
-    bool hit = false;
-
-    if (store_txn_begin(ix->store, false, &txn) != RP_OK)
-        return false; /* the write path reports store trouble */
-    if (server_dedup_get(txn, ix->dbi[IX_DBI_DEDUP], rid, &v))
-        hit = s_reply_adopt(req, v.data, v.len);
-    store_txn_abort(txn);
-    if (hit)
-        ix->dedup_hits++;
-    return hit;
 }
 
 /* ---- the writer ---- */
@@ -394,21 +334,9 @@ static void s_on_writer(void *ctx)
     link_on_readable(ix->link);
 }
 
-static rp_err s_prune_txn(store_txn_t *txn, void *arg)
-{
-    interaction_server_t *ix = arg;
-    size_t n = 0;
-    rp_err rc = server_dedup_prune(txn, ix->dbi[IX_DBI_DEDUP], ix->dbi[IX_DBI_DEDUP_TIME],
-                                   ix->cfg->dedup_retention_days * 86400000LL, PRUNE_BUDGET, &n);
-    if (rc == RP_OK && n)
-        log_debug("pruned %zu dedup records", n);
-    return rc;
-}
-
 static void s_tick(void *ctx)
 {
     interaction_server_t *ix = ctx;
-    int64_t now = clock_mono_ms();
     link_counters_t before, after;
 
     link_counters(ix->link, &before);
@@ -418,12 +346,6 @@ static void s_tick(void *ctx)
         log_warnx("rapport-logwriter did not answer %llu requests within %lld ms (%s)",
                   (unsigned long long)(after.timeouts - before.timeouts),
                   (long long)ix->cfg->request_timeout_ms, ix->cfg->logwriter_endpoint);
-    if (now >= ix->next_prune_ms) {
-        rp_err rc = store_write(ix->store, s_prune_txn, ix, NULL);
-        if (rc != RP_OK)
-            log_warnx("cannot prune dedup records: %s", rp_strerror(rc));
-        ix->next_prune_ms = now + PRUNE_INTERVAL_MS;
-    }
 }
 
 static bool s_busy(void *ctx)
@@ -480,12 +402,6 @@ static void s_stats(void *ctx, wire_arena_t *a, Rapport__V1__WorkerStats *st)
                 s_stats_gauge(a, st, "rapport_catalog_records", "Catalog records by kind", "kind",
                               interaction_kinds[k].lookup, (double)n);
         }
-        {
-            uint64_t n = 0;
-            if (store_count(txn, ix->dbi[IX_DBI_DEDUP], &n) == RP_OK)
-                s_stats_gauge(a, st, "rapport_dedup_records", "Stored first replies by request_id",
-                              NULL, NULL, (double)n);
-        }
         store_txn_abort(txn);
     }
     s_stats_gauge(a, st, "rapport_logwriter_pending", "Requests waiting for rapport-logwriter",
@@ -497,8 +413,6 @@ static void s_stats(void *ctx, wire_arena_t *a, Rapport__V1__WorkerStats *st)
                     "Requests rapport-logwriter did not answer in time", lc.timeouts);
     s_stats_counter(a, st, "rapport_logwriter_unmatched_replies_total",
                     "Replies from rapport-logwriter that matched no pending request", lc.unmatched);
-    s_stats_counter(a, st, "rapport_dedup_hits_total",
-                    "Requests answered with the stored reply of their request_id", ix->dedup_hits);
 }
 
 /* ---- life cycle ---- */
@@ -515,7 +429,6 @@ rp_err interaction_server_new(const config_t *cfg, store_t *store, link_t *link,
     ix->link = link;
     for (size_t i = 0; i < IX_DBI_COUNT; i++)
         ix->dbi[i] = store_dbi(store, i);
-    ix->next_prune_ms = clock_mono_ms() + PRUNE_INTERVAL_MS / 6;
     ix->spec = (server_spec_t){
         .worker = "interaction",
         .request_desc = &rapport__v1__interaction_request__descriptor,
@@ -528,6 +441,9 @@ rp_err interaction_server_new(const config_t *cfg, store_t *store, link_t *link,
         .tick_fn = s_tick,
         .busy_fn = s_busy,
         .ctx = ix,
+        .dedup_store = store,
+        .dedup_dbi = ix->dbi[IX_DBI_DEDUP],
+        .dedup_time_dbi = ix->dbi[IX_DBI_DEDUP_TIME],
     };
     *ret_ix = ix;
     return RP_OK;

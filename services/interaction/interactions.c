@@ -575,8 +575,6 @@ void interactions_create(void *ctx, server_req_t *req)
     interaction_err_t err = {0};
     s_op_t *op;
 
-    if (interaction_dedup_lookup(ix, req))
-        return;
     op = s_op_new(req, c->fields, "create_interaction.fields");
     op->origin = c->origin;
     op->entry_no = c->from_entry_no;
@@ -604,8 +602,6 @@ void interactions_resume(void *ctx, server_req_t *req)
     interaction_err_t err = {0};
     s_op_t *op;
 
-    if (interaction_dedup_lookup(ix, req))
-        return;
     op = s_op_new(req, r->fields, "resume_interaction.fields");
     op->resume = true;
     op->entry_no = r->entry_no;

@@ -261,8 +261,7 @@ static rp_err s_prune(store_txn_t *txn, void *ctx)
     store_cursor_close(cur);
     if (rc != RP_OK && rc != RP_ENOTFOUND)
         return rc;
-    return server_dedup_prune(txn, w->db[DB_DEDUP], w->db[DB_DEDUP_TIME],
-                              w->cfg->dedup_retention_days * 86400000LL, PRUNE_BUDGET, NULL);
+    return seglog_prune(w, txn, w->cfg->dedup_retention_days * 86400000LL, PRUNE_BUDGET);
 }
 
 void events_prune(writer_t *w)

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "auth.h"
 #include "clock.h"
 #include "daemon.h"
 #include "log.h"
@@ -25,6 +26,11 @@
  * dirty pages in memory until the commit: this bounds that memory (about
  * 4 KiB an entry) whatever the segment's or the store's size. */
 #define COMMIT_MAX_ENTRIES 16384
+
+/* Old events and committed segment logs go every minute, the first time a
+ * few seconds after start. */
+#define PRUNE_EVERY_MS 60000
+#define PRUNE_FIRST_MS 5000
 
 enum {
     CMD_WRITE_ENTRY = RAPPORT__V1__LOG_REQUEST__COMMAND_WRITE_ENTRY,
@@ -49,8 +55,11 @@ enum {
     CMD_COUNT
 };
 
+/* write_entry and the segment log stream take entries that the other
+ * workers validated: internal (over tcp, their relay keys only). The
+ * stream is idempotent by its log_id. */
 static const server_command_t s_commands[CMD_COUNT] = {
-    [CMD_WRITE_ENTRY] = {"write_entry", NULL, ROLE_WRITER, true},
+    [CMD_WRITE_ENTRY] = {"write_entry", NULL, ROLE_WRITER, true, .internal = true},
     [CMD_GET_ENTRY] = {"get_entry", NULL, ROLE_READER, false},
     [CMD_LIST_ENTRIES] = {"list_entries", NULL, ROLE_READER, false},
     [CMD_SET_CANCELED] = {"set_entries_canceled", NULL, ROLE_ADMIN, true},
@@ -58,9 +67,12 @@ static const server_command_t s_commands[CMD_COUNT] = {
     [CMD_DELETE_POSTPONED] = {"delete_postponed_entries", NULL, ROLE_ADMIN, true},
     [CMD_STATISTICS] = {"statistics", NULL, ROLE_READER, false},
     [CMD_READ_EVENTS] = {"read_events", NULL, ROLE_READER, false},
-    [CMD_LOG_BEGIN] = {"log_begin", NULL, ROLE_WRITER, true},
-    [CMD_LOG_BATCH] = {"log_batch", NULL, ROLE_WRITER, true},
-    [CMD_LOG_COMMIT] = {"log_commit", NULL, ROLE_WRITER, true},
+    [CMD_LOG_BEGIN] = {"log_begin", NULL, ROLE_WRITER, true, .internal = true,
+                       .own_idempotency = true},
+    [CMD_LOG_BATCH] = {"log_batch", NULL, ROLE_WRITER, true, .internal = true,
+                       .own_idempotency = true},
+    [CMD_LOG_COMMIT] = {"log_commit", NULL, ROLE_WRITER, true, .internal = true,
+                        .own_idempotency = true},
     [CMD_GET_LOGGED] = {"get_logged_segment", NULL, ROLE_READER, false},
     [CMD_LIST_LOGGED] = {"list_logged_segments", NULL, ROLE_READER, false},
     [CMD_SET_LOGGED_CANCELED] = {"set_logged_segment_canceled", NULL, ROLE_ADMIN, true},
@@ -74,26 +86,25 @@ static const server_command_t s_commands[CMD_COUNT] = {
 static const struct {
     writer_read_fn read;
     writer_write_fn write;
-    bool own_dedup; /* idempotent by log_id, not by request_id */
 } s_handlers[CMD_COUNT] = {
-    [CMD_WRITE_ENTRY] = {NULL, entries_write, false},
-    [CMD_GET_ENTRY] = {entries_get, NULL, false},
-    [CMD_LIST_ENTRIES] = {entries_list, NULL, false},
-    [CMD_SET_CANCELED] = {NULL, entries_set_canceled, false},
-    [CMD_DELETE_CANCELED] = {NULL, entries_delete_canceled, false},
-    [CMD_DELETE_POSTPONED] = {NULL, entries_delete_postponed, false},
-    [CMD_STATISTICS] = {entries_statistics, NULL, false},
-    [CMD_READ_EVENTS] = {events_read, NULL, false},
-    [CMD_LOG_BEGIN] = {NULL, seglog_begin, true},
-    [CMD_LOG_BATCH] = {NULL, seglog_batch, true},
-    [CMD_LOG_COMMIT] = {NULL, seglog_commit, true},
-    [CMD_GET_LOGGED] = {seglog_get_logged, NULL, false},
-    [CMD_LIST_LOGGED] = {seglog_list_logged, NULL, false},
-    [CMD_SET_LOGGED_CANCELED] = {NULL, seglog_set_logged_canceled, false},
-    [CMD_DELETE_LOGGED] = {NULL, seglog_delete_canceled_logged, false},
-    [CMD_LIST_CE] = {seglog_list_campaign_entries, NULL, false},
-    [CMD_SET_CE_CANCELED] = {NULL, seglog_set_campaign_entry_canceled, false},
-    [CMD_DELETE_CE] = {NULL, seglog_delete_canceled_campaign_entries, false},
+    [CMD_WRITE_ENTRY] = {NULL, entries_write},
+    [CMD_GET_ENTRY] = {entries_get, NULL},
+    [CMD_LIST_ENTRIES] = {entries_list, NULL},
+    [CMD_SET_CANCELED] = {NULL, entries_set_canceled},
+    [CMD_DELETE_CANCELED] = {NULL, entries_delete_canceled},
+    [CMD_DELETE_POSTPONED] = {NULL, entries_delete_postponed},
+    [CMD_STATISTICS] = {entries_statistics, NULL},
+    [CMD_READ_EVENTS] = {events_read, NULL},
+    [CMD_LOG_BEGIN] = {NULL, seglog_begin},
+    [CMD_LOG_BATCH] = {NULL, seglog_batch},
+    [CMD_LOG_COMMIT] = {NULL, seglog_commit},
+    [CMD_GET_LOGGED] = {seglog_get_logged, NULL},
+    [CMD_LIST_LOGGED] = {seglog_list_logged, NULL},
+    [CMD_SET_LOGGED_CANCELED] = {NULL, seglog_set_logged_canceled},
+    [CMD_DELETE_LOGGED] = {NULL, seglog_delete_canceled_logged},
+    [CMD_LIST_CE] = {seglog_list_campaign_entries, NULL},
+    [CMD_SET_CE_CANCELED] = {NULL, seglog_set_campaign_entry_canceled},
+    [CMD_DELETE_CE] = {NULL, seglog_delete_canceled_campaign_entries},
 };
 
 static const store_dbi_spec_t s_dbis[DB_COUNT] = {
@@ -112,6 +123,7 @@ static const store_dbi_spec_t s_dbis[DB_COUNT] = {
     [DB_DEDUP_TIME] = {"dedup_by_time", 0},
     [DB_SEGLOGS] = {"segment_logs_in_flight", 0},
     [DB_SEGLOG_STATS] = {"segment_log_statistics", 0},
+    [DB_SEGLOG_TIME] = {"segment_logs_by_time", 0},
 };
 
 /* ---- shared helpers ---- */
@@ -195,8 +207,6 @@ typedef struct {
     server_req_t **reqs;
     size_t n;
     writer_txn_t t;
-    /* Dedup hits: reply bytes to send instead (index-aligned with reqs). */
-    store_val_t *dedup;
 } batch_t;
 
 static void s_staged_free(writer_txn_t *t)
@@ -231,33 +241,19 @@ static rp_err s_apply(store_txn_t *txn, void *ctx)
     wire_arena_reset(t->arena);
     t->txn = txn;
     t->max_entry_key = b->w->max_entry_key;
+    /* A repeat of a request_id was answered by the server before it got
+     * here; a success records its reply for the repeats to come. */
     for (size_t i = 0; i < b->n; i++) {
         server_req_t *req = b->reqs[i];
-        const ProtobufCBinaryData *rid = wire_msg_request_id(req->request);
-        uint8_t *bytes;
-        size_t len;
 
         server_req_reset_reply(req);
-        b->dedup[i].data = NULL;
-        if (!s_handlers[req->command].own_dedup &&
-            server_dedup_get(txn, b->w->db[DB_DEDUP], rid, &b->dedup[i])) {
-            /* Copy out: the value lives only as long as the txn. */
-            void *copy = wire_arena_alloc(req->arena, b->dedup[i].len);
-            memcpy(copy, b->dedup[i].data, b->dedup[i].len);
-            b->dedup[i].data = copy;
-            continue;
-        }
         t->req = req;
         rc = s_handlers[req->command].write(t, req);
         if (rc != RP_OK)
             return rc;
-        if (server_req_failed(req) || s_handlers[req->command].own_dedup)
+        if (server_req_failed(req) || s_commands[req->command].own_idempotency)
             continue;
-        rc = server_req_encode(req, &bytes, &len);
-        if (rc != RP_OK)
-            return rc;
-        rc = server_dedup_put(txn, b->w->db[DB_DEDUP], b->w->db[DB_DEDUP_TIME], rid, bytes, len);
-        free(bytes);
+        rc = server_dedup_record(req, txn);
         if (rc != RP_OK)
             return rc;
     }
@@ -299,8 +295,7 @@ static void s_commit(writer_t *w, server_req_t **reqs, size_t n)
     b.t.w = w;
     b.t.events_tail = &b.t.events;
     b.t.arena = wire_arena_new();
-    b.dedup = calloc(n, sizeof(*b.dedup));
-    if (!b.t.arena || !b.dedup)
+    if (!b.t.arena)
         abort();
     /* A transaction of segment-log batches only writes entries that stay
      * invisible until the log's Commit, which is synced fully: it may skip
@@ -329,12 +324,8 @@ static void s_commit(writer_t *w, server_req_t **reqs, size_t n)
         for (size_t i = 0; i < b.t.n_progress; i++)
             events_publish_progress(w, &b.t.progress[i].log_id, b.t.progress[i].segment_no,
                                     b.t.progress[i].done, b.t.progress[i].total);
-        for (size_t i = 0; i < n; i++) {
-            if (b.dedup[i].data)
-                server_req_finish_bytes(reqs[i], b.dedup[i].data, b.dedup[i].len);
-            else
-                server_req_finish(reqs[i]);
-        }
+        for (size_t i = 0; i < n; i++)
+            server_req_finish(reqs[i]);
     } else {
         w->commit_failures++;
         log_warnx("commit of %zu requests failed: %s (%s)", n, rp_strerror(rc),
@@ -354,7 +345,6 @@ static void s_commit(writer_t *w, server_req_t **reqs, size_t n)
     }
     s_staged_free(&b.t);
     wire_arena_destroy(&b.t.arena);
-    free(b.dedup);
 }
 
 static void s_on_batch(void *ctx, server_req_t **reqs, size_t n)
@@ -409,6 +399,23 @@ static void s_on_batch(void *ctx, server_req_t **reqs, size_t n)
         s_commit(w, &reqs[i], 1);
 }
 
+/* Segment log records kept: those in flight, and committed ones (for a
+ * resent Begin) until dedup_retention_days. */
+static void s_stats_seglogs(writer_t *w, wire_arena_t *a, Rapport__V1__WorkerStats *st)
+{
+    store_txn_t *txn = NULL;
+    uint64_t n = 0;
+
+    if (store_txn_begin(w->store, false, &txn) == RP_OK &&
+        store_count(txn, w->db[DB_SEGLOGS], &n) == RP_OK)
+        server_stats_add_gauge(a, st,
+                               server_gauge(a, "rapport_segment_log_records",
+                                            "Segment logs kept: in flight, and committed ones "
+                                            "for dedup_retention_days",
+                                            (double)n));
+    store_txn_abort(txn);
+}
+
 static void s_stats(void *ctx, wire_arena_t *a, Rapport__V1__WorkerStats *st)
 {
     writer_t *w = ctx;
@@ -445,6 +452,7 @@ static void s_stats(void *ctx, wire_arena_t *a, Rapport__V1__WorkerStats *st)
                                         "Events sent on the PUB socket",
                                         (double)w->events_published));
     server_stats_add_store(a, st, w->store);
+    s_stats_seglogs(w, a, st);
     {
         size_t n = 0;
         for (writer_range_t *r = w->pending; r; r = r->next)
@@ -459,7 +467,7 @@ static void s_tick(void *ctx)
 {
     writer_t *w = ctx;
     int64_t now = clock_mono_ms();
-    if (now - w->last_prune_ms >= 60000) {
+    if (now - w->last_prune_ms >= PRUNE_EVERY_MS) {
         w->last_prune_ms = now;
         events_prune(w);
     }
@@ -505,6 +513,7 @@ rp_err logwriter_new(const config_t *cfg, void *zctx, logwriter_t **ret, char *e
                      size_t errlen)
 {
     writer_t *w = calloc(1, sizeof(*w));
+    gate_t *gate = NULL;
     char dir[CONFIG_PATH_MAX + 16];
     server_spec_t spec = {
         .worker = "logwriter",
@@ -523,7 +532,7 @@ rp_err logwriter_new(const config_t *cfg, void *zctx, logwriter_t **ret, char *e
     if (!w)
         return RP_ENOMEM;
     w->cfg = cfg;
-    w->last_prune_ms = clock_mono_ms();
+    w->last_prune_ms = clock_mono_ms() - PRUNE_EVERY_MS + PRUNE_FIRST_MS;
     if (getrandom(&w->boot_id, sizeof(w->boot_id), 0) != (ssize_t)sizeof(w->boot_id))
         w->boot_id = clock_mono_ns();
     snprintf(dir, sizeof(dir), "%s/logwriter", cfg->state_dir);
@@ -540,11 +549,17 @@ rp_err logwriter_new(const config_t *cfg, void *zctx, logwriter_t **ret, char *e
         snprintf(errbuf, errlen, "%s: cannot read the store: %s", dir, rp_strerror(rc));
         goto out_free;
     }
-    rc = bus_socket_bind(zctx, BUS_PUB, cfg->events_endpoint, cfg, &w->pub, errbuf, errlen);
+    spec.ctx = w;
+    spec.dedup_store = w->store;
+    spec.dedup_dbi = w->db[DB_DEDUP];
+    spec.dedup_time_dbi = w->db[DB_DEDUP_TIME];
+    rc = server_new(&spec, cfg, zctx, cfg->logwriter_endpoint, &w->server, errbuf, errlen);
     if (rc != RP_OK)
         goto out_free;
-    spec.ctx = w;
-    rc = server_new(&spec, cfg, zctx, cfg->logwriter_endpoint, &w->server, errbuf, errlen);
+    if (auth_endpoint_is_tcp(cfg->events_endpoint) &&
+        (rc = server_gate(w->server, &gate, errbuf, errlen)) != RP_OK)
+        goto out_free;
+    rc = bus_socket_bind(zctx, BUS_PUB, cfg->events_endpoint, cfg, gate, &w->pub, errbuf, errlen);
     if (rc != RP_OK)
         goto out_free;
     *ret = w;

@@ -32,8 +32,8 @@ typedef struct {
     uint32_t n_campaigns;
     uint64_t boot;
     uint64_t lse, first, count, received, ce_first;
-    uint32_t body_len; /* SegmentLogBegin (in flight) or SegmentLogged (committed) */
-    uint32_t pad;
+    uint32_t body_len;  /* SegmentLogBegin (in flight) or SegmentLogged (committed) */
+    uint32_t owner_len; /* the key that began it, after the body ("" over ipc) */
 } seglog_hdr_t;
 
 typedef struct {
@@ -41,6 +41,7 @@ typedef struct {
     uint64_t *counts; /* entries per campaign */
     Rapport__V1__SegmentLogBegin *begin;
     Rapport__V1__SegmentLogged *logged;
+    const char *owner; /* NUL-terminated */
 } seglog_t;
 
 /* ---- the record ---- */
@@ -50,7 +51,8 @@ static rp_err s_seglog_load(store_txn_t *txn, writer_t *w, wire_arena_t *a,
 {
     store_val_t v;
     const uint8_t *p;
-    size_t need;
+    size_t counts;
+    char *owner;
     rp_err rc = store_get(txn, w->db[DB_SEGLOGS], log_id->data, log_id->len, &v);
 
     if (rc != RP_OK)
@@ -60,20 +62,19 @@ static rp_err s_seglog_load(store_txn_t *txn, writer_t *w, wire_arena_t *a,
     memset(ret, 0, sizeof(*ret));
     memcpy(&ret->h, v.data, sizeof(ret->h));
     p = (const uint8_t *)v.data + sizeof(ret->h);
-    if (ret->h.state == SEGLOG_COMMITTED) {
-        if (v.len != sizeof(ret->h) + ret->h.body_len)
-            return RP_ECORRUPT;
+    counts = ret->h.state == SEGLOG_COMMITTED ? 0 : ret->h.n_campaigns * sizeof(uint64_t);
+    if (v.len != sizeof(ret->h) + counts + ret->h.body_len + ret->h.owner_len)
+        return RP_ECORRUPT;
+    owner = wire_arena_alloc(a, ret->h.owner_len + 1u);
+    memcpy(owner, p + counts + ret->h.body_len, ret->h.owner_len);
+    ret->owner = owner;
+    if (ret->h.state == SEGLOG_COMMITTED)
         return wire_decode_trusted(a, &rapport__v1__segment_logged__descriptor, p, ret->h.body_len,
                                    (ProtobufCMessage **)&ret->logged);
-    }
-    need = sizeof(ret->h) + ret->h.n_campaigns * sizeof(uint64_t) + ret->h.body_len;
-    if (v.len != need)
-        return RP_ECORRUPT;
     ret->counts = wire_arena_alloc(a, sizeof(uint64_t) * (ret->h.n_campaigns + 1u));
-    memcpy(ret->counts, p, ret->h.n_campaigns * sizeof(uint64_t));
-    p += ret->h.n_campaigns * sizeof(uint64_t);
-    return wire_decode_trusted(a, &rapport__v1__segment_log_begin__descriptor, p, ret->h.body_len,
-                               (ProtobufCMessage **)&ret->begin);
+    memcpy(ret->counts, p, counts);
+    return wire_decode_trusted(a, &rapport__v1__segment_log_begin__descriptor, p + counts,
+                               ret->h.body_len, (ProtobufCMessage **)&ret->begin);
 }
 
 static rp_err s_seglog_save(writer_txn_t *t, const ProtobufCBinaryData *log_id, seglog_t *sl)
@@ -81,20 +82,73 @@ static rp_err s_seglog_save(writer_txn_t *t, const ProtobufCBinaryData *log_id, 
     const ProtobufCMessage *body =
         sl->h.state == SEGLOG_COMMITTED ? &sl->logged->base : &sl->begin->base;
     size_t counts = sl->h.state == SEGLOG_COMMITTED ? 0 : sl->h.n_campaigns * sizeof(uint64_t);
-    size_t blen = wire_size(body);
+    size_t blen = wire_size(body), olen = sl->owner ? strlen(sl->owner) : 0;
     uint8_t *dst;
     rp_err rc;
 
     sl->h.body_len = (uint32_t)blen;
+    sl->h.owner_len = (uint32_t)olen;
     rc = store_reserve(t->txn, t->w->db[DB_SEGLOGS], log_id->data, log_id->len,
-                       sizeof(sl->h) + counts + blen, 0, (void **)&dst);
+                       sizeof(sl->h) + counts + blen + olen, 0, (void **)&dst);
     if (rc != RP_OK)
         return rc;
     memcpy(dst, &sl->h, sizeof(sl->h));
     if (counts)
         memcpy(dst + sizeof(sl->h), sl->counts, counts);
     wire_encode_to(body, dst + sizeof(sl->h) + counts);
+    if (olen)
+        memcpy(dst + sizeof(sl->h) + counts + blen, sl->owner, olen);
     return RP_OK;
+}
+
+/* A log in flight belongs to the key that began it: another key may not
+ * restart, feed or commit it (over ipc there is no key, and no owner). */
+static bool s_owner_ok(server_req_t *req, const seglog_t *sl, const ProtobufCBinaryData *log_id)
+{
+    if (sl->h.state == SEGLOG_COMMITTED || strcmp(sl->owner, req->key) == 0)
+        return true;
+    log_notice("refused a segment log message from key %s: log %.*s was begun by key %s",
+               req->key[0] ? req->key : "(ipc)", (int)log_id->len, (const char *)log_id->data,
+               sl->owner[0] ? sl->owner : "(ipc)");
+    server_req_fail(req, RP_EPERM, "log_id", "segment log %.*s was begun by another key",
+                    (int)log_id->len, (const char *)log_id->data);
+    return false;
+}
+
+/* Committed logs are kept (to answer a resent Begin or Commit) for
+ * dedup_retention_days, like idempotency records; then they go. */
+rp_err seglog_prune(writer_t *w, store_txn_t *txn, int64_t max_age_ms, size_t budget)
+{
+    store_cursor_t *cur = NULL;
+    store_val_t k, v;
+    uint64_t cutoff = (uint64_t)(clock_now_ms() - max_age_ms);
+    size_t n = 0;
+    rp_err rc = store_cursor_open(txn, w->db[DB_SEGLOG_TIME], &cur);
+
+    if (rc != RP_OK)
+        return rc;
+    rc = store_cursor_get(cur, STORE_FIRST, &k, &v);
+    while (rc == RP_OK && n++ < budget && k.len > 8 && store_key_u64(k.data) < cutoff) {
+        rc = store_del(txn, w->db[DB_SEGLOGS], (uint8_t *)k.data + 8, k.len - 8, NULL, 0);
+        if (rc == RP_OK || rc == RP_ENOTFOUND)
+            rc = store_cursor_del(cur, false);
+        if (rc == RP_OK)
+            rc = store_cursor_get(cur, STORE_FIRST, &k, &v); /* re-seek (ITS#9376) */
+    }
+    store_cursor_close(cur);
+    return rc == RP_ENOTFOUND ? RP_OK : rc;
+}
+
+/* Index a committed log by the time of its commit, for seglog_prune. */
+static rp_err s_seglog_committed_at(writer_txn_t *t, const ProtobufCBinaryData *log_id)
+{
+    uint8_t key[8 + 2 * WIRE_REQUEST_ID_MAX];
+
+    if (log_id->len > sizeof(key) - 8)
+        return RP_OK; /* kept for good: a log_id is never that long */
+    store_u64_key((uint64_t)clock_now_ms(), key);
+    memcpy(key + 8, log_id->data, log_id->len);
+    return store_put(t->txn, t->w->db[DB_SEGLOG_TIME], key, 8 + log_id->len, "", 0, 0);
 }
 
 rp_err seglog_load_pending(writer_t *w)
@@ -251,6 +305,8 @@ rp_err seglog_begin(writer_txn_t *t, server_req_t *req)
     if (rc == RP_OK) {
         /* Resent after a crash of either side: start over on the same
          * reservation. */
+        if (!s_owner_ok(req, &sl, &b->log_id))
+            return RP_OK;
         if (sl.h.count != b->line_count) {
             server_req_fail(req, RP_EPRECOND, "line_count",
                             "segment log %.*s was begun with %llu lines, not %llu",
@@ -319,6 +375,7 @@ rp_err seglog_begin(writer_txn_t *t, server_req_t *req)
     sl.h.boot = t->w->boot_id;
     sl.h.count = b->line_count;
     sl.begin = b;
+    sl.owner = req->key;
     sl.counts = wire_arena_alloc(t->arena, sizeof(uint64_t) * (b->n_campaign_nos + 1));
     rc = writer_take(t, "logged_segment", 1, &sl.h.lse);
     if (rc == RP_OK)
@@ -451,6 +508,8 @@ rp_err seglog_batch(writer_txn_t *t, server_req_t *req)
                         (int)bt->log_id.len, (const char *)bt->log_id.data);
         return RP_OK;
     }
+    if (!s_owner_ok(req, &sl, &bt->log_id))
+        return RP_OK;
     if (sl.h.boot != t->w->boot_id) {
         server_req_fail(req, RP_EABORTED, "log_id",
                         "segment log %.*s was interrupted by a restart of the log writer; send "
@@ -593,6 +652,8 @@ rp_err seglog_commit(writer_txn_t *t, server_req_t *req)
         out = sl.logged;
         goto out_reply;
     }
+    if (!s_owner_ok(req, &sl, &c->log_id))
+        return RP_OK;
     if (c->count != sl.h.count || sl.h.received != sl.h.count) {
         server_req_fail(req, RP_EABORTED, "count",
                         "segment log incomplete: %llu of %llu entries received, commit says %llu",
@@ -670,6 +731,8 @@ rp_err seglog_commit(writer_txn_t *t, server_req_t *req)
     sl.h.state = SEGLOG_COMMITTED;
     sl.logged = out;
     rc = s_seglog_save(t, &c->log_id, &sl);
+    if (rc == RP_OK)
+        rc = s_seglog_committed_at(t, &c->log_id);
     if (rc != RP_OK)
         return rc;
     rc = events_append(t, "segment.logged", RAPPORT__V1__EVENT__BODY_SEGMENT_LOGGED, &out->base);

@@ -43,6 +43,7 @@ enum {
     DB_DEDUP_TIME,       /* time + request_id -> "" */
     DB_SEGLOGS,          /* log_id -> in-flight segment log */
     DB_SEGLOG_STATS,     /* log key + stats key -> sums not yet visible */
+    DB_SEGLOG_TIME,      /* commit time + log_id -> "" (pruning committed logs) */
     DB_COUNT
 };
 
@@ -206,6 +207,9 @@ rp_err seglog_delete_canceled_campaign_entries(writer_txn_t *t, server_req_t *re
  * the arrays are reordered. Records that are gone are skipped. */
 rp_err seglog_entries_deleted(writer_txn_t *t, uint64_t *lse_nos, uint64_t *ce_nos, size_t n);
 
+/* Delete committed segment logs older than max_age_ms (at most `budget`). */
+rp_err seglog_prune(writer_t *w, store_txn_t *txn, int64_t max_age_ms, size_t budget);
+
 /* Load the invisible ranges of segment logs in flight (start-up). */
 rp_err seglog_load_pending(writer_t *w);
 
@@ -233,7 +237,8 @@ void events_publish_progress(writer_t *w, const ProtobufCBinaryData *log_id, con
 
 rp_err events_read(writer_t *w, store_txn_t *txn, server_req_t *req);
 
-/* Drop events older than the retention and old dedup records (bounded). */
+/* Drop events older than the retention and committed segment logs older
+ * than dedup_retention_days (bounded). */
 void events_prune(writer_t *w);
 
 #endif

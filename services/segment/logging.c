@@ -1261,8 +1261,7 @@ static rp_err s_apply_finish(store_txn_t *txn, void *ctx)
         rc = rc == RP_ENOTFOUND ? RP_OK : rc;
     }
     if (rc == RP_OK && rid.len)
-        rc = server_dedup_put(txn, s->db[DB_DEDUP], s->db[DB_DEDUP_TIME], &rid, f->reply,
-                              f->reply_len);
+        rc = server_dedup_put(s->server, txn, r->user_id, &rid, f->reply, f->reply_len);
     wire_arena_destroy(&a);
     return rc;
 }
@@ -1402,8 +1401,6 @@ void logging_log_segment(void *ctx, server_req_t *req)
     seg_t seg;
     rp_err rc;
 
-    if (seg_dedup_answer(s, req))
-        return;
     rc = store_txn_begin(s->store, false, &txn);
     if (rc == RP_OK)
         rc = seg_load(s, txn, req->arena, ls->segment_no, &seg);

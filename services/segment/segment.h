@@ -110,14 +110,6 @@ rp_err seg_numbering_get(segsrv_t *s, store_txn_t *txn, wire_arena_t *a,
                          Rapport__V1__SegmentNumbering **ret);
 bool seg_numbering_set(const Rapport__V1__SegmentNumbering *n);
 
-/* The request's dedup record, if any, answers it: returns true when the
- * stored reply was set (server_req_reply_raw); the handler then returns
- * and the reply leaves when the request finishes. */
-bool seg_dedup_answer(segsrv_t *s, server_req_t *req);
-
-/* Store req's reply (as it stands) under its request_id. */
-rp_err seg_dedup_record(segsrv_t *s, store_txn_t *txn, server_req_t *req);
-
 /* A string (<= SEG_MAP_KEY_MAX characters) -> pointer map. */
 typedef struct seg_map seg_map_t;
 seg_map_t *seg_map_new(size_t expected);

@@ -146,6 +146,9 @@ rp_err segsrv_new(const config_t *cfg, void *zctx, segsrv_t **ret, char *errbuf,
     if (rc != RP_OK)
         goto out_free;
     spec.ctx = s;
+    spec.dedup_store = s->store;
+    spec.dedup_dbi = s->db[DB_DEDUP];
+    spec.dedup_time_dbi = s->db[DB_DEDUP_TIME];
     rc = server_new(&spec, cfg, zctx, cfg->segment_endpoint, &s->server, errbuf, errlen);
     if (rc != RP_OK)
         goto out_free;

@@ -1,6 +1,6 @@
 /* segments: the segment commands (DOMAIN.md section 6).
  *
- * Each mutating handler reads as: dedup -> validate -> (ask
+ * Each mutating handler reads as: validate -> (ask
  * rapport-interaction for the catalog records it needs, in one batch) ->
  * apply in one write transaction with the dedup record -> reply. The
  * transaction function reloads everything it changes, so store_write()
@@ -304,7 +304,7 @@ static rp_err s_apply_numbering(store_txn_t *txn, void *ctx)
         return rc;
     seg_reply(ap->req)->result_case = RAPPORT__V1__SEGMENT_REPLY__RESULT_NUMBERING;
     seg_reply(ap->req)->numbering = n;
-    return seg_dedup_record(ap->s, txn, ap->req);
+    return server_dedup_record(ap->req, txn);
 }
 
 void segments_set_numbering(void *ctx, server_req_t *req)
@@ -315,8 +315,6 @@ void segments_set_numbering(void *ctx, server_req_t *req)
     char probe[64];
     int len;
 
-    if (seg_dedup_answer(s, req))
-        return;
     if (n->width > SEG_NO_MAX || (n->width > 0 && n->next == 0)) {
         server_req_fail(req, RP_EINVAL, "width",
                         "numbering needs a width of 1 to %d and a next number of at least 1 "
@@ -563,7 +561,7 @@ static rp_err s_apply_create(store_txn_t *txn, void *ctx)
     if (rc != RP_OK)
         return rc;
     s_reply_segment(req, h);
-    return seg_dedup_record(ap->s, txn, req);
+    return server_dedup_record(req, txn);
 }
 
 void segments_create(void *ctx, server_req_t *req)
@@ -572,7 +570,7 @@ void segments_create(void *ctx, server_req_t *req)
     Rapport__V1__CreateSegment *cs = seg_request(req)->create_segment;
     Rapport__V1__Lookup *lk;
 
-    if (seg_dedup_answer(s, req) || !s_fields_ok(req, cs->fields))
+    if (!s_fields_ok(req, cs->fields))
         return;
     lk = s_fields_lookup(req, cs->fields);
     s_lookup_then_write(s, req, lk, s_apply_create);
@@ -670,15 +668,14 @@ static rp_err s_apply_delete(store_txn_t *txn, void *ctx)
     c->count = seg.h->no_of_lines;
     seg_reply(req)->result_case = RAPPORT__V1__SEGMENT_REPLY__RESULT_COUNT;
     seg_reply(req)->count = c;
-    return seg_dedup_record(ap->s, txn, req);
+    return server_dedup_record(req, txn);
 }
 
 void segments_delete(void *ctx, server_req_t *req)
 {
     segsrv_t *s = ctx;
     apply_t ap = {s, req};
-    if (!seg_dedup_answer(s, req))
-        s_write(s, req, s_apply_delete, &ap);
+    s_write(s, req, s_apply_delete, &ap);
 }
 
 /* ---- update the header ---- */
@@ -811,7 +808,7 @@ static rp_err s_apply_update(store_txn_t *txn, void *ctx)
     if (rc != RP_OK)
         return rc;
     s_reply_segment(req, h);
-    return seg_dedup_record(s, txn, req);
+    return server_dedup_record(req, txn);
 }
 
 void segments_update(void *ctx, server_req_t *req)
@@ -820,7 +817,7 @@ void segments_update(void *ctx, server_req_t *req)
     Rapport__V1__UpdateSegment *u = seg_request(req)->update_segment;
     Rapport__V1__Lookup *lk;
 
-    if (seg_dedup_answer(s, req) || !s_fields_ok(req, u->fields))
+    if (!s_fields_ok(req, u->fields))
         return;
     lk = s_fields_lookup(req, u->fields);
     s_lookup_then_write(s, req, lk, s_apply_update);
@@ -906,7 +903,7 @@ static rp_err s_apply_add(store_txn_t *txn, void *ctx)
     out->no_of_lines = seg.h->no_of_lines;
     seg_reply(req)->result_case = RAPPORT__V1__SEGMENT_REPLY__RESULT_ADDED;
     seg_reply(req)->added = out;
-    return seg_dedup_record(s, txn, req);
+    return server_dedup_record(req, txn);
 }
 
 static void s_add_apply(segsrv_t *s, server_req_t *req)
@@ -1064,8 +1061,6 @@ void segments_add_contacts(void *ctx, server_req_t *req)
     seg_t seg;
     rp_err rc;
 
-    if (seg_dedup_answer(s, req))
-        return;
     if (modes != 1) {
         server_req_fail(req, RP_EINVAL, "contact_nos",
                         "give contact numbers, or a company, or a salesperson (exactly one)");
@@ -1168,7 +1163,7 @@ static rp_err s_apply_remove(store_txn_t *txn, void *ctx)
     c->count = removed;
     seg_reply(req)->result_case = RAPPORT__V1__SEGMENT_REPLY__RESULT_COUNT;
     seg_reply(req)->count = c;
-    return seg_dedup_record(ap->s, txn, req);
+    return server_dedup_record(req, txn);
 }
 
 void segments_remove_lines(void *ctx, server_req_t *req)
@@ -1177,8 +1172,6 @@ void segments_remove_lines(void *ctx, server_req_t *req)
     apply_t ap = {s, req};
     rp_err rc;
 
-    if (seg_dedup_answer(s, req))
-        return;
     if (seg_request(req)->remove_lines->n_line_nos == 0) {
         server_req_fail(req, RP_EINVAL, "line_nos", "no line numbers given");
         return;
@@ -1342,7 +1335,7 @@ static rp_err s_apply_line(store_txn_t *txn, void *ctx)
         return rc;
     seg_reply(req)->result_case = RAPPORT__V1__SEGMENT_REPLY__RESULT_LINE;
     seg_reply(req)->line = l;
-    return seg_dedup_record(ap->s, txn, req);
+    return server_dedup_record(req, txn);
 }
 
 void segments_update_line(void *ctx, server_req_t *req)
@@ -1356,7 +1349,7 @@ void segments_update_line(void *ctx, server_req_t *req)
     seg_t seg;
     rp_err rc;
 
-    if (seg_dedup_answer(s, req) || !s_line_fields_ok(req, f))
+    if (!s_line_fields_ok(req, f))
         return;
     lk = s_lookup_new(req);
     if (HAS(f, interaction_template_code) && f->interaction_template_code[0]) {

@@ -305,36 +305,6 @@ rp_err seg_numbering_take(segsrv_t *s, store_txn_t *txn, char out[SEG_NO_MAX + 1
     return rc;
 }
 
-bool seg_dedup_answer(segsrv_t *s, server_req_t *req)
-{
-    store_txn_t *txn;
-    store_val_t v;
-    const ProtobufCBinaryData *rid = wire_msg_request_id(req->request);
-    bool hit = false;
-
-    if (!rid || !rid->len || store_txn_begin(s->store, false, &txn) != RP_OK)
-        return false;
-    if (server_dedup_get(txn, s->db[DB_DEDUP], rid, &v)) {
-        server_req_reply_raw(req, v.data, v.len);
-        hit = true;
-    }
-    store_txn_abort(txn);
-    return hit;
-}
-
-rp_err seg_dedup_record(segsrv_t *s, store_txn_t *txn, server_req_t *req)
-{
-    uint8_t *bytes;
-    size_t len;
-    rp_err rc = server_req_encode(req, &bytes, &len);
-    if (rc != RP_OK)
-        return rc;
-    rc = server_dedup_put(txn, s->db[DB_DEDUP], s->db[DB_DEDUP_TIME],
-                          wire_msg_request_id(req->request), bytes, len);
-    free(bytes);
-    return rc;
-}
-
 void seg_fail_store(server_req_t *req, rp_err rc)
 {
     server_req_reset_reply(req);

@@ -52,7 +52,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (cfg.sndhwm < 1 || cfg.rcvhwm < 1 || cfg.max_msg_size < 1024 ||
         cfg.request_timeout_ms < 10 || cfg.batch_max < 1 || cfg.log_batch_entries < 1 ||
         cfg.log_credit < 1 || cfg.map_size < 1048576 || cfg.event_retention_days < 1 ||
-        cfg.dedup_retention_days < 1 || cfg.sync_mode > CONFIG_SYNC_NONE) {
+        cfg.dedup_retention_days < 1 || cfg.sync_mode > CONFIG_SYNC_NONE ||
+        cfg.handshake_timeout_ms < 100 || cfg.preauth_max_connections < 1 ||
+        cfg.preauth_max_bytes < 1024) {
         fprintf(stderr, "fuzz_config: a number outside its bounds was accepted\n");
         abort();
     }

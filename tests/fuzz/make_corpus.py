@@ -437,6 +437,24 @@ def csv_seeds():
     }
 
 
+def keys_seeds():
+    """Authorized key files; several files of one directory are separated by a
+    line "===" (fuzz_keys.c)."""
+    a = b"rq:QmVbWl2ff>)xuINI0ow!2x+Rn[Wv3E0P.[A&9"
+    b = b"Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID"
+    return {
+        "one": b"# a client\npublic-key = " + a + b"\nrole = writer\nuser = alice\n",
+        "bare": a + b"\n",
+        "relay": b'public-key = "' + a + b'"\nrole = admin\nrelay = yes\n',
+        "two_roles": b"public-key = " + a + b"\nrole = writer\nrole = admin\n",
+        "two_keys": b"public-key = " + a + b"\n" + b + b"\nrole = reader\n",
+        "dir": (b"public-key = " + a + b"\nrole = reader\n===\npublic-key = " + b +
+                b"\nrole = admin\nuser = bob\n===\nnot a key\n"),
+        "dir_twice": b"public-key = " + a + b"\nrole = reader\n===\n" + a + b"\nrole = admin\n",
+        "bad_values": b"public-key = " + a + b"\nrole = root\nuser = has space\nrelay = maybe\n",
+    }
+
+
 def main():
     setup = b"".join(bytes([w]) + struct.pack("<I", len(m.SerializeToString()))
                      + m.SerializeToString() for w, m in catalog())
@@ -451,7 +469,7 @@ def main():
         for k, data in hostile(seeds, fld).items():
             write(os.path.join(d, "bad_" + k + ".bin"), data)
     for name, seeds in (("logstream", logstream_seeds()), ("config", config_seeds()),
-                        ("csv", csv_seeds())):
+                        ("csv", csv_seeds()), ("keys", keys_seeds())):
         d = os.path.join(corpus, name)
         for k, data in seeds.items():
             write(os.path.join(d, k + (".conf" if name == "config" else

@@ -880,7 +880,7 @@ class CliTest(CliMixin, ClusterTest):
                       "--template", "CALL", "--user", "bob", "--request-id", "cli-rid-2")
         self.assertEqual(self.ok("interaction", "create", "--request-id", "cli-rid-2",
                                  "--contact", "P1", "--salesperson", "SP1", "--template",
-                                 "CALL"), out)
+                                 "CALL", "--user", "bob"), out)
         self.assertEqual(self.wire_entry(int(out)).user_id, "bob")
         # The default user is $USER.
         no = self.create("--contact", "P1", "--salesperson", "SP1", "--template", "CALL")

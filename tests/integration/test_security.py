@@ -20,14 +20,18 @@ import os
 import shutil
 import stat
 import subprocess
+import tempfile
 import time
 import unittest
 import uuid
 
 import zmq
 
-from harness import (BIN_DIR, REPLY, TODAY_INT, Cluster, Unavailable, c, free_port, ia,
-                     lw, recv_events, sg)
+from harness import (BIN_DIR, REPLY, TIME_SCALE, TODAY_INT, Cluster, Unavailable, c,
+                     free_port, ia, lw, recv_events, sg)
+
+REQUEST_OF = {"interaction": ia.InteractionRequest, "segment": sg.SegmentRequest,
+              "logwriter": lw.LogRequest}
 
 RAPPORT = os.path.join(BIN_DIR, "rapport")
 WORKERS = ("logwriter", "interaction", "segment")
@@ -196,7 +200,9 @@ class KeyClient:
                 return rep
 
 
-class SecurityTest(unittest.TestCase):
+class SecureTestCase(unittest.TestCase):
+    """A SecureCluster per test, seeded, with the helpers the tests share."""
+
     def setUp(self):
         self.cl = SecureCluster()
         try:
@@ -223,6 +229,12 @@ class SecurityTest(unittest.TestCase):
 
     def assertDenied(self, rep, command, role):
         self.assertStatus(rep, c.PERMISSION_DENIED, "%s needs the %s role" % (command, role))
+        self.assertEqual(rep.status.field, "command")
+
+    def assertInternal(self, rep, command):
+        self.assertStatus(rep, c.PERMISSION_DENIED,
+                          "%s is internal to rapport: only its workers' keys (relay = yes) may "
+                          "send it" % command)
         self.assertEqual(rep.status.field, "command")
 
     def ix(self, **cmd):
@@ -282,6 +294,8 @@ class SecurityTest(unittest.TestCase):
         with self.assertRaises(Unavailable):
             self.cl.as_(who).call(name, req, timeout=REFUSED_WAIT)
 
+
+class SecurityTest(SecureTestCase):
     # ---- refused at the handshake ----
 
     def test_client_without_curve_gets_no_answer(self):
@@ -336,9 +350,9 @@ class SecurityTest(unittest.TestCase):
             segment_no=no, contact_nos=["P3"]))), "add_contacts", "writer")
         self.assertDenied(reader.call("interaction", ia.InteractionRequest(
             put_contact=ia.Contact(no="P9", name="x"))), "put_contact", "writer")
-        self.assertDenied(reader.call("logwriter", lw.LogRequest(write_entry=lw.WriteEntry(
+        self.assertInternal(reader.call("logwriter", lw.LogRequest(write_entry=lw.WriteEntry(
             entry=c.Entry(contact_no="P1", date=TODAY_INT, interaction_template_code="CALL")))),
-            "write_entry", "writer")
+            "write_entry")
         # Reads are allowed.
         rep = reader.call("logwriter", lw.LogRequest(list_entries=lw.ListEntries()))
         self.assertStatus(rep, c.OK)
@@ -413,7 +427,8 @@ class SecurityTest(unittest.TestCase):
         ZAP handler says about its key."""
         s = self.cl.ctx.socket(zmq.DEALER)
         s.setsockopt(zmq.LINGER, 0)
-        for prop in (b"X-Role:admin", b"X-Relay:yes"):
+        for prop in (b"X-Role:admin", b"X-Relay:yes",
+                     b"X-Key:" + self.cl.public["segment"].encode()):
             s.setsockopt(zmq.METADATA, prop)
         k = read_keys(os.path.join(self.cl.secrets, "reader.key"))
         s.curve_publickey = k["public-key"].encode()
@@ -453,14 +468,12 @@ class SecurityTest(unittest.TestCase):
         events = self.cl.read_events()
         self.assertTrue(events)
         self.assertEqual({e.user_id for e in events}, {"writer-key"})
-        # A writer talking to the log writer directly cannot name another user
-        # inside the entry either.
+        # A writer cannot talk to the log writer's write path directly at all.
         rep = self.cl.as_("writer").call("logwriter", lw.LogRequest(write_entry=lw.WriteEntry(
             entry=c.Entry(contact_no="P1", date=TODAY_INT, interaction_template_code="CALL",
                           interaction_group_code="G1", description="direct",
                           user_id="mallory"))), user="mallory")
-        self.assertStatus(rep, c.OK)
-        self.assertEqual(rep.entry.user_id, "writer-key")
+        self.assertInternal(rep, "write_entry")
 
     # ---- events ----
 
@@ -478,6 +491,326 @@ class SecurityTest(unittest.TestCase):
         self.assertEqual(got[0][1].user_id, "writer-key")
         self.assertFalse(plain.poll(500))
         self.assertFalse(outsider.poll(200))
+
+
+def metric(rep, name, **labels):
+    """The value of a counter or gauge in a Stats reply (0 when absent)."""
+    st = rep.stats
+    for m in list(st.counters) + list(st.gauges):
+        if m.name == name and all(any(lb.name == k and lb.value == v for lb in m.labels)
+                                  for k, v in labels.items()):
+            return m.value
+    return 0
+
+
+class WritePathTest(SecureTestCase):
+    """The log writer's write commands are internal: they take entries that the
+    interaction and segment workers validated, so over tcp only the workers'
+    own keys (relay = yes) may send them, and a segment log stream belongs to
+    the key that began it. Whoever sends, the writer refuses values outside
+    their ranges."""
+
+    def snapshot(self):
+        ce = self.cl.ok("logwriter", lw.LogRequest(
+            list_campaign_entries=lw.ListCampaignEntries())).campaign_entries
+        stats = self.cl.ok("logwriter", lw.LogRequest(statistics=lw.GetEntryStatistics(
+            group_by=lw.STATISTICS_GROUP_BY_GROUP))).statistics
+        return super().snapshot() + (ce.SerializeToString(), stats.SerializeToString())
+
+    def stream(self, who, log_id, segment_no, contacts, user="request-user"):
+        """Begin, one batch and Commit of a segment log straight to the writer."""
+        k = self.cl.as_(who)
+        begin = k.call("logwriter", lw.LogRequest(log_begin=lw.SegmentLogBegin(
+            log_id=log_id, segment_no=segment_no, description="forged",
+            creation_date=TODAY_INT, date=TODAY_INT, line_count=len(contacts),
+            salesperson_code="SP1")), user=user)
+        batch = k.call("logwriter", lw.LogRequest(log_batch=lw.SegmentLogBatch(
+            log_id=log_id, index=0, entries=[c.Entry(
+                contact_no=no, date=TODAY_INT, interaction_template_code="CALL",
+                salesperson_code="SP1", description="forged") for no in contacts])), user=user)
+        commit = k.call("logwriter", lw.LogRequest(log_commit=lw.SegmentLogCommit(
+            log_id=log_id, count=len(contacts))), user=user)
+        return begin, batch, commit
+
+    def test_client_keys_cannot_reach_the_write_path(self):
+        post = self.create("admin", postpone=True)
+        self.assertStatus(post, c.OK)
+        no = self.logged_segment("writer")
+        before = self.snapshot()
+        for who in ("writer", "admin"):
+            k = self.cl.as_(who)
+            # An entry no rule would let through: a contact and a template that
+            # do not exist, the largest cost, an old date, an unknown campaign.
+            ghost = c.Entry(contact_no="NOBODY", date=19000101, interaction_template_code="NOPE",
+                            interaction_group_code="G1", cost_cents=1000000000000,
+                            duration_min=1000000, campaign_no="NOCAMP", description="ghost")
+            self.assertInternal(k.call("logwriter", lw.LogRequest(
+                write_entry=lw.WriteEntry(entry=ghost))), "write_entry")
+            # Overwriting another user's postponed entry.
+            over = c.Entry(entry_no=post.entry.entry_no, contact_no="P2", date=TODAY_INT,
+                           interaction_template_code="CALL", description="overwritten",
+                           postponed=False)
+            self.assertInternal(k.call("logwriter", lw.LogRequest(
+                write_entry=lw.WriteEntry(entry=over, resume=True))), "write_entry")
+            # A forged stream claiming the real, unlogged segment.
+            begin, batch, commit = self.stream(who, b"forged-" + who.encode(), no,
+                                               ["GHOST1", "GHOST2"])
+            self.assertInternal(begin, "log_begin")
+            self.assertInternal(batch, "log_batch")
+            self.assertInternal(commit, "log_commit")
+        self.assertEqual(self.snapshot(), before)
+        # The real log of that segment still works.
+        rep = self.cl.as_("writer").call("segment", sg.SegmentRequest(
+            log_segment=sg.LogSegment(segment_no=no)), timeout=30)
+        self.assertStatus(rep, c.OK)
+        self.assertEqual(rep.logged.entry_count, 2)
+        st = self.cl.ok("logwriter", lw.LogRequest(stats=c.GetStats()))
+        for cmd in ("write_entry", "log_begin", "log_batch", "log_commit"):
+            self.assertGreaterEqual(metric(st, "rapport_permission_denied_total", command=cmd),
+                                    2, cmd)
+
+    def test_a_stream_belongs_to_the_key_that_began_it(self):
+        log_id = b"SEGX/stream-1"
+        seg, ix = self.cl.as_("segment"), self.cl.as_("interaction")
+        rep = seg.call("logwriter", lw.LogRequest(log_begin=lw.SegmentLogBegin(
+            log_id=log_id, segment_no="SEGX", description="mine", creation_date=TODAY_INT,
+            date=TODAY_INT, line_count=2, salesperson_code="SP1")))
+        self.assertStatus(rep, c.OK)
+        before = self.snapshot()
+        entries = [c.Entry(contact_no=no, date=TODAY_INT, interaction_template_code="CALL",
+                           salesperson_code="SP1", description="x") for no in ("P1", "P2")]
+        theft = [lw.LogRequest(log_batch=lw.SegmentLogBatch(log_id=log_id, index=0,
+                                                            entries=entries)),
+                 lw.LogRequest(log_commit=lw.SegmentLogCommit(log_id=log_id, count=2)),
+                 lw.LogRequest(log_begin=lw.SegmentLogBegin(
+                     log_id=log_id, segment_no="SEGX", description="taken over",
+                     creation_date=TODAY_INT, line_count=2))]
+        for req in theft:
+            rep = ix.call("logwriter", req)
+            self.assertStatus(rep, c.PERMISSION_DENIED,
+                              "segment log SEGX/stream-1 was begun by another key")
+        self.assertEqual(self.snapshot(), before)
+        self.assertIn("was begun by key " + self.cl.public["segment"],
+                      self.cl["logwriter"].logtext())
+        # The key that began it finishes it.
+        self.assertStatus(seg.call("logwriter", theft[0]), c.OK)
+        rep = seg.call("logwriter", theft[1])
+        self.assertStatus(rep, c.OK)
+        self.assertEqual(rep.segment_logged.entry_count, 2)
+        self.assertEqual(rep.segment_logged.description, "mine")
+
+    def test_out_of_range_values_are_refused_whoever_sends_them(self):
+        before = self.snapshot()
+        k = self.cl.as_("interaction")  # a relay key: the write path is open to it
+        good = dict(contact_no="P1", date=TODAY_INT, interaction_template_code="CALL",
+                    interaction_group_code="G1", description="x")
+        for bad, field in [(dict(duration_min=4000000000), "duration_min"),
+                           (dict(cost_cents=1000000000001), "cost_cents"),
+                           (dict(cost_cents=-5), "write_entry.entry"),
+                           (dict(date=20260230), "write_entry.entry.date"),
+                           (dict(time_of_interaction=86400), "write_entry.entry")]:
+            rep = k.call("logwriter", lw.LogRequest(write_entry=lw.WriteEntry(
+                entry=c.Entry(**dict(good, **bad)))))
+            self.assertStatus(rep, c.INVALID_ARGUMENT)
+            self.assertIn(field, rep.status.field)
+        rep = k.call("logwriter", lw.LogRequest(log_batch=lw.SegmentLogBatch(
+            log_id=b"x", index=0, entries=[c.Entry(**dict(good, duration_min=4000000000))])))
+        self.assertStatus(rep, c.INVALID_ARGUMENT)
+        self.assertIn("duration_min", rep.status.field)
+        self.assertEqual(self.snapshot(), before)
+        # The interaction worker refuses such a duration from a client too.
+        rep = self.cl.as_("writer").call("interaction", ia.InteractionRequest(
+            create_interaction=ia.CreateInteraction(origin=ia.ORIGIN_CONTACT, fields=F(
+                contact_no="P1", interaction_template_code="CALL", duration_min=4000000000))))
+        self.assertStatus(rep, c.INVALID_ARGUMENT)
+        self.assertIn("duration_min", rep.status.field)
+
+
+class IdempotencyTest(SecureTestCase):
+    """Idempotency records are keyed by (authenticated user id, request_id)."""
+
+    def test_a_request_id_is_per_principal(self):
+        admin, writer = self.cl.as_("admin"), self.cl.as_("writer")
+        def create(k, rid, desc):
+            return k.call("interaction", ia.InteractionRequest(
+                request_id=rid, create_interaction=ia.CreateInteraction(
+                    origin=ia.ORIGIN_CONTACT, fields=F(contact_no="P1",
+                                                       interaction_template_code="CALL",
+                                                       description=desc))))
+        a = create(admin, b"shared-1", "admin's")
+        w = create(writer, b"shared-1", "writer's")
+        self.assertStatus(a, c.OK)
+        self.assertStatus(w, c.OK)
+        self.assertNotEqual(a.entry.entry_no, w.entry.entry_no)
+        self.assertEqual((w.entry.user_id, w.entry.description), ("writer-key", "writer's"))
+        # Within one principal a repeat still returns the first reply.
+        again = create(writer, b"shared-1", "ignored")
+        self.assertEqual(again.SerializeToString(), w.SerializeToString())
+        again = create(admin, b"shared-1", "ignored")
+        self.assertEqual(again.entry, a.entry)
+        self.assertEqual(len(self.cl.all_entries()), 2)
+        # An admin's cancel with a request_id a writer used first cancels.
+        rep = admin.call("logwriter", lw.LogRequest(
+            request_id=b"shared-2", set_entries_canceled=lw.SetEntriesCanceled(
+                entry_nos=[w.entry.entry_no], canceled=True)))
+        self.assertStatus(rep, c.OK)
+        self.assertStatus(create(writer, b"shared-3", "w3"), c.OK)
+        rep = admin.call("logwriter", lw.LogRequest(
+            request_id=b"shared-3", set_entries_canceled=lw.SetEntriesCanceled(
+                entry_nos=[a.entry.entry_no], canceled=True)))
+        self.assertStatus(rep, c.OK)
+        got = self.cl.ok("logwriter", lw.LogRequest(get_entry=lw.GetEntry(
+            entry_no=a.entry.entry_no))).entry
+        self.assertTrue(got.canceled)
+        # The segment worker too: two principals, one request_id, two segments.
+        nos = set()
+        for k in (admin, writer):
+            rep = k.call("segment", sg.SegmentRequest(request_id=b"seg-rid",
+                                                      create_segment=sg.CreateSegment(
+                                                          fields=sg.SegmentFields(
+                                                              description="s"))))
+            self.assertStatus(rep, c.OK)
+            nos.add(rep.segment.no)
+        self.assertEqual(len(nos), 2)
+
+
+class PruningTest(SecureTestCase):
+    """Every worker prunes its idempotency records after dedup_retention_days, and
+    the log writer its committed segment logs: records made by workers whose
+    clock ran ten days behind are gone a few seconds after a restart."""
+
+    def setUp(self):
+        self.cl = SecureCluster(start=False)
+        try:
+            self.cl.env["RAPPORT_CLOCK_SHIFT_DAYS"] = "-10"
+            for w in WORKERS:
+                self.cl.workers[w].start()
+            self.seed()
+        except BaseException:
+            self.cl.close()
+            raise
+
+    def stats(self):
+        return {w: self.cl.ok(w, REQUEST_OF[w](stats=c.GetStats())) for w in WORKERS}
+
+    def test_old_records_are_pruned_in_every_worker(self):
+        rep = self.cl.ok("interaction", ia.InteractionRequest(
+            create_interaction=ia.CreateInteraction(origin=ia.ORIGIN_CONTACT, fields=F(
+                contact_no="P1", interaction_template_code="CALL", description="d"))))
+        seg = self.cl.ok("segment", sg.SegmentRequest(
+            request_id=b"seg-create", create_segment=sg.CreateSegment(fields=sg.SegmentFields(
+                description="m", interaction_template_code="CALL")))).segment.no
+        self.cl.ok("segment", sg.SegmentRequest(add_contacts=sg.AddContacts(
+            segment_no=seg, contact_nos=["P1", "P2"])))
+        self.cl.ok("segment", sg.SegmentRequest(log_segment=sg.LogSegment(segment_no=seg)),
+                   timeout=30)
+        before = self.stats()
+        for w in WORKERS:
+            self.assertGreater(metric(before[w], "rapport_dedup_records"), 0, w)
+        self.assertEqual(metric(before["logwriter"], "rapport_segment_log_records"), 1)
+        for w in WORKERS:
+            self.assertEqual(self.cl.workers[w].stop(), 0)
+        del self.cl.env["RAPPORT_CLOCK_SHIFT_DAYS"]
+        for w in WORKERS:
+            self.cl.workers[w].start()
+        deadline = time.monotonic() + 30 * TIME_SCALE
+        while True:
+            now = self.stats()
+            left = {w: metric(now[w], "rapport_dedup_records") for w in WORKERS}
+            left["segment logs"] = metric(now["logwriter"], "rapport_segment_log_records")
+            if not any(left.values()):
+                break
+            self.assertLess(time.monotonic(), deadline, "not pruned: %s" % left)
+            time.sleep(0.2)
+        # A request_id whose record is gone runs again.
+        again = self.cl.ok("segment", sg.SegmentRequest(
+            request_id=b"seg-create", create_segment=sg.CreateSegment(fields=sg.SegmentFields(
+                description="m"))))
+        self.assertNotEqual(again.segment.no, seg)
+        self.assertTrue(rep.entry.entry_no)
+
+
+class KeyFilesTest(SecureTestCase):
+    """A key file holds one key and each line once; otherwise the key is left out
+    (refused at the handshake) and the worker says which file and line."""
+
+    def test_repeated_lines_and_second_keys_are_refused(self):
+        keygen(self.cl.secrets, "eve")
+        pub = read_keys(os.path.join(self.cl.secrets, "eve.key"))["public-key"]
+        other = zmq.curve_keypair()[0].decode()
+        for body, text in [("public-key = %s\nrole = writer\nrole = admin\n" % pub,
+                            "eve.pub:3: a second role line"),
+                           ("public-key = %s\nrole = reader\npublic-key = %s\n" % (pub, other),
+                            "eve.pub:3: a second key"),
+                           ("public-key = %s\nrole = reader\nuser = a\nuser = b\n" % pub,
+                            "eve.pub:4: a second user line")]:
+            with open(os.path.join(self.cl.clients, "eve.pub"), "w") as f:
+                f.write(body)
+            self.no_answer("eve")
+            self.assertIn(text, self.cl["interaction"].logtext())
+        # Fixed, the key is admitted at the next connection, no restart.
+        with open(os.path.join(self.cl.clients, "eve.pub"), "w") as f:
+            f.write("public-key = %s\nrole = reader\n" % pub)
+        rep = self.cl.as_("eve").call("interaction", ia.InteractionRequest(stats=c.GetStats()))
+        self.assertStatus(rep, c.OK)
+        self.assertEqual(rep.user_id, "eve")
+        self.assertGreaterEqual(metric(rep, "rapport_handshakes_refused_total"), 3)
+        self.assertEqual(metric(rep, "rapport_authorized_keys"), 7)
+
+    def test_a_removed_key_is_refused_at_the_next_connection(self):
+        rep = self.cl.as_("reader").call("interaction", ia.InteractionRequest(stats=c.GetStats()))
+        self.assertStatus(rep, c.OK)
+        os.unlink(os.path.join(self.cl.clients, "reader.pub"))
+        self.no_answer("reader")
+
+
+class IpcPermissionsTest(unittest.TestCase):
+    """An ipc socket's only guard is its directory: a worker refuses a run dir that
+    others may enter or write, and makes its sockets 0660 whatever the umask."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="rapport-perm-")
+        self.run = os.path.join(self.dir, "run")
+        os.makedirs(self.run)
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def worker(self, name):
+        return subprocess.Popen([os.path.join(BIN_DIR, "rapport-" + name), "--run-dir", self.run,
+                                 "--state-dir", os.path.join(self.dir, "state")],
+                                env=clean_env(), stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, preexec_fn=lambda: os.umask(0))
+
+    def test_open_run_dir_refused(self):
+        for mode in (0o1777, 0o777, 0o755, 0o771):
+            os.chmod(self.run, mode)
+            for name in WORKERS:
+                p = self.worker(name)
+                out = p.communicate(timeout=30 * TIME_SCALE)[0].decode()
+                self.assertEqual(p.returncode, 1, out)
+                self.assertIn("the run directory %s is open to others (mode %04o)" % (
+                    self.run, mode), out)
+                self.assertFalse(os.path.exists(os.path.join(self.run, name + ".sock")))
+
+    def test_sockets_are_0660_whatever_the_umask(self):
+        os.chmod(self.run, 0o770)
+        p = self.worker("logwriter")
+        try:
+            socks = [os.path.join(self.run, n) for n in ("logwriter.sock", "events.sock")]
+            deadline = time.monotonic() + 20 * TIME_SCALE
+
+            def modes():
+                return [stat.S_IMODE(os.stat(x).st_mode) if os.path.exists(x) else None
+                        for x in socks]
+            # The worker makes each socket 0660 right after binding it.
+            while modes() != [0o660, 0o660]:
+                self.assertIsNone(p.poll(), "the log writer exited")
+                self.assertLess(time.monotonic(), deadline, "socket modes: %s" % modes())
+                time.sleep(0.05)
+        finally:
+            p.terminate()
+            self.assertEqual(p.wait(30 * TIME_SCALE), 0)
 
 
 class MixedEndpointsTest(unittest.TestCase):

@@ -1,12 +1,16 @@
 /* auth_test: CURVE key files and the authorized keys directory. Key pairs
  * round-trip through their files, a secret key others may read is refused,
- * nothing is overwritten, malformed files name file and line, and a client
- * is found by its public key (and not when two files claim it). */
+ * nothing is overwritten, malformed files name file and line, a file with a
+ * second key or a repeated line is refused, and the keyring finds a client
+ * by its public key (and not when two files claim it, nor a bad file's). */
 #include "test.h"
 
 #include <fcntl.h>
 
+#include <zmq.h>
+
 #include "auth.h"
+#include "keyring.h"
 
 static void s_write_file(const char *path, const char *text, mode_t mode)
 {
@@ -79,26 +83,121 @@ static void s_bare_z85_and_malformed_files(void)
     ASSERT_CONTAINS(err, ":2");
 }
 
-static void s_client_found_by_key_once(void)
+/* A key file holds one key and each line once: the last one never wins. */
+static void s_repeated_lines_refused(void)
 {
     auth_keypair_t a, b;
-    auth_client_t who = {"", "reader", "rita", false}, found;
-    char dir[600], err[256];
+    auth_client_t pub;
+    char path[600], err[256], text[512];
+    static const char *const repeats[] = {"role = writer\nrole = admin\n", "user = u1\nuser = u2\n",
+                                          "relay = no\nrelay = yes\n"};
+
+    ASSERT_OK(auth_keypair_new(&a));
+    ASSERT_OK(auth_keypair_new(&b));
+    test_path(path, sizeof(path), "two.pub");
+    snprintf(text, sizeof(text), "public-key = %s\nrole = reader\npublic-key = %s\n", a.public_key,
+             b.public_key);
+    s_write_file(path, text, 0644);
+    ASSERT_ERR(auth_public_load(path, &pub, err, sizeof(err)), RP_ECONFIG);
+    ASSERT_CONTAINS(err, "two.pub:3");
+    /* the same key twice, once bare */
+    snprintf(text, sizeof(text), "public-key = %s\n%s\n", a.public_key, a.public_key);
+    s_write_file(path, text, 0644);
+    ASSERT_ERR(auth_public_load(path, &pub, err, sizeof(err)), RP_ECONFIG);
+    ASSERT_CONTAINS(err, "two.pub:2");
+    for (size_t i = 0; i < sizeof(repeats) / sizeof(repeats[0]); i++) {
+        snprintf(text, sizeof(text), "public-key = %s\n%s", a.public_key, repeats[i]);
+        s_write_file(path, text, 0644);
+        ASSERT_ERR(auth_public_load(path, &pub, err, sizeof(err)), RP_ECONFIG);
+        ASSERT_CONTAINS(err, "two.pub:3: a second");
+    }
+    /* a secret key file with two secret keys */
+    test_path(path, sizeof(path), "two.key");
+    snprintf(text, sizeof(text), "secret-key = %s\nsecret-key = %s\n", a.secret_key, b.secret_key);
+    s_write_file(path, text, 0600);
+    ASSERT_ERR(auth_keypair_load(path, &a, err, sizeof(err)), RP_ECONFIG);
+    ASSERT_CONTAINS(err, "two.key:2");
+}
+
+static void s_keyring_finds_each_key_once(void)
+{
+    auth_keypair_t a, b, c;
+    auth_client_t who = {"", "reader", "rita", false};
+    const auth_client_t *found;
+    keyring_t *k = NULL;
+    uint8_t raw[32];
+    char dir[600], path[700], err[256], text[256];
 
     test_path(dir, sizeof(dir), "keys");
     ASSERT_TRUE(mkdir(dir, 0700) == 0);
     ASSERT_OK(auth_keypair_new(&a));
     ASSERT_OK(auth_keypair_new(&b));
+    ASSERT_OK(auth_keypair_new(&c));
     ASSERT_OK(auth_keypair_write(dir, "rita", &a, &who, err, sizeof(err)));
-    ASSERT_OK(auth_client_find(dir, a.public_key, &found));
-    ASSERT_EQ_STR(found.role, "reader");
-    ASSERT_EQ_STR(found.user, "rita");
-    ASSERT_ERR(auth_client_find(dir, b.public_key, &found), RP_ENOTFOUND);
+    /* a bad file (two role lines) is left out, the others stay */
+    snprintf(path, sizeof(path), "%s/bad.pub", dir);
+    snprintf(text, sizeof(text), "public-key = %s\nrole = writer\nrole = admin\n", c.public_key);
+    s_write_file(path, text, 0644);
+    ASSERT_OK(keyring_load(dir, &k, err, sizeof(err)));
+    ASSERT_EQ_U64(keyring_count(k), 1);
+    ASSERT_NOT_NULL(zmq_z85_decode(raw, a.public_key));
+    found = keyring_find(k, raw);
+    ASSERT_NOT_NULL(found);
+    ASSERT_EQ_STR(found->role, "reader");
+    ASSERT_EQ_STR(found->user, "rita");
+    ASSERT_NOT_NULL(zmq_z85_decode(raw, b.public_key));
+    ASSERT_TRUE(keyring_find(k, raw) == NULL);
+    ASSERT_NOT_NULL(zmq_z85_decode(raw, c.public_key));
+    ASSERT_TRUE(keyring_find(k, raw) == NULL);
+    keyring_destroy(&k);
+    ASSERT_TRUE(k == NULL);
     /* the same key in two files is refused rather than guessed */
-    who.role[0] = '\0';
     snprintf(who.role, sizeof(who.role), "admin");
     ASSERT_OK(auth_keypair_write(dir, "rita2", &a, &who, err, sizeof(err)));
-    ASSERT_ERR(auth_client_find(dir, a.public_key, &found), RP_ENOTFOUND);
+    ASSERT_OK(keyring_load(dir, &k, err, sizeof(err)));
+    ASSERT_NOT_NULL(zmq_z85_decode(raw, a.public_key));
+    ASSERT_TRUE(keyring_find(k, raw) == NULL);
+    ASSERT_EQ_U64(keyring_count(k), 0);
+    keyring_destroy(&k);
+    /* a directory that is not there */
+    snprintf(path, sizeof(path), "%s/nope", dir);
+    ASSERT_ERR(keyring_load(path, &k, err, sizeof(err)), RP_EIO);
+    ASSERT_CONTAINS(err, "nope");
+}
+
+/* Thousands of keys: every one is found, no other is. */
+static void s_keyring_many_keys(void)
+{
+    enum { N = 3000 };
+    static char pubs[N][AUTH_KEY_LEN + 1];
+    auth_client_t who = {"", "writer", "", false};
+    keyring_t *k = NULL;
+    uint8_t raw[32];
+    char dir[600], err[256], name[32];
+
+    test_path(dir, sizeof(dir), "many");
+    ASSERT_TRUE(mkdir(dir, 0700) == 0);
+    for (int i = 0; i < N; i++) {
+        auth_keypair_t kp;
+        ASSERT_OK(auth_keypair_new(&kp));
+        snprintf(name, sizeof(name), "k%04d", i);
+        snprintf(who.user, sizeof(who.user), "user%04d", i);
+        ASSERT_OK(auth_keypair_write(dir, name, &kp, &who, err, sizeof(err)));
+        memcpy(pubs[i], kp.public_key, sizeof(pubs[i]));
+    }
+    ASSERT_OK(keyring_load(dir, &k, err, sizeof(err)));
+    ASSERT_EQ_U64(keyring_count(k), N);
+    for (int i = 0; i < N; i++) {
+        const auth_client_t *found;
+        ASSERT_NOT_NULL(zmq_z85_decode(raw, pubs[i]));
+        found = keyring_find(k, raw);
+        ASSERT_NOT_NULL(found);
+        snprintf(name, sizeof(name), "user%04d", i);
+        ASSERT_EQ_STR(found->user, name);
+        raw[31] ^= 1; /* a neighbour is no key */
+        ASSERT_TRUE(keyring_find(k, raw) == NULL);
+    }
+    keyring_destroy(&k);
 }
 
 static void s_roles_and_endpoints(void)
@@ -116,7 +215,9 @@ static const test_case_t s_cases[] = {
     {"keypair_round_trip", s_keypair_round_trip},
     {"secret_readable_by_others_refused", s_secret_readable_by_others_refused},
     {"bare_z85_and_malformed_files", s_bare_z85_and_malformed_files},
-    {"client_found_by_key_once", s_client_found_by_key_once},
+    {"repeated_lines_refused", s_repeated_lines_refused},
+    {"keyring_finds_each_key_once", s_keyring_finds_each_key_once},
+    {"keyring_many_keys", s_keyring_many_keys},
     {"roles_and_endpoints", s_roles_and_endpoints},
 };
 

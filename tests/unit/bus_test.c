@@ -38,7 +38,7 @@ static void *s_bind(fixture_t *f, bus_type_t type)
 {
     void *sock = NULL;
     char err[512] = "";
-    rp_err rc = bus_socket_bind(f->zctx, type, f->endpoint, &f->cfg, &sock, err, sizeof(err));
+    rp_err rc = bus_socket_bind(f->zctx, type, f->endpoint, &f->cfg, NULL, &sock, err, sizeof(err));
     if (rc != RP_OK)
         FAIL("bind %s: RP_%s: %s", f->endpoint, rp_err_name(rc), err);
     return sock;
@@ -176,8 +176,9 @@ static void s_second_bind_refused(void)
 
     s_setup(&f, "live.sock");
     router = s_bind(&f, BUS_ROUTER);
-    ASSERT_ERR(bus_socket_bind(f.zctx, BUS_ROUTER, f.endpoint, &f.cfg, &other, err, sizeof(err)),
-               RP_EADDRINUSE);
+    ASSERT_ERR(
+        bus_socket_bind(f.zctx, BUS_ROUTER, f.endpoint, &f.cfg, NULL, &other, err, sizeof(err)),
+        RP_EADDRINUSE);
     ASSERT_TRUE(other == NULL);
     ASSERT_CONTAINS(err, f.endpoint);
 
@@ -186,7 +187,7 @@ static void s_second_bind_refused(void)
     ASSERT_TRUE(pid >= 0);
     if (pid == 0) {
         void *ctx = zmq_ctx_new(), *s = NULL;
-        rp_err rc = bus_socket_bind(ctx, BUS_ROUTER, f.endpoint, &f.cfg, &s, NULL, 0);
+        rp_err rc = bus_socket_bind(ctx, BUS_ROUTER, f.endpoint, &f.cfg, NULL, &s, NULL, 0);
         if (s)
             zmq_close(s);
         zmq_ctx_term(ctx); /* nothing left for valgrind's leak check */
@@ -243,7 +244,7 @@ static void s_stale_socket_file(void)
      * libzmq's I/O thread has closed the listener (asynchronously) */
     router = NULL;
     for (int i = 0; i < WAIT_MS / 10 && !router; i++) {
-        rp_err rc = bus_socket_bind(f.zctx, BUS_ROUTER, f.endpoint, &f.cfg, &router, NULL, 0);
+        rp_err rc = bus_socket_bind(f.zctx, BUS_ROUTER, f.endpoint, &f.cfg, NULL, &router, NULL, 0);
         if (rc == RP_EADDRINUSE)
             test_sleep_ms(10);
         else
@@ -264,11 +265,12 @@ static void s_bad_endpoints(void)
     memset(ep, 0, sizeof(ep));
     memcpy(ep, "ipc:///", 7);
     memset(ep + 7, 'p', 150); /* longer than sun_path */
-    ASSERT_ERR(bus_socket_bind(f.zctx, BUS_ROUTER, ep, &f.cfg, &sock, err, sizeof(err)), RP_EINVAL);
+    ASSERT_ERR(bus_socket_bind(f.zctx, BUS_ROUTER, ep, &f.cfg, NULL, &sock, err, sizeof(err)),
+               RP_EINVAL);
     ASSERT_CONTAINS(err, "too long");
     ASSERT_TRUE(sock == NULL);
-    ASSERT_TRUE(bus_socket_bind(f.zctx, BUS_ROUTER, "bogus://x", &f.cfg, &sock, err, sizeof(err)) !=
-                RP_OK);
+    ASSERT_TRUE(bus_socket_bind(f.zctx, BUS_ROUTER, "bogus://x", &f.cfg, NULL, &sock, err,
+                                sizeof(err)) != RP_OK);
     ASSERT_TRUE(strlen(err) > 0);
     ASSERT_TRUE(bus_socket_connect(f.zctx, BUS_DEALER, "nonsense", &f.cfg, &sock, err,
                                    sizeof(err)) != RP_OK);
@@ -417,7 +419,7 @@ static void s_poll(void)
     d1 = s_connect(&f, BUS_DEALER);
     test_path(path, sizeof(path), "two.sock");
     snprintf(ep2, sizeof(ep2), "ipc://%s", path);
-    ASSERT_OK(bus_socket_bind(f.zctx, BUS_DEALER, ep2, &f.cfg, &d2, NULL, 0));
+    ASSERT_OK(bus_socket_bind(f.zctx, BUS_DEALER, ep2, &f.cfg, NULL, &d2, NULL, 0));
     socks[0] = d1;
     socks[1] = router;
     socks[2] = d2;

@@ -144,8 +144,8 @@ static void s_start(fixture_t *f, mode_t_ mode, bool with_server)
     if (with_server) {
         f->server.zctx = f->zctx;
         f->server.mode = mode;
-        ASSERT_OK(bus_socket_bind(f->zctx, BUS_ROUTER, f->endpoint, &f->cfg, &f->server.router, err,
-                                  sizeof(err)));
+        ASSERT_OK(bus_socket_bind(f->zctx, BUS_ROUTER, f->endpoint, &f->cfg, NULL,
+                                  &f->server.router, err, sizeof(err)));
         ASSERT_EQ_INT(pthread_create(&f->server.thread, NULL, s_server_main, &f->server), 0);
     }
     ASSERT_OK(client_new(f->zctx, f->endpoint, &f->cfg, &f->client, err, sizeof(err)));

@@ -708,10 +708,10 @@ enum { DB_DEDUP, DB_DEDUP_TIME };
 static void s_dedup(void)
 {
     static const store_dbi_spec_t specs[] = {{"dedup", 0}, {"dedup_time", 0}};
-    store_t *s = NULL;
+    store_t *st = NULL;
     store_txn_t *t;
     store_val_t v;
-    char dir[600], err[512] = "";
+    char dir[600], path[600], ep[640], err[512] = "";
     ProtobufCBinaryData ids[3] = {
         {5, (uint8_t *)(uintptr_t) "req-1"},
         {5, (uint8_t *)(uintptr_t) "req-2"},
@@ -722,62 +722,84 @@ static void s_dedup(void)
     ProtobufCBinaryData too_long = {sizeof(long_id), long_id};
     size_t pruned = 99;
     uint64_t n;
+    config_t cfg;
+    server_spec_t spec;
+    server_t *s = NULL;
+    void *zctx = zmq_ctx_new();
 
     test_path(dir, sizeof(dir), "dedup");
-    ASSERT_OK(store_open(dir, specs, 2, 1 << 20, CONFIG_SYNC_NONE, &s, err, sizeof(err)));
-    store_dbi_t db = store_dbi(s, DB_DEDUP), by_time = store_dbi(s, DB_DEDUP_TIME);
+    ASSERT_OK(store_open(dir, specs, 2, 1 << 20, CONFIG_SYNC_NONE, &st, err, sizeof(err)));
+    config_defaults(&cfg);
+    memset(&spec, 0, sizeof(spec));
+    spec.worker = "testworker";
+    spec.request_desc = &rapport__v1__log_request__descriptor;
+    spec.reply_desc = &rapport__v1__log_reply__descriptor;
+    spec.commands = s_commands;
+    spec.n_commands = sizeof(s_commands) / sizeof(s_commands[0]);
+    spec.dedup_store = st;
+    spec.dedup_dbi = store_dbi(st, DB_DEDUP);
+    spec.dedup_time_dbi = store_dbi(st, DB_DEDUP_TIME);
+    test_path(path, sizeof(path), "run/dedup.sock");
+    snprintf(ep, sizeof(ep), "ipc://%s", path);
+    ASSERT_OK(server_new(&spec, &cfg, zctx, ep, &s, err, sizeof(err)));
 
-    ASSERT_OK(store_txn_begin(s, true, &t));
+    ASSERT_OK(store_txn_begin(st, true, &t));
     for (int i = 0; i < 3; i++) {
         char reply[32];
         snprintf(reply, sizeof(reply), "reply bytes %d", i);
-        ASSERT_OK(server_dedup_put(t, db, by_time, &ids[i], reply, strlen(reply)));
+        ASSERT_OK(server_dedup_put(s, t, "alice", &ids[i], reply, strlen(reply)));
     }
+    /* the same request_id of another principal is another record */
+    ASSERT_OK(server_dedup_put(s, t, "bob", &ids[0], "bob's", 5));
     memset(long_id, 'l', sizeof(long_id));
-    ASSERT_ERR(server_dedup_put(t, db, by_time, &too_long, "x", 1), RP_EINVAL);
-    ASSERT_ERR(server_dedup_put(t, db, by_time, &empty, "x", 1), RP_EINVAL);
-    ASSERT_ERR(server_dedup_put(t, db, by_time, NULL, "x", 1), RP_EINVAL);
+    ASSERT_ERR(server_dedup_put(s, t, "alice", &too_long, "x", 1), RP_EINVAL);
+    ASSERT_ERR(server_dedup_put(s, t, "alice", &empty, "x", 1), RP_EINVAL);
+    ASSERT_ERR(server_dedup_put(s, t, "alice", NULL, "x", 1), RP_EINVAL);
     /* an empty reply is a reply */
-    ASSERT_OK(server_dedup_put(t, db, by_time, &missing, "", 0));
-    ASSERT_TRUE(server_dedup_get(t, db, &missing, &v));
+    ASSERT_OK(server_dedup_put(s, t, "alice", &missing, "", 0));
+    ASSERT_TRUE(server_dedup_get(s, t, "alice", &missing, &v));
     ASSERT_EQ_U64(v.len, 0);
-    ASSERT_OK(store_del(t, db, missing.data, missing.len, NULL, 0));
     ASSERT_OK(store_txn_commit(t));
 
-    ASSERT_OK(store_txn_begin(s, false, &t));
+    ASSERT_OK(store_txn_begin(st, false, &t));
     for (int i = 0; i < 3; i++) {
         char want[32];
         snprintf(want, sizeof(want), "reply bytes %d", i);
-        ASSERT_TRUE(server_dedup_get(t, db, &ids[i], &v));
+        ASSERT_TRUE(server_dedup_get(s, t, "alice", &ids[i], &v));
         ASSERT_EQ_MEM(v.data, v.len, want, strlen(want));
     }
-    ASSERT_FALSE(server_dedup_get(t, db, &missing, &v));
-    ASSERT_FALSE(server_dedup_get(t, db, &empty, &v));
-    ASSERT_FALSE(server_dedup_get(t, db, NULL, &v));
+    ASSERT_TRUE(server_dedup_get(s, t, "bob", &ids[0], &v));
+    ASSERT_EQ_MEM(v.data, v.len, "bob's", 5);
+    ASSERT_FALSE(server_dedup_get(s, t, "bob", &ids[1], &v));
+    ASSERT_FALSE(server_dedup_get(s, t, "", &ids[0], &v));
+    ASSERT_FALSE(server_dedup_get(s, t, "alic", &ids[0], &v));
+    ASSERT_FALSE(server_dedup_get(s, t, "alice", &empty, &v));
+    ASSERT_FALSE(server_dedup_get(s, t, "alice", NULL, &v));
     store_txn_abort(t);
 
     /* nothing is old enough */
-    ASSERT_OK(store_txn_begin(s, true, &t));
-    ASSERT_OK(server_dedup_prune(t, db, by_time, 3600 * 1000, 100, &pruned));
+    ASSERT_OK(store_txn_begin(st, true, &t));
+    ASSERT_OK(server_dedup_prune(s, t, 3600 * 1000, 100, &pruned));
     ASSERT_EQ_U64(pruned, 0);
-    /* everything is (a cut-off in the future), within a budget: 2, then
-     * the rest, including a time index entry whose record is gone */
-    ASSERT_OK(server_dedup_prune(t, db, by_time, -60000, 2, &pruned));
+    /* everything is (a cut-off in the future), within a budget */
+    ASSERT_OK(server_dedup_prune(s, t, -60000, 2, &pruned));
     ASSERT_EQ_U64(pruned, 2);
-    ASSERT_OK(server_dedup_prune(t, db, by_time, -60000, 100, &pruned));
-    ASSERT_EQ_U64(pruned, 2);
-    ASSERT_OK(store_count(t, by_time, &n));
+    ASSERT_OK(server_dedup_prune(s, t, -60000, 100, &pruned));
+    ASSERT_EQ_U64(pruned, 3);
+    ASSERT_OK(store_count(t, spec.dedup_time_dbi, &n));
     ASSERT_EQ_U64(n, 0);
-    ASSERT_OK(store_count(t, db, &n));
+    ASSERT_OK(store_count(t, spec.dedup_dbi, &n));
     ASSERT_EQ_U64(n, 0);
     for (int i = 0; i < 3; i++)
-        ASSERT_FALSE(server_dedup_get(t, db, &ids[i], &v));
+        ASSERT_FALSE(server_dedup_get(s, t, "alice", &ids[i], &v));
     /* pruning an empty index */
-    ASSERT_OK(server_dedup_prune(t, db, by_time, -60000, 100, &pruned));
+    ASSERT_OK(server_dedup_prune(s, t, -60000, 100, &pruned));
     ASSERT_EQ_U64(pruned, 0);
-    ASSERT_OK(server_dedup_prune(t, db, by_time, -60000, 100, NULL));
+    ASSERT_OK(server_dedup_prune(s, t, -60000, 100, NULL));
     ASSERT_OK(store_txn_commit(t));
-    store_close(&s);
+    server_destroy(&s);
+    zmq_ctx_term(zctx);
+    store_close(&st);
 }
 
 /* ---- metrics helpers ---- */

@@ -455,6 +455,46 @@ static void s_enum_out_of_range(void)
     ASSERT_EQ_STR(err.field, "statistics.group_by");
 }
 
+/* Amounts and durations are bounded, so that sums over many entries cannot
+ * overflow and no entry carries an absurd value; in a oneof too. */
+static void s_amount_and_duration_bounds(void)
+{
+    Rapport__V1__InteractionRequest req;
+    Rapport__V1__InteractionTemplate t;
+    ProtobufCMessage *m = NULL;
+    wire_error_t err;
+
+    rapport__v1__interaction_template__init(&t);
+    rapport__v1__interaction_request__init(&req);
+    req.command_case = RAPPORT__V1__INTERACTION_REQUEST__COMMAND_PUT_TEMPLATE;
+    req.put_template = &t;
+    t.code = wire_str("T1");
+    t.unit_cost_cents = WIRE_MAX_CENTS;
+    t.unit_duration_min = WIRE_MAX_MINUTES;
+    ASSERT_OK(s_round(&req.base, 0, &m, &err));
+    wire_free(m);
+    t.unit_cost_cents = WIRE_MAX_CENTS + 1;
+    ASSERT_ERR(s_round(&req.base, 0, &m, &err), RP_EINVAL);
+    ASSERT_EQ_STR(err.field, "put_template.unit_cost_cents");
+    t.unit_cost_cents = 0;
+    t.unit_duration_min = WIRE_MAX_MINUTES + 1;
+    ASSERT_ERR(s_round(&req.base, 0, &m, &err), RP_EINVAL);
+    ASSERT_EQ_STR(err.field, "put_template.unit_duration_min");
+    ASSERT_CONTAINS(err.message, "1000001");
+
+    /* a duration in a oneof (CreateInteraction's fields.duration_min_opt) */
+    rawbuf_t raw = {.len = 0}, fields = {.len = 0}, create = {.len = 0};
+    s_raw_tag(&fields, 10, 0);
+    s_raw_varint(&fields, 4000000000u);
+    s_raw_bytes(&create, 3, fields.data, fields.len);
+    s_raw_bytes(&raw, 1, "rid", 3);
+    s_raw_bytes(&raw, 70, create.data, create.len);
+    ASSERT_ERR(
+        s_decode(&rapport__v1__interaction_request__descriptor, raw.data, raw.len, 0, &m, &err),
+        RP_EINVAL);
+    ASSERT_CONTAINS(err.field, "duration_min");
+}
+
 static void s_repeated_limit(void)
 {
     Rapport__V1__InteractionRequest req;
@@ -946,6 +986,7 @@ static const test_case_t s_cases[] = {
     {"utf8_counts_characters", s_utf8_counts_characters},
     {"invalid_utf8_and_nul", s_invalid_utf8_and_nul},
     {"enum_out_of_range", s_enum_out_of_range},
+    {"amount_and_duration_bounds", s_amount_and_duration_bounds},
     {"repeated_limit", s_repeated_limit},
     {"normalize_codes", s_normalize_codes},
     {"request_id_limits", s_request_id_limits},
