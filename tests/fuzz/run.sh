@@ -13,7 +13,7 @@ cd "$(dirname "$0")/../.."
 secs=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(interaction segment logwriter logstream config csv)
+[ ${#targets[@]} -gt 0 ] || targets=(interaction segment logwriter logstream config csv keys)
 jobs=${FUZZ_JOBS:-1}
 
 cmake --preset fuzz >/dev/null
