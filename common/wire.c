@@ -87,6 +87,10 @@ static size_t s_bytes_limit(const char *name)
         return 2 * WIRE_REQUEST_ID_MAX;
     if (strcmp(name, "event_id") == 0)
         return 32;
+    /* Entries and contacts forwarded as bytes (a segment log batch, a
+     * packed lookup): bounded by the message's own size limit. */
+    if (strncmp(name, "packed_", 7) == 0)
+        return SIZE_MAX;
     return 1024;
 }
 

@@ -10,6 +10,7 @@
  * command number (10s groups, 20s templates, 30s contacts, 40s
  * salespeople, 50s campaigns). */
 #include "interaction_internal.h"
+#include "pbscan.h"
 
 #include <assert.h>
 #include <stdio.h>
@@ -916,6 +917,45 @@ static rp_err s_lookup_kind(interaction_server_t *ix, store_txn_t *txn, server_r
     return RP_OK;
 }
 
+/* The contacts of a packed lookup: found ones as stored, each behind its
+ * length, in the order asked. One cursor walks them: when the keys come in
+ * key order, as a segment's contacts mostly do, each lookup stays on the
+ * cursor's page (LMDB's MDB_SET checks it first) and nothing is decoded. */
+static rp_err s_lookup_packed(interaction_server_t *ix, store_txn_t *txn, server_req_t *req,
+                              char **keys, size_t n, Rapport__V1__LookupResult *res)
+{
+    store_val_t *found = wire_arena_alloc(req->arena, sizeof(*found) * (n ? n : 1));
+    store_cursor_t *cur = NULL;
+    size_t total = 0, nf = 0;
+    uint8_t *out;
+    rp_err rc = store_cursor_open(txn, ix->dbi[interaction_kinds[IX_KIND_CONTACT].dbi], &cur);
+
+    for (size_t i = 0; rc == RP_OK && i < n; i++) {
+        store_val_t k = {strlen(keys[i]), keys[i]}, v;
+        rc = k.len ? store_cursor_get(cur, STORE_SET, &k, &v) : RP_ENOTFOUND;
+        if (rc == RP_OK) {
+            found[nf++] = v;
+            total += v.len + 10;
+        } else if (rc == RP_ENOTFOUND) {
+            res->missing[res->n_missing++] = wire_arena_printf(req->arena, "contact:%s", keys[i]);
+            rc = RP_OK;
+        }
+    }
+    store_cursor_close(cur);
+    if (rc != RP_OK)
+        return rc;
+    /* Copied out while the transaction still holds the pages. */
+    out = wire_arena_alloc(req->arena, total ? total : 1);
+    res->packed_contacts.data = out;
+    for (size_t i = 0; i < nf; i++) {
+        out += pbscan_put_varint(out, found[i].len);
+        memcpy(out, found[i].data, found[i].len);
+        out += found[i].len;
+    }
+    res->packed_contacts.len = (size_t)(out - res->packed_contacts.data);
+    return RP_OK;
+}
+
 void catalog_lookup(void *ctx, server_req_t *req)
 {
     interaction_server_t *ix = ctx;
@@ -941,8 +981,9 @@ void catalog_lookup(void *ctx, server_req_t *req)
     {
         void *contacts = NULL, *templates = NULL, *salespeople = NULL, *campaigns = NULL;
 
-        rc = s_lookup_kind(ix, txn, req, IX_KIND_CONTACT, lk->contact_nos, lk->n_contact_nos,
-                           &contacts, &res->n_contacts, res);
+        rc = lk->packed ? s_lookup_packed(ix, txn, req, lk->contact_nos, lk->n_contact_nos, res)
+                        : s_lookup_kind(ix, txn, req, IX_KIND_CONTACT, lk->contact_nos,
+                                        lk->n_contact_nos, &contacts, &res->n_contacts, res);
         if (rc == RP_OK)
             rc = s_lookup_kind(ix, txn, req, IX_KIND_TEMPLATE, lk->template_codes,
                                lk->n_template_codes, &templates, &res->n_templates, res);

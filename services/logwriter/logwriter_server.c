@@ -383,7 +383,7 @@ static void s_on_batch(void *ctx, server_req_t **reqs, size_t n)
         size_t first = 0, entries = 0;
         for (size_t i = 0; i < nw; i++) {
             size_t k = reqs[i]->command == CMD_LOG_BATCH
-                           ? writer_request(reqs[i])->log_batch->n_entries
+                           ? writer_fwd_count(&writer_request(reqs[i])->log_batch->packed_entries)
                            : 1;
             if (i > first && entries + k > COMMIT_MAX_ENTRIES) {
                 s_commit(w, &reqs[first], i - first);

@@ -428,7 +428,7 @@ static rp_err s_agg_flush(writer_txn_t *t, agg_t *agg, size_t *n)
 }
 
 static rp_err s_agg_add(writer_txn_t *t, agg_t *agg, size_t *n, uint64_t lse, char kind,
-                        const char *code, const Rapport__V1__Entry *e)
+                        const char *code, const writer_fwd_t *e)
 {
     uint8_t key[8 + WRITER_STATS_KEY_LEN];
     size_t len = strlen(code);
@@ -488,8 +488,10 @@ rp_err seglog_batch(writer_txn_t *t, server_req_t *req)
     Rapport__V1__SegmentLogBatch *bt = writer_request(req)->log_batch;
     Rapport__V1__LogBatchAck *ack;
     agg_t agg[STATS_AGG];
-    size_t n_agg = 0;
+    size_t n_agg = 0, n = 0;
     size_t *camp;
+    writer_fwd_t *es = NULL;
+    writer_fwd_ids_t ids;
     seglog_t sl;
     rp_err rc;
 
@@ -517,69 +519,59 @@ rp_err seglog_batch(writer_txn_t *t, server_req_t *req)
                         (int)bt->log_id.len, (const char *)bt->log_id.data);
         return RP_OK;
     }
-    if (bt->index < sl.h.received && bt->index + bt->n_entries <= sl.h.received)
+    /* Read and check the whole batch before writing any of it. */
+    if (writer_fwd_parse(req, t->arena, &bt->packed_entries, sl.h.count, &es, &n) != RP_OK)
+        return RP_OK;
+    if (bt->index < sl.h.received && bt->index + n <= sl.h.received)
         goto out_ack; /* a resent batch already written */
     if (bt->index != sl.h.received) {
         server_req_fail(req, RP_EABORTED, "index", "expected the batch at index %llu, got %llu",
                         (unsigned long long)sl.h.received, (unsigned long long)bt->index);
         return RP_OK;
     }
-    if (bt->n_entries == 0 || sl.h.received + bt->n_entries > sl.h.count) {
-        server_req_fail(req, RP_EINVAL, "entries",
-                        "a batch of %zu entries does not fit the %llu announced lines",
-                        bt->n_entries, (unsigned long long)sl.h.count);
+    if (sl.h.received + n > sl.h.count) {
+        server_req_fail(req, RP_EINVAL, "packed_entries",
+                        "a batch of %zu entries does not fit the %llu announced lines", n,
+                        (unsigned long long)sl.h.count);
         return RP_OK;
     }
-    /* Validate the whole batch before writing any of it. */
-    camp = wire_arena_alloc(t->arena, sizeof(size_t) * bt->n_entries);
-    for (size_t i = 0; i < bt->n_entries; i++) {
-        const Rapport__V1__Entry *e = bt->entries[i];
+    camp = wire_arena_alloc(t->arena, sizeof(size_t) * n);
+    for (size_t i = 0; i < n; i++) {
         camp[i] = SIZE_MAX;
-        if (!e->contact_no[0] || !clock_date_valid(e->date) || e->time_of_interaction >= 86400 ||
-            e->cost_cents < 0) {
-            server_req_fail(req, RP_EINVAL, "entries",
-                            "entry %zu of the batch lacks a contact or has a bad date, time or "
-                            "cost",
-                            i);
-            return RP_OK;
-        }
-        if (!e->campaign_no[0])
+        if (!es[i].campaign_no[0])
             continue;
         for (size_t j = 0; j < sl.h.n_campaigns; j++)
-            if (strcmp(sl.begin->campaign_nos[j], e->campaign_no) == 0)
+            if (strcmp(sl.begin->campaign_nos[j], es[i].campaign_no) == 0)
                 camp[i] = j;
         if (camp[i] == SIZE_MAX) {
-            server_req_fail(req, RP_EINVAL, "entries", "campaign %s was not announced in Begin",
-                            e->campaign_no);
+            server_req_fail(req, RP_EINVAL, "packed_entries",
+                            "campaign %s was not announced in Begin", es[i].campaign_no);
             return RP_OK;
         }
     }
-    for (size_t i = 0; i < bt->n_entries; i++) {
-        Rapport__V1__Entry e = *bt->entries[i];
-        e.entry_no = sl.h.first + sl.h.received + i;
-        e.logged_segment_entry_no = sl.h.lse;
-        e.segment_no = sl.begin->segment_no;
-        e.canceled = false;
-        e.postponed = false;
-        e.campaign_entry_no = 0;
-        if (!e.user_id[0] || req->user_from_key)
-            e.user_id = wire_str(req->user_id);
+    ids.logged_segment_no = sl.h.lse;
+    ids.segment_no = sl.begin->segment_no;
+    ids.user_id = req->user_id;
+    for (size_t i = 0; i < n; i++) {
+        const writer_fwd_t *e = &es[i];
+        ids.entry_no = sl.h.first + sl.h.received + i;
+        ids.campaign_entry_no = 0;
         if (camp[i] != SIZE_MAX) {
-            e.campaign_entry_no = sl.h.ce_first + camp[i];
+            ids.campaign_entry_no = sl.h.ce_first + camp[i];
             sl.counts[camp[i]]++;
         }
-        rc = writer_entry_store(t, &e, NULL, false);
-        if (rc == RP_OK && e.interaction_template_code[0])
-            rc = s_agg_add(t, agg, &n_agg, sl.h.lse, 'T', e.interaction_template_code, &e);
-        if (rc == RP_OK && e.interaction_group_code[0])
-            rc = s_agg_add(t, agg, &n_agg, sl.h.lse, 'G', e.interaction_group_code, &e);
+        rc = writer_fwd_store(t, e, &ids);
+        if (rc == RP_OK && e->template_code[0])
+            rc = s_agg_add(t, agg, &n_agg, sl.h.lse, 'T', e->template_code, e);
+        if (rc == RP_OK && e->group_code[0])
+            rc = s_agg_add(t, agg, &n_agg, sl.h.lse, 'G', e->group_code, e);
         if (rc != RP_OK)
             return rc;
     }
     rc = s_agg_flush(t, agg, &n_agg);
     if (rc != RP_OK)
         return rc;
-    sl.h.received += bt->n_entries;
+    sl.h.received += n;
     rc = s_seglog_save(t, &bt->log_id, &sl);
     if (rc != RP_OK)
         return rc;

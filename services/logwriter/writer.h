@@ -188,6 +188,43 @@ rp_err entries_statistics(writer_t *w, store_txn_t *txn, server_req_t *req);
 /* "The Interaction Log Entry does not exist..." */
 void writer_fail_no_entry(server_req_t *req, uint64_t entry_no);
 
+/* ---- forwarded.c ---- */
+
+#define WRITER_ID_MAX 64 /* user ids and segment Nos. appended to an entry */
+
+/* One entry of a segment log batch as forwarded: its bytes and the fields
+ * the writer indexes, sums and checks. */
+typedef struct {
+    const uint8_t *bytes; /* inside the request */
+    size_t len;
+    char contact_no[21];
+    char template_code[11];
+    char group_code[11];
+    char campaign_no[21];
+    uint32_t date, time_of_interaction, duration_min;
+    int64_t cost_cents;
+} writer_fwd_t;
+
+/* What the writer assigns to a forwarded entry. */
+typedef struct {
+    uint64_t entry_no, logged_segment_no, campaign_entry_no; /* 0: no campaign */
+    const char *user_id, *segment_no;
+} writer_fwd_ids_t;
+
+/* How many entries a batch's packed entries hold (as far as they are well
+ * framed): for sizing a group commit, before they are read. */
+size_t writer_fwd_count(const ProtobufCBinaryData *packed);
+
+/* Split a batch's packed entries (at most `max`) into *ret_entries (in the
+ * arena) and check each. On a bad one, req is failed (INVALID_ARGUMENT,
+ * naming the entry) and RP_EINVAL returned. */
+rp_err writer_fwd_parse(server_req_t *req, wire_arena_t *a, const ProtobufCBinaryData *packed,
+                        size_t max, writer_fwd_t **ret_entries, size_t *ret_n);
+
+/* Store a forwarded entry under ids->entry_no with the fields assigned
+ * appended, and its contact index (statistics are the caller's). */
+rp_err writer_fwd_store(writer_txn_t *t, const writer_fwd_t *e, const writer_fwd_ids_t *ids);
+
 /* ---- segment_log.c ---- */
 
 rp_err seglog_begin(writer_txn_t *t, server_req_t *req);

@@ -27,7 +27,9 @@
 #include "clock.h"
 #include "daemon.h"
 #include "log.h"
+#include "pbscan.h"
 #include "segment.h"
+#include "vec.h"
 
 /* rapport-interaction answers lookups of up to 10,000 keys; a line adds at
  * most four (its contact, template, salesperson and campaign). */
@@ -36,6 +38,21 @@
 #define LOOKUPS_IN_FLIGHT 4
 #define RETRY_MS          2000
 #define MAX_ATTEMPTS      8
+
+/* Field numbers read and written as bytes (common.proto, interaction.proto). */
+enum {
+    ENTRY_CONTACT_NO = 2,
+    ENTRY_CONTACT_COMPANY_NO = 3,
+    ENTRY_DATE = 4,
+    ENTRY_TEMPLATE_CODE = 16,
+    ENTRY_SALESPERSON_CODE = 18,
+    ENTRY_CAMPAIGN_NO = 19,
+    ENTRY_CORRESPONDENCE_TYPE = 27,
+    CONTACT_NO = 1,
+    CONTACT_SALESPERSON_CODE = 5,
+    CONTACT_CORRESPONDENCE_TYPE = 7,
+    CONTACT_EMAIL = 8,
+};
 
 typedef enum {
     RUN_CHECK,
@@ -100,6 +117,7 @@ struct logrun {
     int attempts;
     int64_t retry_at;
     uint64_t t0_ns, t_checked_ns, t_begun_ns, t_streamed_ns;
+    vec_t packed; /* a batch's entries, reused from batch to batch */
 };
 
 /* ---- run lifetime ---- */
@@ -109,6 +127,7 @@ static void s_chunks_free(logrun_t *r);
 static void s_run_free(logrun_t *r)
 {
     s_chunks_free(r);
+    vec_free(&r->packed);
     free(r->fu);
     free(r->cinfo);
     seg_map_destroy(&r->codes);
@@ -318,11 +337,22 @@ static void s_on_check(void *ctx, server_req_t *req, ProtobufCMessage *reply, wi
  * in a chunk is asked with that chunk, so it is known when the chunk is
  * checked. */
 
+/* What the checks need of a counted line, read from its stored bytes
+ * without decoding them. */
+typedef struct {
+    uint64_t line_no;
+    uint32_t date;
+    char contact[SEG_NO_MAX + 1];
+    char salesperson[11];
+    char template[11];
+    char campaign[SEG_NO_MAX + 1];
+} facts_t;
+
 typedef struct chunk {
     struct chunk *next;
     uint64_t seq;
     wire_arena_t *arena;
-    Rapport__V1__SegmentLine **lines; /* the chunk's counted lines */
+    facts_t *lines; /* the chunk's counted lines */
     size_t n;
     uint64_t first; /* counted-line index of lines[0] */
     bool answered;
@@ -421,26 +451,80 @@ static bool s_code_found(logrun_t *r, char kind, const char *code)
     return slot && *slot == CODE_FOUND;
 }
 
+/* Copy a length-delimited field into a NUL-terminated buffer (cut to it). */
+static void s_take_str(char *dst, size_t cap, const pbscan_field_t *f)
+{
+    size_t n = f->len < cap - 1 ? f->len : cap - 1;
+    memcpy(dst, f->data, n);
+    dst[n] = '\0';
+}
+
+/* The facts of a stored line: from its Entry bytes, or for a line of the
+ * first format from the decoded SegmentLine. False when it is unreadable. */
+static bool s_line_facts(wire_arena_t *a, uint64_t line_no, const store_val_t *v, facts_t *f)
+{
+    const uint8_t *eb;
+    size_t elen;
+    pbscan_t sc;
+    pbscan_field_t fld;
+    int rc;
+
+    memset(f, 0, sizeof(*f));
+    f->line_no = line_no;
+    if (!seg_line_entry_bytes(v->data, v->len, &eb, &elen)) {
+        Rapport__V1__SegmentLine *l;
+        if (seg_line_decode(a, "", line_no, v->data, v->len, &l) != RP_OK)
+            return false;
+        f->date = l->date;
+        wire_copy_str(f->contact, sizeof(f->contact), l->contact_no);
+        wire_copy_str(f->salesperson, sizeof(f->salesperson), l->salesperson_code);
+        wire_copy_str(f->template, sizeof(f->template), l->interaction_template_code);
+        wire_copy_str(f->campaign, sizeof(f->campaign), l->campaign_no);
+        return true;
+    }
+    pbscan_init(&sc, eb, elen);
+    while ((rc = pbscan_next(&sc, &fld)) == 1) {
+        switch (fld.field) {
+        case ENTRY_CONTACT_NO:
+            s_take_str(f->contact, sizeof(f->contact), &fld);
+            break;
+        case ENTRY_DATE:
+            f->date = (uint32_t)fld.value;
+            break;
+        case ENTRY_SALESPERSON_CODE:
+            s_take_str(f->salesperson, sizeof(f->salesperson), &fld);
+            break;
+        case ENTRY_TEMPLATE_CODE:
+            s_take_str(f->template, sizeof(f->template), &fld);
+            break;
+        case ENTRY_CAMPAIGN_NO:
+            s_take_str(f->campaign, sizeof(f->campaign), &fld);
+            break;
+        default:
+            break;
+        }
+    }
+    return rc == 0;
+}
+
 /* Read the next chunk of lines into ch and its lookup into lk. */
 static rp_err s_read_chunk(logrun_t *r, chunk_t *ch, Rapport__V1__Lookup *lk)
 {
     segsrv_t *s = r->s;
-    store_txn_t *txn;
-    store_cursor_t *cur;
+    store_txn_t *txn = NULL;
+    store_cursor_t *cur = NULL;
     store_val_t k, v;
     uint8_t key[16];
     rp_err rc = store_txn_begin(s->store, false, &txn);
 
+    if (rc == RP_OK)
+        rc = store_cursor_open(txn, s->db[DB_LINES], &cur);
     if (rc != RP_OK)
-        return rc;
-    rc = store_cursor_open(txn, s->db[DB_LINES], &cur);
-    if (rc != RP_OK) {
-        store_txn_abort(txn);
-        return rc;
-    }
+        goto out;
     ch->first = r->counted;
-    ch->lines = (Rapport__V1__SegmentLine **)wire_arena_ptrs(ch->arena, LOOKUP_BATCH);
+    ch->lines = wire_arena_alloc(ch->arena, sizeof(*ch->lines) * LOOKUP_BATCH);
     lk->contact_nos = (char **)wire_arena_ptrs(ch->arena, LOOKUP_BATCH);
+    lk->packed = true;
     seg_line_key(r->seg_id, r->scan_after + 1, key);
     k.data = key;
     k.len = 16;
@@ -448,29 +532,30 @@ static rp_err s_read_chunk(logrun_t *r, chunk_t *ch, Rapport__V1__Lookup *lk)
     while (rc == RP_OK && lk->n_contact_nos + lk->n_template_codes + lk->n_salesperson_codes +
                                   lk->n_campaign_nos + 4 <=
                               LOOKUP_KEYS) {
-        Rapport__V1__SegmentLine *l;
+        facts_t *f = &ch->lines[ch->n];
         if (k.len != 16 || memcmp(k.data, key, 8) != 0) {
             rc = RP_ENOTFOUND; /* past this segment's lines */
             break;
         }
-        rc = wire_decode_trusted(ch->arena, &rapport__v1__segment_line__descriptor, v.data, v.len,
-                                 (ProtobufCMessage **)&l);
-        if (rc != RP_OK)
+        if (!s_line_facts(ch->arena, store_key_u64((const uint8_t *)k.data + 8), &v, f)) {
+            rc = RP_ECORRUPT;
             break;
-        r->scan_after = l->line_no;
-        if (l->contact_no[0]) {
+        }
+        r->scan_after = f->line_no;
+        if (f->contact[0]) {
             r->counted++;
-            ch->lines[ch->n++] = l;
-            lk->contact_nos[lk->n_contact_nos++] = l->contact_no;
-            if (!s_code_note(r, 'T', l->interaction_template_code, ch->arena, lk) ||
-                !s_code_note(r, 'S', l->salesperson_code, ch->arena, lk) ||
-                !s_code_note(r, 'C', l->campaign_no, ch->arena, lk)) {
+            ch->n++;
+            lk->contact_nos[lk->n_contact_nos++] = f->contact;
+            if (!s_code_note(r, 'T', f->template, ch->arena, lk) ||
+                !s_code_note(r, 'S', f->salesperson, ch->arena, lk) ||
+                !s_code_note(r, 'C', f->campaign, ch->arena, lk)) {
                 rc = RP_ENOMEM;
                 break;
             }
         }
         rc = store_cursor_get(cur, STORE_NEXT, &k, &v);
     }
+out:
     store_cursor_close(cur);
     store_txn_abort(txn);
     if (rc == RP_ENOTFOUND) {
@@ -487,7 +572,7 @@ static bool s_check_chunk(logrun_t *r, const chunk_t *ch)
     server_req_t *req = r->req;
 
     for (size_t i = 0; i < ch->n; i++) {
-        const Rapport__V1__SegmentLine *l = ch->lines[i];
+        const facts_t *l = &ch->lines[i];
         unsigned long long no = (unsigned long long)l->line_no;
         if (!l->date) {
             server_req_fail(
@@ -498,32 +583,32 @@ static bool s_check_chunk(logrun_t *r, const chunk_t *ch)
             server_req_fail(req, RP_ENOTFOUND, "segment_no",
                             "The Contact does not exist. Identification fields and values: "
                             "No.='%s'",
-                            l->contact_no);
-        } else if (!l->salesperson_code[0]) {
+                            l->contact);
+        } else if (!l->salesperson[0]) {
             server_req_fail(req, RP_EPRECOND, "segment_no",
                             "Salesperson Code must have a value in Segment Line: Segment No.=%s, "
                             "Line No.=%llu.",
                             r->segment_no, no);
-        } else if (!s_code_found(r, 'S', l->salesperson_code)) {
+        } else if (!s_code_found(r, 'S', l->salesperson)) {
             server_req_fail(req, RP_ENOTFOUND, "segment_no",
                             "The Salesperson/Purchaser does not exist. Identification fields and "
                             "values: Code='%s'",
-                            l->salesperson_code);
-        } else if (!l->interaction_template_code[0]) {
+                            l->salesperson);
+        } else if (!l->template[0]) {
             server_req_fail(req, RP_EPRECOND, "segment_no",
                             "Interaction Template Code must have a value in Segment Line: Segment "
                             "No.=%s, Line No.=%llu.",
                             r->segment_no, no);
-        } else if (!s_code_found(r, 'T', l->interaction_template_code)) {
+        } else if (!s_code_found(r, 'T', l->template)) {
             server_req_fail(req, RP_ENOTFOUND, "segment_no",
                             "The Interaction Template does not exist. Identification fields and "
                             "values: Code='%s'",
-                            l->interaction_template_code);
-        } else if (l->campaign_no[0] && !s_code_found(r, 'C', l->campaign_no)) {
+                            l->template);
+        } else if (l->campaign[0] && !s_code_found(r, 'C', l->campaign)) {
             server_req_fail(req, RP_ENOTFOUND, "segment_no",
                             "The Campaign does not exist. Identification fields and values: "
                             "No.='%s'",
-                            l->campaign_no);
+                            l->campaign);
         } else {
             continue;
         }
@@ -568,6 +653,62 @@ static void s_drain_chunks(logrun_t *r)
     s_lookup_pump(r);
 }
 
+/* What a line needs of its contact, from the contact's stored bytes. */
+static bool s_contact_facts(const uint8_t *p, size_t len, char no[SEG_NO_MAX + 1], cinfo_t *ci)
+{
+    pbscan_t sc;
+    pbscan_field_t f;
+    int rc;
+
+    no[0] = '\0';
+    memset(ci, 0, sizeof(*ci));
+    pbscan_init(&sc, p, len);
+    while ((rc = pbscan_next(&sc, &f)) == 1) {
+        if (f.field == CONTACT_NO && f.type == PBSCAN_BYTES)
+            s_take_str(no, SEG_NO_MAX + 1, &f);
+        else if (f.field == CONTACT_SALESPERSON_CODE && f.type == PBSCAN_BYTES)
+            s_take_str(ci->salesperson, sizeof(ci->salesperson), &f);
+        else if (f.field == CONTACT_CORRESPONDENCE_TYPE)
+            ci->corr = (uint8_t)f.value;
+        else if (f.field == CONTACT_EMAIL && f.type == PBSCAN_BYTES)
+            ci->has_email = f.len > 0;
+    }
+    ci->found = true;
+    return rc == 0;
+}
+
+/* Found contacts come back in the order asked (interaction.proto): walk
+ * them beside the chunk's lines. */
+static bool s_contacts_found(logrun_t *r, const chunk_t *ch, const ProtobufCBinaryData *packed)
+{
+    const uint8_t *p = packed->data, *end = p + packed->len;
+    char no[SEG_NO_MAX + 1] = "";
+    cinfo_t next;
+    bool have = false;
+
+    for (size_t i = 0; i < ch->n; i++) {
+        cinfo_t *ci = s_cinfo_at(r, ch->first + i);
+        if (!ci)
+            return false;
+        if (!have && p < end) {
+            uint64_t len;
+            size_t n = pbscan_varint(p, (size_t)(end - p), &len);
+            if (n == 0 || len > (uint64_t)(end - p) - n ||
+                !s_contact_facts(p + n, (size_t)len, no, &next))
+                return false;
+            p += n + len;
+            have = true;
+        }
+        if (have && strcmp(no, ch->lines[i].contact) == 0) {
+            *ci = next;
+            have = false;
+        } else {
+            ci->found = false;
+        }
+    }
+    return true;
+}
+
 static void s_on_chunk(void *ctx, server_req_t *req, ProtobufCMessage *reply, wire_arena_t *a)
 {
     uint64_t seq = ((ticket_t *)ctx)->tag;
@@ -592,24 +733,10 @@ static void s_on_chunk(void *ctx, server_req_t *req, ProtobufCMessage *reply, wi
                    st ? st->message : "no lookup result");
         return;
     }
-    /* Found contacts come back in the order asked (interaction.proto):
-     * walk them beside the chunk's lines. */
-    for (size_t i = 0, j = 0; i < ch->n; i++) {
-        const Rapport__V1__Contact *c = j < ir->lookup->n_contacts ? ir->lookup->contacts[j] : NULL;
-        cinfo_t *ci = s_cinfo_at(r, ch->first + i);
-        if (!ci) {
-            s_run_fail(r, RP_ENOMEM, "out of memory");
-            return;
-        }
-        if (!c || strcmp(c->no, ch->lines[i]->contact_no) != 0) {
-            ci->found = false;
-            continue;
-        }
-        j++;
-        wire_copy_str(ci->salesperson, sizeof(ci->salesperson), c->salesperson_code);
-        ci->corr = (uint8_t)c->correspondence_type;
-        ci->has_email = c->email[0] != '\0';
-        ci->found = true;
+    if (!s_contacts_found(r, ch, &ir->lookup->packed_contacts)) {
+        s_run_fail(r, RP_EINTERNAL,
+                   "rapport-interaction answered a lookup with malformed contacts");
+        return;
     }
 #define FOUND(kind, arr, n, field)                                 \
     for (size_t i = 0; i < ir->lookup->n; i++) {                   \
@@ -916,39 +1043,6 @@ static void s_stream_trouble(logrun_t *r, const Rapport__V1__Status *st)
     }
 }
 
-/* Resolve a line to its entry (DOMAIN.md 7.6: fields copied one to one). */
-static void s_entry_of_line(logrun_t *r, const Rapport__V1__SegmentLine *l, uint64_t index,
-                            Rapport__V1__Entry *e)
-{
-    const cinfo_t *ci = index < r->cinfo_cap && r->cinfo[index].found ? &r->cinfo[index] : NULL;
-
-    rapport__v1__entry__init(e);
-    e->contact_no = l->contact_no;
-    e->contact_company_no = l->contact_company_no;
-    e->date = l->date;
-    e->time_of_interaction = l->time_of_interaction;
-    e->description = l->description;
-    e->subject = l->subject;
-    e->information_flow = l->information_flow;
-    e->initiated_by = l->initiated_by;
-    e->evaluation = l->evaluation;
-    e->cost_cents = l->cost_cents;
-    e->duration_min = l->duration_min;
-    e->user_id = r->user_id;
-    e->interaction_group_code = l->interaction_group_code;
-    e->interaction_template_code = l->interaction_template_code;
-    e->interaction_language_code = l->language_code;
-    e->salesperson_code = l->salesperson_code;
-    e->campaign_no = l->campaign_no;
-    e->campaign_target = l->campaign_target;
-    e->campaign_response = l->campaign_response;
-    e->correspondence_type = l->correspondence_type;
-    /* An Email line whose contact has no e-mail is logged blank. */
-    if (e->correspondence_type == RAPPORT__V1__CORRESPONDENCE_TYPE__CORRESPONDENCE_TYPE_EMAIL &&
-        ci && !ci->has_email)
-        e->correspondence_type = RAPPORT__V1__CORRESPONDENCE_TYPE__CORRESPONDENCE_TYPE_NONE;
-}
-
 /* The follow-up's header (DOMAIN.md 7.9): "Follow-up on segment <no>" cut
  * to 50 characters, the same campaign, the work date, no template. */
 static void s_fu_header(logrun_t *r, Rapport__V1__SegmentHeader *h, char desc[64])
@@ -979,7 +1073,7 @@ struct fu_line {
     uint8_t corr;
 };
 
-static bool s_fu_add(logrun_t *r, const Rapport__V1__SegmentLine *l, uint64_t index)
+static bool s_fu_add(logrun_t *r, const char *contact, const char *company, uint64_t index)
 {
     const cinfo_t *ci = index < r->cinfo_cap && r->cinfo[index].found ? &r->cinfo[index] : NULL;
     struct fu_line *f;
@@ -991,8 +1085,8 @@ static bool s_fu_add(logrun_t *r, const Rapport__V1__SegmentLine *l, uint64_t in
             return false;
     }
     f = &r->fu[r->n_fu++];
-    wire_copy_str(f->contact, sizeof(f->contact), l->contact_no);
-    wire_copy_str(f->company, sizeof(f->company), l->contact_company_no);
+    wire_copy_str(f->contact, sizeof(f->contact), contact);
+    wire_copy_str(f->company, sizeof(f->company), company);
     wire_copy_str(f->salesperson, sizeof(f->salesperson), ci ? ci->salesperson : "");
     f->corr = ci ? ci->corr : 0;
     return true;
@@ -1043,17 +1137,78 @@ static bool s_fu_flush(logrun_t *r, bool last)
     return true;
 }
 
+/* One line forwarded as its entry: its stored bytes as they are, plus the
+ * one field the log may change (docs/domain.md: an Email line whose
+ * contact has no e-mail is logged with a blank correspondence type), behind
+ * their length. Returns whether the line is counted (has a contact); on
+ * false with *ret_rc set the bytes are unreadable. */
+static bool s_forward_line(logrun_t *r, wire_arena_t *a, const store_val_t *v, uint64_t index,
+                           vec_t *out, rp_err *ret_rc)
+{
+    const cinfo_t *ci = index < r->cinfo_cap && r->cinfo[index].found ? &r->cinfo[index] : NULL;
+    char contact[SEG_NO_MAX + 1] = "", company[SEG_NO_MAX + 1] = "";
+    uint8_t patch[PBSCAN_FIELD_MAX], *dst;
+    size_t elen, plen = 0, total;
+    const uint8_t *eb;
+    uint64_t corr = 0;
+    pbscan_t sc;
+    pbscan_field_t f;
+    int rc;
+
+    *ret_rc = RP_OK;
+    if (!seg_line_entry_bytes(v->data, v->len, &eb, &elen)) {
+        /* A line of the first format: put it into today's. */
+        Rapport__V1__SegmentLine *l;
+        uint8_t *conv;
+        if ((*ret_rc = seg_line_decode(a, "", 0, v->data, v->len, &l)) != RP_OK)
+            return false;
+        conv = wire_arena_alloc(a, seg_line_size(l));
+        seg_line_encode(l, conv);
+        seg_line_entry_bytes(conv, seg_line_size(l), &eb, &elen);
+    }
+    pbscan_init(&sc, eb, elen);
+    while ((rc = pbscan_next(&sc, &f)) == 1) {
+        if (f.field == ENTRY_CONTACT_NO && f.type == PBSCAN_BYTES)
+            s_take_str(contact, sizeof(contact), &f);
+        else if (f.field == ENTRY_CONTACT_COMPANY_NO && f.type == PBSCAN_BYTES)
+            s_take_str(company, sizeof(company), &f);
+        else if (f.field == ENTRY_CORRESPONDENCE_TYPE)
+            corr = f.value;
+    }
+    if (rc != 0) {
+        *ret_rc = RP_ECORRUPT;
+        return false;
+    }
+    if (!contact[0])
+        return false;
+    if (corr == RAPPORT__V1__CORRESPONDENCE_TYPE__CORRESPONDENCE_TYPE_EMAIL && ci && !ci->has_email)
+        plen = pbscan_put_uint(patch, ENTRY_CORRESPONDENCE_TYPE, 0);
+    total = elen + plen;
+    if (vec_reserve(out, 10 + total) != RP_OK) {
+        *ret_rc = RP_ENOMEM;
+        return false;
+    }
+    dst = (uint8_t *)out->data + out->n;
+    dst += pbscan_put_varint(dst, total);
+    memcpy(dst, eb, elen);
+    memcpy(dst + elen, patch, plen);
+    out->n = (size_t)(dst + total - (uint8_t *)out->data);
+    if (r->fu_seg_id && !s_fu_add(r, contact, company, index))
+        *ret_rc = RP_ENOMEM;
+    return *ret_rc == RP_OK;
+}
+
 /* Send the next batch; false when there was nothing to send. */
 static bool s_send_batch(logrun_t *r)
 {
     segsrv_t *s = r->s;
-    size_t max = (size_t)s->cfg->log_batch_entries;
+    size_t max = (size_t)s->cfg->log_batch_entries, n = 0;
     wire_arena_t *a = wire_arena_new();
     Rapport__V1__LogRequest lr = RAPPORT__V1__LOG_REQUEST__INIT;
     Rapport__V1__SegmentLogBatch b = RAPPORT__V1__SEGMENT_LOG_BATCH__INIT;
-    Rapport__V1__Entry *entries;
-    store_txn_t *txn;
-    store_cursor_t *cur;
+    vec_t *packed = &r->packed;
+    store_txn_t *txn = NULL;
+    store_cursor_t *cur = NULL;
     store_val_t k, v;
     uint8_t key[16];
     uint64_t last = r->stream_after;
@@ -1065,43 +1220,32 @@ static bool s_send_batch(logrun_t *r)
         wire_arena_destroy(&a);
         return false;
     }
-    entries = wire_arena_alloc(a, sizeof(*entries) * max);
-    b.entries = (Rapport__V1__Entry **)wire_arena_ptrs(a, max);
+    vec_clear(packed);
     rc = store_txn_begin(s->store, false, &txn);
-    if (rc != RP_OK)
-        goto out;
-    rc = store_cursor_open(txn, s->db[DB_LINES], &cur);
+    if (rc == RP_OK)
+        rc = store_cursor_open(txn, s->db[DB_LINES], &cur);
     seg_line_key(r->seg_id, r->stream_after + 1, key);
     k.data = key;
     k.len = 16;
     if (rc == RP_OK)
         rc = store_cursor_get(cur, STORE_SET_RANGE, &k, &v);
-    while (rc == RP_OK && b.n_entries < max && k.len == 16 && memcmp(k.data, key, 8) == 0) {
-        Rapport__V1__SegmentLine *l;
-        rc = wire_decode_trusted(a, &rapport__v1__segment_line__descriptor, v.data, v.len,
-                                 (ProtobufCMessage **)&l);
-        if (rc != RP_OK)
+    while (rc == RP_OK && n < max && k.len == 16 && memcmp(k.data, key, 8) == 0) {
+        last = store_key_u64((const uint8_t *)k.data + 8);
+        if (s_forward_line(r, a, &v, r->sent + n, packed, &rc))
+            n++;
+        else if (rc != RP_OK)
             break;
-        last = l->line_no;
-        if (l->contact_no[0]) {
-            uint64_t index = r->sent + b.n_entries;
-            s_entry_of_line(r, l, index, &entries[b.n_entries]);
-            b.entries[b.n_entries] = &entries[b.n_entries];
-            b.n_entries++;
-            if (r->fu_seg_id && !s_fu_add(r, l, index)) {
-                rc = RP_ENOMEM;
-                break;
-            }
-        }
         rc = store_cursor_get(cur, STORE_NEXT, &k, &v);
     }
     store_cursor_close(cur);
     store_txn_abort(txn);
-    if (b.n_entries == 0)
+    if (n == 0)
         goto out;
     b.log_id.data = r->log_id;
     b.log_id.len = r->log_id_len;
     b.index = r->sent;
+    b.packed_entries.data = packed->data;
+    b.packed_entries.len = packed->n;
     lr.command_case = RAPPORT__V1__LOG_REQUEST__COMMAND_LOG_BATCH;
     lr.log_batch = &b;
     if (s_to_writer(r, &lr, s_on_batch) != RP_OK) {
@@ -1109,13 +1253,13 @@ static bool s_send_batch(logrun_t *r)
         s_run_retry_later(r, RUN_BEGIN, "cannot reach rapport-logwriter");
         return false;
     }
-    r->sent += b.n_entries;
+    r->sent += n;
     r->stream_after = last;
     r->inflight++;
-    s->entries_streamed += b.n_entries;
+    s->entries_streamed += n;
 out:
     wire_arena_destroy(&a);
-    return b.n_entries > 0;
+    return n > 0;
 }
 
 static void s_pump(logrun_t *r)
@@ -1334,6 +1478,7 @@ static logrun_t *s_run_new(segsrv_t *s, const char *segment_no)
     r->t0_ns = clock_mono_ns();
     snprintf(r->segment_no, sizeof(r->segment_no), "%s", segment_no);
     r->chunks_tail = &r->chunks;
+    r->packed = (vec_t)VEC_INIT(1, 0);
     r->codes = seg_map_new(16);
     if (!r->codes) {
         s_run_free(r);

@@ -81,10 +81,27 @@ rp_err seg_new_id(segsrv_t *s, store_txn_t *txn, uint64_t *ret);
 /* Line keys: seg_id + line_no, both big-endian. */
 void seg_line_key(uint64_t seg_id, uint64_t line_no, uint8_t out[16]);
 
-rp_err seg_line_load(segsrv_t *s, store_txn_t *txn, wire_arena_t *a, uint64_t seg_id,
+/* A line of segment `seg` (its header gives the line's segment_no), into
+ * the arena. RP_ENOTFOUND. */
+rp_err seg_line_load(segsrv_t *s, store_txn_t *txn, wire_arena_t *a, const seg_t *seg,
                      uint64_t line_no, Rapport__V1__SegmentLine **ret);
 rp_err seg_line_save(segsrv_t *s, store_txn_t *txn, uint64_t seg_id,
                      const Rapport__V1__SegmentLine *line, unsigned flags);
+
+/* The stored form of a line (segstore.c): its size, and the line encoded
+ * into dst (seg_line_size bytes). */
+size_t seg_line_size(const Rapport__V1__SegmentLine *l);
+void seg_line_encode(const Rapport__V1__SegmentLine *l, uint8_t *dst);
+
+/* A stored line (data, len) decoded into the arena, with its segment No.
+ * and line No. (which the key holds). Lines stored by an earlier version,
+ * as SegmentLine, are read too. */
+rp_err seg_line_decode(wire_arena_t *a, const char *segment_no, uint64_t line_no, const void *data,
+                       size_t len, Rapport__V1__SegmentLine **ret);
+
+/* The Entry bytes of a stored line: true with *ret pointing into data;
+ * false for a line of the first format (decode it instead). */
+bool seg_line_entry_bytes(const void *data, size_t len, const uint8_t **ret, size_t *ret_len);
 
 /* Line no. of a contact in a segment; RP_ENOTFOUND. */
 rp_err seg_line_of_contact(segsrv_t *s, store_txn_t *txn, uint64_t seg_id, const char *contact,

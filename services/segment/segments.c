@@ -219,15 +219,30 @@ static bool s_has_pf(const Rapport__V1__SegmentLine *l, const char *field)
     return false;
 }
 
+static unsigned s_field_id(const char *name)
+{
+    const ProtobufCFieldDescriptor *fd = protobuf_c_message_descriptor_get_field_by_name(
+        &rapport__v1__segment_line__descriptor, name);
+    return fd ? fd->id : 0;
+}
+
+/* Mark a line field personalized; the list stays in field-number order,
+ * the order in which a stored line gives it back. */
 static void s_add_pf(wire_arena_t *a, Rapport__V1__SegmentLine *l, const char *field)
 {
     char **grown;
+    size_t at;
     if (s_has_pf(l, field))
         return;
     grown = (char **)wire_arena_ptrs(a, l->n_personalized_fields + 1);
-    if (l->n_personalized_fields)
-        memcpy(grown, l->personalized_fields, sizeof(char *) * l->n_personalized_fields);
-    grown[l->n_personalized_fields++] = wire_str(field);
+    for (at = 0; at < l->n_personalized_fields &&
+                 s_field_id(l->personalized_fields[at]) < s_field_id(field);
+         at++)
+        grown[at] = l->personalized_fields[at];
+    grown[at] = wire_str(field);
+    for (size_t i = at; i < l->n_personalized_fields; i++)
+        grown[i + 1] = l->personalized_fields[i];
+    l->n_personalized_fields++;
     l->personalized_fields = grown;
 }
 
@@ -776,12 +791,12 @@ static rp_err s_apply_update(store_txn_t *txn, void *ctx)
             Rapport__V1__SegmentLine *l;
             if (i % 1024 == 0)
                 wire_arena_reset(scratch);
-            rc = wire_decode_trusted(scratch, &rapport__v1__segment_line__descriptor, v.data, v.len,
-                                     (ProtobufCMessage **)&l);
+            rc = seg_line_decode(scratch, h->no, store_key_u64((const uint8_t *)k.data + 8), v.data,
+                                 v.len, &l);
             if (rc != RP_OK)
                 break;
             if (s_push_to_line(h, &old, u->fields, l)) {
-                store_val_t nv = {wire_size(&l->base), NULL};
+                store_val_t nv = {seg_line_size(l), NULL};
                 /* The key must not point into the page: when the value's
                  * size changes, LMDB deletes the node before it adds it
                  * again, and a key read from the map would then name
@@ -790,7 +805,7 @@ static rp_err s_apply_update(store_txn_t *txn, void *ctx)
                 store_val_t kc = {sizeof(kbuf), kbuf};
                 memcpy(kbuf, k.data, sizeof(kbuf));
                 nv.data = wire_arena_alloc(scratch, nv.len);
-                wire_encode_to(&l->base, nv.data);
+                seg_line_encode(l, nv.data);
                 rc = store_cursor_put(cur, &kc, &nv, STORE_PUT_CURRENT);
                 if (rc != RP_OK)
                     break;
@@ -1131,7 +1146,7 @@ static rp_err s_apply_remove(store_txn_t *txn, void *ctx)
         return s_domain(rc);
     for (size_t i = 0; i < rl->n_line_nos; i++) {
         Rapport__V1__SegmentLine *l;
-        rc = seg_line_load(ap->s, txn, req->arena, seg.seg_id, rl->line_nos[i], &l);
+        rc = seg_line_load(ap->s, txn, req->arena, &seg, rl->line_nos[i], &l);
         if (rc == RP_ENOTFOUND) {
             bool dup = false;
             for (size_t j = 0; j < i; j++)
@@ -1218,8 +1233,8 @@ void segments_list_lines(void *ctx, server_req_t *req)
             out->next_after = out->lines[max - 1]->line_no;
             break;
         }
-        rc = wire_decode_trusted(req->arena, &rapport__v1__segment_line__descriptor, v.data, v.len,
-                                 (ProtobufCMessage **)&l);
+        rc = seg_line_decode(req->arena, seg.h->no, store_key_u64((const uint8_t *)k.data + 8),
+                             v.data, v.len, &l);
         if (rc != RP_OK)
             break;
         out->lines[out->n_lines++] = l;
@@ -1273,7 +1288,7 @@ static rp_err s_apply_line(store_txn_t *txn, void *ctx)
     rc = s_load_for_change(ap->s, txn, req, ul->segment_no, &seg);
     if (rc != RP_OK)
         return s_domain(rc);
-    rc = seg_line_load(ap->s, txn, req->arena, seg.seg_id, ul->line_no, &l);
+    rc = seg_line_load(ap->s, txn, req->arena, &seg, ul->line_no, &l);
     if (rc == RP_ENOTFOUND) {
         s_fail_no_line(req, ul->segment_no, ul->line_no);
         return RP_OK;
@@ -1358,7 +1373,7 @@ void segments_update_line(void *ctx, server_req_t *req)
         if (rc == RP_OK)
             rc = seg_load(s, txn, req->arena, ul->segment_no, &seg);
         if (rc == RP_OK)
-            rc = seg_line_load(s, txn, req->arena, seg.seg_id, ul->line_no, &l);
+            rc = seg_line_load(s, txn, req->arena, &seg, ul->line_no, &l);
         store_txn_abort(txn);
         if (rc == RP_ENOTFOUND) {
             /* The transaction reports which one is missing. */

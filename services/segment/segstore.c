@@ -1,9 +1,17 @@
 /* segstore: the segment worker's records.
  *
  * Header: DB_SEGMENTS[no] = u64 seg_id, u64 last line no., SegmentHeader.
- * Lines: DB_LINES[seg_id, line_no] = SegmentLine, and DB_LINE_CONTACT
- * [seg_id, contact no.] = line_no, which keeps a contact from being added
- * twice. Numbering: DB_META["numbering"] = SegmentNumbering. */
+ * Lines: DB_LINES[seg_id, line_no] = a stored line (below), and
+ * DB_LINE_CONTACT [seg_id, contact no.] = line_no, which keeps a contact
+ * from being added twice. Numbering: DB_META["numbering"] =
+ * SegmentNumbering.
+ *
+ * A stored line is what its interaction log entry will be: a byte 0x07
+ * (wire type 7, which no protobuf message starts with, so a line of the
+ * first format, a plain SegmentLine, is still told apart), a flags byte
+ * (bit 0: personalized), the personalized fields as a u32 of bits by
+ * SegmentLine field number (little endian), then the line's fields encoded
+ * as an Entry. Logging the segment forwards those bytes as the entry. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,19 +83,165 @@ void seg_line_key(uint64_t seg_id, uint64_t line_no, uint8_t out[16])
     store_u64_key(line_no, out + 8);
 }
 
-rp_err seg_line_load(segsrv_t *s, store_txn_t *txn, wire_arena_t *a, uint64_t seg_id,
+/* ---- stored lines ---- */
+
+#define LINE_FORMAT 0x07
+#define LINE_PREFIX 6
+
+/* The line's fields as the Entry it will be logged as (docs/design.md,
+ * "Logging a segment": copied one to one). */
+static void s_line_entry(const Rapport__V1__SegmentLine *l, Rapport__V1__Entry *e)
+{
+    rapport__v1__entry__init(e);
+    e->contact_no = l->contact_no;
+    e->contact_company_no = l->contact_company_no;
+    e->date = l->date;
+    e->time_of_interaction = l->time_of_interaction;
+    e->description = l->description;
+    e->subject = l->subject;
+    e->information_flow = l->information_flow;
+    e->initiated_by = l->initiated_by;
+    e->evaluation = l->evaluation;
+    e->cost_cents = l->cost_cents;
+    e->duration_min = l->duration_min;
+    e->interaction_group_code = l->interaction_group_code;
+    e->interaction_template_code = l->interaction_template_code;
+    e->interaction_language_code = l->language_code;
+    e->salesperson_code = l->salesperson_code;
+    e->campaign_no = l->campaign_no;
+    e->campaign_target = l->campaign_target;
+    e->campaign_response = l->campaign_response;
+    e->correspondence_type = l->correspondence_type;
+}
+
+static void s_entry_line(const Rapport__V1__Entry *e, Rapport__V1__SegmentLine *l)
+{
+    l->contact_no = e->contact_no;
+    l->contact_company_no = e->contact_company_no;
+    l->date = e->date;
+    l->time_of_interaction = e->time_of_interaction;
+    l->description = e->description;
+    l->subject = e->subject;
+    l->information_flow = e->information_flow;
+    l->initiated_by = e->initiated_by;
+    l->evaluation = e->evaluation;
+    l->cost_cents = e->cost_cents;
+    l->duration_min = e->duration_min;
+    l->interaction_group_code = e->interaction_group_code;
+    l->interaction_template_code = e->interaction_template_code;
+    l->language_code = e->interaction_language_code;
+    l->salesperson_code = e->salesperson_code;
+    l->campaign_no = e->campaign_no;
+    l->campaign_target = e->campaign_target;
+    l->campaign_response = e->campaign_response;
+    l->correspondence_type = e->correspondence_type;
+}
+
+/* Personalized fields as bits by SegmentLine field number. */
+static uint32_t s_pf_bits(const Rapport__V1__SegmentLine *l)
+{
+    uint32_t bits = 0;
+    for (size_t i = 0; i < l->n_personalized_fields; i++) {
+        const ProtobufCFieldDescriptor *fd = protobuf_c_message_descriptor_get_field_by_name(
+            &rapport__v1__segment_line__descriptor, l->personalized_fields[i]);
+        if (fd && fd->id < 32)
+            bits |= 1u << fd->id;
+    }
+    return bits;
+}
+
+static void s_pf_names(wire_arena_t *a, uint32_t bits, Rapport__V1__SegmentLine *l)
+{
+    size_t n = 0;
+    l->personalized_fields = (char **)wire_arena_ptrs(a, 32);
+    for (unsigned id = 1; id < 32; id++) {
+        const ProtobufCFieldDescriptor *fd;
+        if (!(bits & (1u << id)))
+            continue;
+        fd = protobuf_c_message_descriptor_get_field(&rapport__v1__segment_line__descriptor, id);
+        if (fd)
+            l->personalized_fields[n++] = (char *)(uintptr_t)fd->name;
+    }
+    l->n_personalized_fields = n;
+}
+
+size_t seg_line_size(const Rapport__V1__SegmentLine *l)
+{
+    Rapport__V1__Entry e;
+    s_line_entry(l, &e);
+    return LINE_PREFIX + wire_size(&e.base);
+}
+
+void seg_line_encode(const Rapport__V1__SegmentLine *l, uint8_t *dst)
+{
+    Rapport__V1__Entry e;
+    uint32_t bits = s_pf_bits(l);
+
+    s_line_entry(l, &e);
+    dst[0] = LINE_FORMAT;
+    dst[1] = l->personalized ? 1 : 0;
+    for (int i = 0; i < 4; i++)
+        dst[2 + i] = (uint8_t)(bits >> (8 * i));
+    wire_encode_to(&e.base, dst + LINE_PREFIX);
+}
+
+bool seg_line_entry_bytes(const void *data, size_t len, const uint8_t **ret, size_t *ret_len)
+{
+    const uint8_t *p = data;
+    if (len < LINE_PREFIX || p[0] != LINE_FORMAT)
+        return false;
+    *ret = p + LINE_PREFIX;
+    *ret_len = len - LINE_PREFIX;
+    return true;
+}
+
+rp_err seg_line_decode(wire_arena_t *a, const char *segment_no, uint64_t line_no, const void *data,
+                       size_t len, Rapport__V1__SegmentLine **ret)
+{
+    const uint8_t *p = data, *eb;
+    Rapport__V1__SegmentLine *l;
+    Rapport__V1__Entry *e;
+    size_t elen;
+    uint32_t bits = 0;
+    rp_err rc;
+
+    if (!seg_line_entry_bytes(data, len, &eb, &elen)) {
+        /* A line of the first format: a SegmentLine. */
+        rc = wire_decode_trusted(a, &rapport__v1__segment_line__descriptor, data, len,
+                                 (ProtobufCMessage **)&l);
+    } else {
+        rc = wire_decode_trusted(a, &rapport__v1__entry__descriptor, eb, elen,
+                                 (ProtobufCMessage **)&e);
+        if (rc == RP_OK) {
+            l = (Rapport__V1__SegmentLine *)wire_arena_message(
+                a, &rapport__v1__segment_line__descriptor);
+            s_entry_line(e, l);
+            l->personalized = (p[1] & 1) != 0;
+            for (int i = 0; i < 4; i++)
+                bits |= (uint32_t)p[2 + i] << (8 * i);
+            s_pf_names(a, bits, l);
+        }
+    }
+    if (rc != RP_OK)
+        return rc;
+    l->line_no = line_no;
+    l->segment_no = wire_str(segment_no ? segment_no : "");
+    *ret = l;
+    return RP_OK;
+}
+
+rp_err seg_line_load(segsrv_t *s, store_txn_t *txn, wire_arena_t *a, const seg_t *seg,
                      uint64_t line_no, Rapport__V1__SegmentLine **ret)
 {
     uint8_t k[16];
     store_val_t v;
     rp_err rc;
 
-    seg_line_key(seg_id, line_no, k);
+    seg_line_key(seg->seg_id, line_no, k);
     rc = store_get(txn, s->db[DB_LINES], k, sizeof(k), &v);
     if (rc != RP_OK)
         return rc;
-    return wire_decode_trusted(a, &rapport__v1__segment_line__descriptor, v.data, v.len,
-                               (ProtobufCMessage **)ret);
+    return seg_line_decode(a, seg->h ? seg->h->no : "", line_no, v.data, v.len, ret);
 }
 
 rp_err seg_line_save(segsrv_t *s, store_txn_t *txn, uint64_t seg_id,
@@ -95,14 +249,13 @@ rp_err seg_line_save(segsrv_t *s, store_txn_t *txn, uint64_t seg_id,
 {
     uint8_t k[16];
     void *dst;
-    size_t len = wire_size(&line->base);
     rp_err rc;
 
     seg_line_key(seg_id, line->line_no, k);
-    rc = store_reserve(txn, s->db[DB_LINES], k, sizeof(k), len, flags, &dst);
+    rc = store_reserve(txn, s->db[DB_LINES], k, sizeof(k), seg_line_size(line), flags, &dst);
     if (rc != RP_OK)
         return rc;
-    wire_encode_to(&line->base, dst);
+    seg_line_encode(line, dst);
     return RP_OK;
 }
 

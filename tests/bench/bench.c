@@ -33,6 +33,7 @@
 #include <zmq.h>
 
 #include "bench.h"
+#include "pbscan.h"
 #include "store.h"
 #include "wire.h"
 
@@ -1373,15 +1374,17 @@ typedef struct {
     Rapport__V1__LogRequest req;
     Rapport__V1__SegmentLogBatch b;
     Rapport__V1__Entry *e;
-    Rapport__V1__Entry **ptrs;
+    uint8_t *packed; /* the batch's entries as the stream carries them */
     char (*no)[NO_LEN];
     size_t batch, count;
 } s4_stream_t;
 
+#define S4_ENTRY_MAX 512 /* bytes an encoded entry of S4 takes at most, with its length */
+
 static ProtobufCMessage *s_s4_batch_make(void *ctx, size_t i)
 {
     s4_stream_t *s = ctx;
-    size_t first = i * s->batch;
+    size_t first = i * s->batch, len = 0;
     size_t k = s->count - first < s->batch ? s->count - first : s->batch;
 
     for (size_t j = 0; j < k; j++) {
@@ -1406,15 +1409,17 @@ static ProtobufCMessage *s_s4_batch_make(void *ctx, size_t i)
         e->interaction_language_code = wire_str("EN");
         e->salesperson_code = wire_str("SP1");
         e->correspondence_type = RAPPORT__V1__CORRESPONDENCE_TYPE__CORRESPONDENCE_TYPE_EMAIL;
-        s->ptrs[j] = e;
+        /* Each entry behind its length (logwriter.proto, SegmentLogBatch). */
+        len += pbscan_put_varint(s->packed + len, wire_size(&e->base));
+        len += wire_encode_to(&e->base, s->packed + len);
     }
     rapport__v1__log_request__init(&s->req);
     rapport__v1__segment_log_batch__init(&s->b);
     s->b.log_id.data = (uint8_t *)s->log_id;
     s->b.log_id.len = strlen(s->log_id);
     s->b.index = first;
-    s->b.entries = s->ptrs;
-    s->b.n_entries = k;
+    s->b.packed_entries.data = s->packed;
+    s->b.packed_entries.len = len;
     s->req.command_case = RAPPORT__V1__LOG_REQUEST__COMMAND_LOG_BATCH;
     s->req.log_batch = &s->b;
     return &s->req.base;
@@ -1492,9 +1497,9 @@ static int s_s4_build(bench_cluster_t *cl, const opts_t *o, uint64_t contacts)
     s.batch = o->s4_batch;
     s.contacts = contacts;
     s.e = calloc(s.batch, sizeof(*s.e));
-    s.ptrs = calloc(s.batch, sizeof(*s.ptrs));
+    s.packed = malloc(s.batch * S4_ENTRY_MAX);
     s.no = calloc(s.batch, sizeof(*s.no));
-    if (!s.e || !s.ptrs || !s.no)
+    if (!s.e || !s.packed || !s.no)
         goto out;
     for (unsigned l = 0; l < o->s4_logs; l++) {
         s.base = done;
@@ -1510,7 +1515,7 @@ static int s_s4_build(bench_cluster_t *cl, const opts_t *o, uint64_t contacts)
     rc = 0;
 out:
     free(s.e);
-    free(s.ptrs);
+    free(s.packed);
     free(s.no);
     return rc;
 }

@@ -28,7 +28,7 @@ import sys
 
 sys.path.insert(0, os.environ.get("RAPPORT_PY_PROTO", "build/py"))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
-from harness import field, varint  # noqa: E402
+from harness import field, packed, varint  # noqa: E402
 from rapport.v1 import common_pb2 as c  # noqa: E402
 from rapport.v1 import interaction_pb2 as ia  # noqa: E402
 from rapport.v1 import logwriter_pb2 as lw  # noqa: E402
@@ -280,8 +280,8 @@ def logwriter_seeds():
             log_id=b"L1", segment_no="S7", description="Seven", creation_date=TODAY,
             line_count=3, campaign_nos=["CP1"], date=TODAY, salesperson_code="SP1",
             follow_up_segment_no="FU0009")),
-        "log_batch": req(L, log_batch=lw.SegmentLogBatch(log_id=b"L1", index=0,
-                                                         entries=[entry(i) for i in range(3)])),
+        "log_batch": req(L, log_batch=lw.SegmentLogBatch(
+            log_id=b"L1", index=0, packed_entries=packed([entry(i) for i in range(3)]))),
         "log_commit": req(L, log_commit=lw.SegmentLogCommit(log_id=b"L1", count=3)),
         "get_logged": req(L, get_logged_segment=lw.GetLoggedSegment(entry_no=1)),
         "list_logged": req(L, list_logged_segments=lw.ListLoggedSegments(segment_no="S7")),
@@ -349,8 +349,8 @@ def logstream_seeds():
             salesperson_code="SP1", **kw))
 
     def batch(log_id, index, n, **kw):
-        return lreq(log_batch=lw.SegmentLogBatch(log_id=log_id, index=index, entries=[
-            entry(index + i, **kw) for i in range(n)]))
+        return lreq(log_batch=lw.SegmentLogBatch(log_id=log_id, index=index, packed_entries=packed([
+            entry(index + i, **kw) for i in range(n)])))
 
     def commit(log_id, n):
         return lreq(log_commit=lw.SegmentLogCommit(log_id=log_id, count=n))

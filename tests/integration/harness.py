@@ -301,6 +301,16 @@ def field(num, wire_type, payload):
     return varint(num << 3 | wire_type) + payload
 
 
+def packed(entries):
+    """Entries as a segment log batch carries them (logwriter.proto,
+    SegmentLogBatch.packed_entries): each encoded Entry behind its length."""
+    out = bytearray()
+    for e in entries:
+        data = e if isinstance(e, (bytes, bytearray)) else e.SerializeToString()
+        out += varint(len(data)) + data
+    return bytes(out)
+
+
 def recv_events(sub, n, timeout=10.0):
     """n published events as (topic, Event)."""
     out = []

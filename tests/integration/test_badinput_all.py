@@ -22,7 +22,7 @@ import subprocess
 import time
 import unittest
 
-from harness import TODAY_INT, ClusterTest, c, field, ia, lw, sg, varint, zmq
+from harness import TODAY_INT, ClusterTest, c, field, ia, lw, packed, sg, varint, zmq
 
 REQ = {"logwriter": lw.LogRequest, "interaction": ia.InteractionRequest,
        "segment": sg.SegmentRequest}
@@ -44,7 +44,8 @@ def valid_requests():
             lw.LogRequest(log_begin=lw.SegmentLogBegin(
                 log_id=b"L", segment_no="S1", description="d", creation_date=TODAY_INT,
                 line_count=2, campaign_nos=["CP1"], date=TODAY_INT)),
-            lw.LogRequest(log_batch=lw.SegmentLogBatch(log_id=b"L", index=0, entries=[e, e])),
+            lw.LogRequest(log_batch=lw.SegmentLogBatch(log_id=b"L", index=0,
+                                                       packed_entries=packed([e, e]))),
         ],
         "interaction": [
             ia.InteractionRequest(put_contact=ia.Contact(no="Z1", name="n",
@@ -136,7 +137,7 @@ def hostile(worker, rnd):
         out.append(("log-begin-u64", [lw.LogRequest(request_id=b"lb", log_begin=lw.SegmentLogBegin(
             log_id=b"L" * 65, segment_no="S1", line_count=U64)).SerializeToString()], True))
         out.append(("log-batch-u64", [lw.LogRequest(request_id=b"lb2", log_batch=lw.SegmentLogBatch(
-            log_id=b"NOPE", index=U64, entries=[c.Entry(contact_no="C1")])).SerializeToString()],
+            log_id=b"NOPE", index=U64, packed_entries=packed([c.Entry(contact_no="C1")]))).SerializeToString()],
             True))
         out.append(("log-commit-u64", [lw.LogRequest(
             request_id=b"lc", log_commit=lw.SegmentLogCommit(log_id=b"NOPE", count=U64))

@@ -13,7 +13,7 @@ import os
 import subprocess
 import unittest
 
-from harness import TODAY_INT, ClusterTest, c, lw
+from harness import TODAY_INT, ClusterTest, c, lw, packed
 
 
 def dump(env_dir, dbi):
@@ -118,12 +118,12 @@ class LmdbDupsortDeleteTest(ClusterTest):
             line_count=n, campaign_nos=campaigns, date=TODAY_INT, salesperson_code="SP")))
         for first in range(0, n, 200):
             self.cl.ok("logwriter", lw.LogRequest(log_batch=lw.SegmentLogBatch(
-                log_id=lid, index=first, entries=[
+                log_id=lid, index=first, packed_entries=packed([
                     c.Entry(contact_no="SHARED%d" % (i % 3), date=TODAY_INT,
                             description="Seg " + no, interaction_template_code="T%d" % (i % 2),
                             cost_cents=5, duration_min=1, segment_no=no,
                             campaign_no=campaigns[i % len(campaigns)])
-                    for i in range(first, min(n, first + 200))])))
+                    for i in range(first, min(n, first + 200))]))))
         return self.cl.ok("logwriter", lw.LogRequest(log_commit=lw.SegmentLogCommit(
             log_id=lid, count=n))).segment_logged
 

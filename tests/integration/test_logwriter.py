@@ -3,7 +3,7 @@ durability across kill -9, segment log streams, cancel and delete rules,
 and bad input."""
 import unittest
 
-from harness import (TODAY_INT, ClusterTest, c, lw, recv_events)
+from harness import (TODAY_INT, ClusterTest, c, lw, packed, recv_events)
 
 
 def entry(contact="C1", template="CALL", group="G1", date=TODAY_INT, cost=100, dur=5,
@@ -207,7 +207,7 @@ class LogWriterTest(ClusterTest):
 
     def batch(self, log_id, index, entries):
         return self.cl.call("logwriter", lw.LogRequest(log_batch=lw.SegmentLogBatch(
-            log_id=log_id, index=index, entries=entries)))
+            log_id=log_id, index=index, packed_entries=packed(entries))))
 
     def commit(self, log_id, count):
         return self.cl.call("logwriter", lw.LogRequest(log_commit=lw.SegmentLogCommit(
