@@ -11,6 +11,7 @@
 #include "interaction_internal.h"
 
 #include <assert.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -189,6 +190,36 @@ static void *s_lookup(interaction_server_t *ix, store_txn_t *txn, server_req_t *
 
     *ret_rc = rc == RP_ENOTFOUND ? RP_OK : rc;
     return rc == RP_OK ? m : NULL;
+}
+
+/* The codes the command gives name records (docs/domain.md, section 4):
+ * a code that names none is refused at once, before the blank-field
+ * checks, so the reply names the real cause (Business Central's table
+ * relation, checked when a field is set). Postponing does not skip it. */
+static bool s_given_codes_exist(interaction_server_t *ix, store_txn_t *txn, server_req_t *req,
+                                const s_op_t *op, interaction_err_t *err)
+{
+    static const struct {
+        interaction_kind_t kind;
+        const char *field;
+        size_t offset;
+    } codes[] = {
+        {IX_KIND_CONTACT, "contact_no", offsetof(Rapport__V1__InteractionFields, contact_no)},
+        {IX_KIND_SALESPERSON, "salesperson_code",
+         offsetof(Rapport__V1__InteractionFields, salesperson_code)},
+        {IX_KIND_TEMPLATE, "interaction_template_code",
+         offsetof(Rapport__V1__InteractionFields, interaction_template_code)},
+        {IX_KIND_CAMPAIGN, "campaign_no", offsetof(Rapport__V1__InteractionFields, campaign_no)},
+    };
+
+    for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+        const char *code = *(const char *const *)((const char *)op->f + codes[i].offset);
+        if (s_blank(code) || interaction_record_exists(ix, txn, codes[i].kind, code))
+            continue;
+        interaction_err_not_found(err, codes[i].kind, code, s_field(req, op, codes[i].field));
+        return false;
+    }
+    return true;
 }
 
 /* The checks of DOMAIN.md section 4 in order; with postpone only 1 and 2
@@ -442,13 +473,15 @@ static bool s_resolve_and_write(interaction_server_t *ix, server_req_t *req,
     txn = interaction_read_begin(ix, req);
     if (!txn)
         return false;
-    rc = op->resume ? s_resume_resolve(ix, txn, req, op, base, e, &contact)
-                    : s_create_resolve(ix, txn, req, op, base, e, &contact);
-    if (rc != RP_OK)
-        interaction_err_set(&err, rp_err_status_code(rc), NULL,
-                            "the catalog store cannot be read: %s", rp_strerror(rc));
-    else
-        s_entry_check(ix, txn, req, op, e, contact, &err);
+    if (s_given_codes_exist(ix, txn, req, op, &err)) {
+        rc = op->resume ? s_resume_resolve(ix, txn, req, op, base, e, &contact)
+                        : s_create_resolve(ix, txn, req, op, base, e, &contact);
+        if (rc != RP_OK)
+            interaction_err_set(&err, rp_err_status_code(rc), NULL,
+                                "the catalog store cannot be read: %s", rp_strerror(rc));
+        else
+            s_entry_check(ix, txn, req, op, e, contact, &err);
+    }
     store_txn_abort(txn);
     if (err.code) {
         interaction_req_fail(req, &err);

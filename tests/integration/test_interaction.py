@@ -387,8 +387,22 @@ class CreateTest(InteractionTest):
     def test_checks_in_order(self):
         self.seed()
         path = "create_interaction.fields."
-        # 1. no contact, before anything else is looked at.
-        self.assertStatus(self.create(salesperson_code="zz"), c.INVALID_ARGUMENT,
+        # A code that names no record is refused first, whatever is blank
+        # (the table relation): the reply names the real cause.
+        self.assertStatus(self.create(salesperson_code="zz"), c.NOT_FOUND,
+                          not_found("Salesperson/Purchaser", "Code", "ZZ"),
+                          path + "salesperson_code")
+        self.assertStatus(self.create(contact_no="nobody", interaction_template_code="tcall"),
+                          c.NOT_FOUND, not_found("Contact", "No.", "NOBODY"),
+                          path + "contact_no")
+        self.assertStatus(self.create(contact_no="p1", interaction_template_code="nope"),
+                          c.NOT_FOUND, not_found("Interaction Template", "Code", "NOPE"),
+                          path + "interaction_template_code")
+        self.assertStatus(self.create(contact_no="p1", interaction_template_code="tcall",
+                                      campaign_no="nope"),
+                          c.NOT_FOUND, not_found("Campaign", "No.", "NOPE"), path + "campaign_no")
+        # 1. no contact.
+        self.assertStatus(self.create(salesperson_code="sp1"), c.INVALID_ARGUMENT,
                           "You must select a contact to interact with.", path + "contact_no")
         # A privacy-blocked contact is refused from the start.
         self.assertStatus(
@@ -397,17 +411,17 @@ class CreateTest(InteractionTest):
             c.FAILED_PRECONDITION,
             "Privacy Blocked must be equal to 'No' in Contact: No.=PB. Current value is 'Yes'.",
             path + "contact_no")
-        # 2. blank fields, template first, then salesperson, then description,
-        # all before the existence checks of 3 (the contact does not exist).
-        self.assertStatus(self.create(contact_no="nope"), c.INVALID_ARGUMENT,
+        # 2. blank fields, template first, then salesperson (P2 has none),
+        # then description.
+        self.assertStatus(self.create(contact_no="p2"), c.INVALID_ARGUMENT,
                           "You must fill in the Interaction Template Code field.",
                           path + "interaction_template_code")
-        self.assertStatus(self.create(contact_no="nope", interaction_template_code="tblank"),
+        self.assertStatus(self.create(contact_no="p2", interaction_template_code="tblank"),
                           c.INVALID_ARGUMENT, "You must fill in the Salesperson Code field.",
                           path + "salesperson_code")
         self.assertStatus(
-            self.create(contact_no="nope", interaction_template_code="tblank",
-                        salesperson_code="zz"),
+            self.create(contact_no="p2", interaction_template_code="tblank",
+                        salesperson_code="sp1"),
             c.INVALID_ARGUMENT, "You must fill in the Description field.", path + "description")
         # (Date cannot be blank: 0 means the work date. An impossible date is
         # refused before anything else.)
@@ -416,7 +430,8 @@ class CreateTest(InteractionTest):
             c.INVALID_ARGUMENT,
             "20260231 is not a valid date: give YYYYMMDD between 17530101 and 99991231.",
             path + "date")
-        # 3. existence: contact, salesperson, template, campaign; then blocked.
+        # Existence of every code given: contact, salesperson, template,
+        # campaign in this order; then 3, blocked.
         self.assertStatus(
             self.create(contact_no="nope", interaction_template_code="zz", salesperson_code="zz",
                         campaign_no="zz", description="x"),
@@ -599,18 +614,25 @@ class PostponeTest(InteractionTest):
                           c.INVALID_ARGUMENT, "You must select a contact to interact with.")
         self.assertStatus(self.create(postpone=True, contact_no="p1"), c.INVALID_ARGUMENT,
                           "You must fill in the Interaction Template Code field.")
-        self.assertStatus(self.create(postpone=True, contact_no="nope",
-                                      interaction_template_code="tblank", salesperson_code="zz"),
+        self.assertStatus(self.create(postpone=True, contact_no="p2",
+                                      interaction_template_code="tblank", salesperson_code="sp1"),
                           c.INVALID_ARGUMENT, "You must fill in the Description field.")
-        # Check 3 does not apply: unknown records and a blocked salesperson.
-        e = self.created(postpone=True, contact_no="nope", interaction_template_code="zz",
-                         salesperson_code="spb", campaign_no="zz", description="later",
+        # A code that names no record is refused when postponing too.
+        self.assertStatus(self.create(postpone=True, contact_no="nope",
+                                      interaction_template_code="tcall"),
+                          c.NOT_FOUND, not_found("Contact", "No.", "NOPE"))
+        self.assertStatus(self.create(postpone=True, contact_no="p1",
+                                      interaction_template_code="zz"),
+                          c.NOT_FOUND, not_found("Interaction Template", "Code", "ZZ"))
+        # Check 3 does not apply: a blocked salesperson.
+        e = self.created(postpone=True, contact_no="p2", interaction_template_code="tcall",
+                         salesperson_code="spb", campaign_no="cp2", description="later",
                          comments=["a", "b"], opportunity_no="op1",
                          evaluation=c.EVALUATION_NEUTRAL)
         self.assertEqual((e.postponed, e.contact_no, e.interaction_template_code,
                           e.salesperson_code, e.campaign_no, e.description, e.subject,
                           e.opportunity_no, e.evaluation, [x.comment for x in e.comments]),
-                         (True, "NOPE", "ZZ", "SPB", "ZZ", "later", "later", "OP1",
+                         (True, "P2", "TCALL", "SPB", "CP2", "later", "later", "OP1",
                           c.EVALUATION_NEUTRAL, ["a", "b"]))
         # A postponed entry with a campaign creates no campaign entry.
         e = self.created(postpone=True, contact_no="p1", interaction_template_code="tletter")
