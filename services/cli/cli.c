@@ -23,6 +23,9 @@
 
 volatile sig_atomic_t cli_stop;
 
+#define CLI_LOCAL_RUN_DIR  "./var/run"
+#define CLI_SYSTEM_RUN_DIR "/run/rapport"
+
 /* ---- the dispatch table ----------------------------------------------- */
 
 static const cli_cmd_t *const s_families[] = {
@@ -31,6 +34,12 @@ static const cli_cmd_t *const s_families[] = {
 };
 
 #define N_FAMILIES (sizeof(s_families) / sizeof(s_families[0]))
+
+const cli_cmd_t *const *cli_command_families(size_t *ret_n)
+{
+    *ret_n = N_FAMILIES;
+    return s_families;
+}
 
 const cli_opt_t cli_paging_opts[] = {
     {.name = "--after", .path = "after"},
@@ -138,11 +147,17 @@ static const struct {
      "print exactly one JSON document on stdout (events --follow: one JSON object\n"
      "per line, NDJSON); a refusal prints {\"code\",\"message\",\"field\"} on stderr"},
     {"--help", NULL, NULL, "this text; `rapport GROUP --help` for one group of commands"},
+    {"--version", NULL, NULL, "print the version and exit"},
 };
 
 #define N_GLOBALS (sizeof(s_globals) / sizeof(s_globals[0]))
 
-typedef enum { GLOBAL_NONE, GLOBAL_DONE, GLOBAL_HELP, GLOBAL_BAD } global_rc_t;
+const char *cli_global_option(size_t i)
+{
+    return i < N_GLOBALS ? s_globals[i].name : NULL;
+}
+
+typedef enum { GLOBAL_NONE, GLOBAL_DONE, GLOBAL_HELP, GLOBAL_VERSION, GLOBAL_BAD } global_rc_t;
 
 /* Handle argv[*i] when it is a global option (consuming its value). */
 static global_rc_t s_global(cli_ctx_t *ctx, int argc, char **argv, int *i)
@@ -156,7 +171,7 @@ static global_rc_t s_global(cli_ctx_t *ctx, int argc, char **argv, int *i)
         if (strlen(s_globals[k].name) != len || strncmp(a, s_globals[k].name, len) != 0)
             continue;
         if (!s_globals[k].set)
-            return GLOBAL_HELP;
+            return strcmp(s_globals[k].name, "--version") == 0 ? GLOBAL_VERSION : GLOBAL_HELP;
         if (!s_globals[k].arg && eq) {
             cli_usage_error(ctx, "option %s takes no value", s_globals[k].name);
             return GLOBAL_BAD;
@@ -379,8 +394,13 @@ static int s_apply_option(cli_ctx_t *ctx, int argc, char **argv, int *i)
     const cli_opt_t *o = s_find_opt(ctx->cmd, a, len);
     int rc;
 
-    if (!o)
+    if (!o) {
+        const char *near = cli_option_nearest(ctx->cmd, a, len);
+        if (near)
+            return cli_usage_error(ctx, "unknown option %.*s; did you mean %s?", (int)len, a,
+                                   near);
         return cli_usage_error(ctx, "unknown option %.*s", (int)len, a);
+    }
     if (s_opt_takes_arg(ctx, o)) {
         if (eq)
             value = eq + 1;
@@ -470,7 +490,7 @@ static int s_parse_args(cli_ctx_t *ctx, int argc, char **argv, bool *help)
             global_rc_t g = s_global(ctx, argc, argv, &i);
             if (g == GLOBAL_BAD)
                 return CLI_EXIT_USAGE;
-            if (g == GLOBAL_HELP) {
+            if (g == GLOBAL_HELP || g == GLOBAL_VERSION) {
                 *help = true;
                 continue;
             }
@@ -575,6 +595,18 @@ static int s_setup(cli_ctx_t *ctx)
         cli_warn("%s", err);
         return CLI_EXIT_USAGE;
     }
+    /* An installed package serves in /run/rapport: use it when the local
+     * default does not exist and nothing named another directory. */
+    if (!ctx->run_dir && strcmp(ctx->cfg.run_dir, CLI_LOCAL_RUN_DIR) == 0 &&
+        access(CLI_LOCAL_RUN_DIR, F_OK) != 0 && access(CLI_SYSTEM_RUN_DIR, F_OK) == 0) {
+        snprintf(override, sizeof(override), "run_dir=%s", CLI_SYSTEM_RUN_DIR);
+        overrides[0] = override;
+        if (config_load_all(&ctx->cfg, ctx->config_path, overrides, 1, err, sizeof(err)) !=
+            RP_OK) {
+            cli_warn("%s", err);
+            return CLI_EXIT_USAGE;
+        }
+    }
     if (!ctx->timeout_given && ctx->cmd->timeout_ms)
         ctx->timeout_ms = ctx->cmd->timeout_ms;
     ctx->zctx = zmq_ctx_new();
@@ -583,6 +615,37 @@ static int s_setup(cli_ctx_t *ctx)
         return CLI_EXIT_UNREACHABLE;
     }
     return CLI_EXIT_OK;
+}
+
+/* "unknown command 'segmnet'; did you mean 'segment'?": the closest group
+ * (or, with `group`, command of that group) by edit distance. */
+static int s_unknown(cli_ctx_t *ctx, const char *prefix, const char *word, const char *group)
+{
+    const char *best = NULL;
+    size_t best_d = SIZE_MAX;
+
+    for (size_t f = 0; f < N_FAMILIES; f++)
+        for (const cli_cmd_t *c = s_families[f]; c->group; c++) {
+            const char *cand = group ? c->name : c->group;
+            size_t d;
+            if (!cand || (group && strcmp(c->group, group) != 0))
+                continue;
+            d = cli_edit_distance(word, cand);
+            if (d < best_d) {
+                best_d = d;
+                best = cand;
+            }
+        }
+    if (best && best_d <= 2 && best_d < strlen(word))
+        cli_warn("%sunknown command '%s'; did you mean '%s'?", prefix, word, best);
+    else
+        cli_warn("%sunknown command '%s'", prefix, word);
+    (void)ctx;
+    if (group)
+        return CLI_EXIT_USAGE; /* the caller prints the group's help */
+    fputs("usage: rapport [GLOBAL OPTIONS] GROUP [COMMAND] [ARGUMENTS]; see rapport --help\n",
+          stderr);
+    return CLI_EXIT_USAGE;
 }
 
 int cli_main(int argc, char **argv)
@@ -602,6 +665,10 @@ int cli_main(int argc, char **argv)
         global_rc_t g = s_global(&ctx, argc, argv, &i);
         if (g == GLOBAL_BAD)
             return CLI_EXIT_USAGE;
+        if (g == GLOBAL_VERSION) {
+            printf("rapport %s\n", RAPPORT_VERSION);
+            return cli_stdout_status();
+        }
         if (g == GLOBAL_NONE)
             return cli_usage_error(&ctx, "unknown global option %s", argv[i]);
         if (g == GLOBAL_HELP)
@@ -622,7 +689,7 @@ int cli_main(int argc, char **argv)
     }
     group = argv[i++];
     if (!s_group_exists(group))
-        return cli_usage_error(&ctx, "unknown command '%s'", group);
+        return s_unknown(&ctx, "", group, NULL);
     if (help) {
         s_help_group(stdout, group);
         return cli_stdout_status();
@@ -637,10 +704,13 @@ int cli_main(int argc, char **argv)
             s_help_group(stdout, group);
             return cli_stdout_status();
         }
-        if (i < argc)
-            cli_warn("%s: unknown command '%s'", group, argv[i]);
-        else
+        if (i < argc) {
+            char prefix[64];
+            snprintf(prefix, sizeof(prefix), "%s: ", group);
+            s_unknown(&ctx, prefix, argv[i], group);
+        } else {
             cli_warn("%s: missing command", group);
+        }
         s_help_group(stderr, group);
         return CLI_EXIT_USAGE;
     }

@@ -13,6 +13,7 @@
 #define RAPPORT_CLI_CLI_H
 
 #include <signal.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -164,6 +165,39 @@ extern const cli_cmd_t cli_key_cmds[];    /* key_cmds.c */
 extern const cli_opt_t cli_paging_opts[]; /* --after, --limit, --all */
 
 /* Run `rapport` with argv; returns the process exit code. */
+/* ---- is a worker there (cli_reach.c) ---- */
+
+typedef enum {
+    CLI_REACH_UNKNOWN, /* something listens, or the probe cannot tell */
+    CLI_REACH_DOWN     /* no socket file, or nobody accepts on it */
+} cli_reach_t;
+
+/* Probe endpoint (ipc:// or tcp://) within about a second, without
+ * sending anything a worker would read. */
+cli_reach_t cli_reach_probe(const char *endpoint);
+
+/* "<process> is not running (<endpoint>): start it with ..." into buf. */
+void cli_reach_message(const char *process, const char *endpoint, char *buf, size_t size);
+
+/* ---- the command table as data (cli.c, cli_complete.c) ---- */
+
+/* The command families (each a {0}-terminated array); *ret_n of them. */
+const cli_cmd_t *const *cli_command_families(size_t *ret_n);
+
+/* The name of global option i ("--json"), NULL past the last. */
+const char *cli_global_option(size_t i);
+
+/* Levenshtein distance of two short words (capped at 64 characters). */
+size_t cli_edit_distance(const char *a, const char *b);
+
+/* The option of cmd closest to the first len bytes of name (at most 2
+ * edits), or NULL. */
+const char *cli_option_nearest(const cli_cmd_t *cmd, const char *name, size_t len);
+
+/* Print a bash (shell "bash") or zsh completion script generated from the
+ * command table to out; false for another shell. */
+bool cli_completion_print(FILE *out, const char *shell);
+
 int cli_main(int argc, char **argv);
 
 /* Print "rapport: <message>" and the command's usage line on stderr;

@@ -119,6 +119,9 @@ void cli_request_id_derive(const cli_ctx_t *ctx, size_t n, char *buf, size_t siz
 
 /* ---- calls -------------------------------------------------------------- */
 
+static void s_report(const cli_ctx_t *ctx, const char *code, const char *message,
+                     const char *field);
+
 int cli_connect(cli_ctx_t *ctx, cli_service_t svc, client_t **ret_client)
 {
     char err[CONFIG_PATH_MAX + 256];
@@ -128,6 +131,11 @@ int cli_connect(cli_ctx_t *ctx, cli_service_t svc, client_t **ret_client)
     if (!*ep) {
         cli_warn("no endpoint for %s (is the run directory path too long?)",
                  s_services[svc].process);
+        return CLI_EXIT_UNREACHABLE;
+    }
+    if (cli_reach_probe(ep) == CLI_REACH_DOWN) {
+        cli_reach_message(s_services[svc].process, ep, err, sizeof(err));
+        s_report(ctx, "unavailable", err, NULL);
         return CLI_EXIT_UNREACHABLE;
     }
     rc = client_new(ctx->zctx, ep, &ctx->cfg, ret_client, err, sizeof(err));

@@ -92,6 +92,16 @@ static int s_keygen(cli_ctx_t *ctx)
     return cli_stdout_status();
 }
 
+/* `rapport completion SHELL`: the completion script on stdout. */
+static int s_completion(cli_ctx_t *ctx)
+{
+    const char *shell = ctx->local[CLI_LOCAL_FILE];
+
+    if (!cli_completion_print(stdout, shell))
+        return cli_usage_error(ctx, "SHELL: expected bash or zsh, got '%s'", shell);
+    return cli_stdout_status();
+}
+
 const cli_cmd_t cli_key_cmds[] = {
     {.group = "keygen",
      .usage = "NAME [--dir DIR] [--role reader|writer|admin [--user ID] [--relay]]",
@@ -106,5 +116,13 @@ const cli_cmd_t cli_key_cmds[] = {
      .pos = {{.name = "NAME", .local = CLI_LOCAL_FILE}},
      .opts = {s_keygen_opts},
      .run = s_keygen},
+    {.group = "completion",
+     .usage = "bash|zsh",
+     .summary = "print the shell completion script, e.g. `source <(rapport completion bash)`\n"
+                "      (the package installs both)",
+     .service = CLI_SVC_INTERACTION,
+     .command = "stats",
+     .pos = {{.name = "SHELL", .local = CLI_LOCAL_FILE}},
+     .run = s_completion},
     {0},
 };

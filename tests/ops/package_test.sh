@@ -100,7 +100,8 @@ for f in /usr/bin/rapport /usr/bin/rapport-interaction /usr/bin/rapport-segment 
   /usr/share/rapport/proto/rapport/v1/segment.proto \
   /usr/share/rapport/proto/rapport/v1/logwriter.proto \
   /usr/share/doc/rapport/rapport.conf.example /etc/rapport/rapport.conf \
-  /usr/share/man/man1/rapport.1.gz; do
+  /usr/share/man/man1/rapport.1.gz /usr/share/bash-completion/completions/rapport \
+  /usr/share/zsh/vendor-completions/_rapport; do
   grep -qx "$f" <<<"$listed" || fail "dpkg -L rapport does not list $f"
   [ -e "$f" ] || fail "$f is not installed"
 done
@@ -109,6 +110,10 @@ for f in /usr/bin/rapport /usr/bin/rapport-interaction /usr/bin/rapport-segment 
   [ -x "$f" ] || fail "$f is not executable"
   ldd "$f" | grep -q "not found" && fail "$f: $(ldd "$f" | grep "not found")"
 done
+# The installed completion knows the commands (it is generated from the table).
+bash -c 'source /usr/share/bash-completion/completions/rapport; COMP_WORDS=(rapport segment l);
+  COMP_CWORD=2; _rapport; echo "${COMPREPLY[*]}"' | grep -qx "line lines list log" ||
+  fail "the bash completion does not complete 'rapport segment l'"
 cmp -s "$src/deploy/systemd/rapport.tmpfiles" /usr/lib/tmpfiles.d/rapport.conf ||
   fail "tmpfiles.d/rapport.conf differs from deploy/systemd/rapport.tmpfiles"
 cmp -s "$src/deploy/systemd/rapport.sysusers" /usr/lib/sysusers.d/rapport.conf ||
