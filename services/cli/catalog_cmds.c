@@ -170,6 +170,10 @@ static int s_import_flush(import_t *im)
     ic.contacts = im->ptrs;
     req.command_case = RAPPORT__V1__INTERACTION_REQUEST__COMMAND_IMPORT_CONTACTS;
     req.import_contacts = &ic;
+    /* Connected at the first batch: a bad line near the top is reported
+     * (exit 2) whether or not the worker runs. */
+    if (!im->client && (rc = cli_connect(im->ctx, CLI_SVC_INTERACTION, &im->client)) != CLI_EXIT_OK)
+        return rc;
     rc = cli_call_raw(im->ctx, im->client, CLI_SVC_INTERACTION, &req.base, &reply);
     if (rc != CLI_EXIT_OK)
         return rc;
@@ -340,9 +344,6 @@ static int s_contact_import(cli_ctx_t *ctx)
     }
     for (size_t i = 0; i < CLI_BULK_BATCH; i++)
         im.ptrs[i] = &im.contacts[i];
-    rc = cli_connect(ctx, CLI_SVC_INTERACTION, &im.client);
-    if (rc != CLI_EXIT_OK)
-        goto out_free;
     while (rc == CLI_EXIT_OK && (err = csv_reader_next(&r, &rec, &cerr)) != RP_ENOTFOUND) {
         if (err != RP_OK)
             rc = cli_input_error("%s:%zu: %s", im.path, cerr.line, cerr.message);

@@ -397,8 +397,7 @@ static int s_apply_option(cli_ctx_t *ctx, int argc, char **argv, int *i)
     if (!o) {
         const char *near = cli_option_nearest(ctx->cmd, a, len);
         if (near)
-            return cli_usage_error(ctx, "unknown option %.*s; did you mean %s?", (int)len, a,
-                                   near);
+            return cli_usage_error(ctx, "unknown option %.*s; did you mean %s?", (int)len, a, near);
         return cli_usage_error(ctx, "unknown option %.*s", (int)len, a);
     }
     if (s_opt_takes_arg(ctx, o)) {
@@ -601,8 +600,7 @@ static int s_setup(cli_ctx_t *ctx)
         access(CLI_LOCAL_RUN_DIR, F_OK) != 0 && access(CLI_SYSTEM_RUN_DIR, F_OK) == 0) {
         snprintf(override, sizeof(override), "run_dir=%s", CLI_SYSTEM_RUN_DIR);
         overrides[0] = override;
-        if (config_load_all(&ctx->cfg, ctx->config_path, overrides, 1, err, sizeof(err)) !=
-            RP_OK) {
+        if (config_load_all(&ctx->cfg, ctx->config_path, overrides, 1, err, sizeof(err)) != RP_OK) {
             cli_warn("%s", err);
             return CLI_EXIT_USAGE;
         }

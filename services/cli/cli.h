@@ -50,6 +50,7 @@ typedef enum {
     CLI_LOCAL_NONE = 0,
     CLI_LOCAL_ALL,        /* --all: follow next_after to the end */
     CLI_LOCAL_FOLLOW,     /* events --follow */
+    CLI_LOCAL_FROM_START, /* events --follow --from-start */
     CLI_LOCAL_FILE,       /* a file argument */
     CLI_LOCAL_PROMETHEUS, /* stats --prometheus */
     CLI_LOCAL_STATE_DIR,  /* backup / restore --state-dir DIR */

@@ -31,6 +31,7 @@ static const cli_opt_t s_event_opts[] = {
     {.name = "--from", .path = "from_seq"},
     {.name = "--type", .path = "type_prefix"},
     {.name = "--follow", .local = CLI_LOCAL_FOLLOW},
+    {.name = "--from-start", .local = CLI_LOCAL_FROM_START},
     {0},
 };
 
@@ -242,6 +243,28 @@ static int s_catch_up(events_t *ev)
 
 /* ---- following -------------------------------------------------------------------- */
 
+/* --follow without --from or --from-start: only what happens from now on.
+ * One ReadEvents of one event tells the newest seq; the subscription is
+ * already open, so nothing after it is missed. */
+static int s_start_now(events_t *ev)
+{
+    ProtobufCMessage *reply;
+    const Rapport__V1__LogReply *lr;
+    int rc;
+
+    ev->read->from_seq = 1;
+    ev->read->max = 1;
+    cli_request_renumber(ev->ctx, ev->ctx->req, ++ev->page_no);
+    rc = cli_call(ev->ctx, ev->client, CLI_SVC_LOGWRITER, ev->ctx->req, NULL, &reply);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    lr = (const Rapport__V1__LogReply *)(const void *)reply;
+    if (lr->result_case == RAPPORT__V1__LOG_REPLY__RESULT_EVENTS)
+        ev->next_seq = lr->events->last_seq + 1;
+    wire_free(reply);
+    return CLI_EXIT_OK;
+}
+
 static void s_on_signal(int sig)
 {
     (void)sig;
@@ -338,7 +361,9 @@ static int s_events(cli_ctx_t *ctx)
             goto out_destroy_client;
         }
         s_signals_install();
-        rc = s_catch_up(&ev);
+        rc = ev.read->from_seq || ctx->local[CLI_LOCAL_FROM_START] ? CLI_EXIT_OK : s_start_now(&ev);
+        if (rc == CLI_EXIT_OK)
+            rc = s_catch_up(&ev);
         if (rc == CLI_EXIT_OK)
             rc = s_follow(&ev, sub);
         if (ev.write_failed) {
@@ -375,11 +400,12 @@ out_destroy_client:
 
 const cli_cmd_t cli_event_cmds[] = {
     {.group = "events",
-     .usage = "[--from SEQ] [--type PREFIX] [--follow]",
+     .usage = "[--from SEQ] [--type PREFIX] [--follow [--from-start]]",
      .summary = "print events from SEQ (default 1): one line \"seq type summary\" each; with\n"
-                "      --json one document {\"events\":[...],\"last_seq\":N}. --follow keeps\n"
-                "      printing live events (segment.log.progress too, seq 0) until Ctrl-C;\n"
-                "      with --json then one JSON object per line (NDJSON)",
+                "      --json one document {\"events\":[...],\"last_seq\":N}. --follow prints\n"
+                "      the events from now on (segment.log.progress too, seq 0) until Ctrl-C,\n"
+                "      after replaying from SEQ with --from or from 1 with --from-start; with\n"
+                "      --json then one JSON object per line (NDJSON)",
      .service = CLI_SVC_LOGWRITER,
      .command = "read_events",
      .opts = {s_event_opts},

@@ -21,7 +21,7 @@ import unittest
 
 from google.protobuf.descriptor import FieldDescriptor as FD
 
-from harness import BIN_DIR, TODAY, ClusterTest, c, ia, lw, sg
+from harness import BIN_DIR, TODAY, ClusterTest, c, ia, lw, sg, zmq
 
 RAPPORT = os.path.join(BIN_DIR, "rapport")
 
@@ -362,22 +362,52 @@ class CliOfflineTest(CliMixin, unittest.TestCase):
             ("rapport-logwriter", ("campaign-entry", "cancel", "1")),
             (None, ("stats",)),
         ]
+        # No socket file: reported at once (the default timeout is 10 s,
+        # segment log 600 s), with what to do.
         for process, args in cases:
             with self.subTest(args=args):
-                out, err = self.rapport("--timeout", "300", *args, rc=3)
+                t0 = time.monotonic()
+                out, err = self.rapport(*args, rc=3)
+                self.assertLess(time.monotonic() - t0, 5)
                 self.assertEqual(out, "")
                 if process:
-                    self.assertIn("no answer from %s at ipc://%s/" % (process, self.dir), err)
+                    name = process.split("-")[1]
+                    self.assertIn("%s is not running (ipc://%s/%s.sock): start it with "
+                                  "`systemctl start rapport.target`, or `deploy/run.sh`"
+                                  % (process, self.dir, name), err)
                 else:
                     self.assertIn("no worker answered", err)
-                out, err = self.rapport("--json", "--timeout", "300", *args, rc=3)
+                out, err = self.rapport("--json", *args, rc=3)
                 if out:  # events --json closes its document even after an error
                     json.loads(out)
                 if process:
-                    doc = json.loads(err)
-                    self.assertEqual(doc["code"], "deadline-exceeded")
-                    self.assertIn("no answer from %s" % process, doc["message"])
+                    doc = json.loads(err.splitlines()[0])
+                    self.assertEqual(doc["code"], "unavailable")
+                    self.assertIn("%s is not running" % process, doc["message"])
                     self.assertEqual(set(doc), {"code", "message", "field"})
+        # A socket file nobody listens on (a worker that died): the same.
+        import socket as pysocket
+        stale = pysocket.socket(pysocket.AF_UNIX)
+        stale.bind(os.path.join(self.dir, "interaction.sock"))
+        stale.close()
+        t0 = time.monotonic()
+        out, err = self.rapport("group", "list", rc=3)
+        self.assertLess(time.monotonic() - t0, 5)
+        self.assertIn("rapport-interaction is not running", err)
+        os.unlink(os.path.join(self.dir, "interaction.sock"))
+        # A worker that is there but does not answer gets the whole timeout.
+        ctx = zmq.Context()
+        mute = ctx.socket(zmq.ROUTER)
+        mute.setsockopt(zmq.LINGER, 0)
+        mute.bind("ipc://%s/interaction.sock" % self.dir)
+        try:
+            t0 = time.monotonic()
+            out, err = self.rapport("--timeout", "1500", "group", "list", rc=3)
+            self.assertGreaterEqual(time.monotonic() - t0, 1.4)
+            self.assertIn("no answer from rapport-interaction at ipc://%s/" % self.dir, err)
+        finally:
+            mute.close(0)
+            ctx.term()
 
 
 # ---- against a cluster ----------------------------------------------------------
@@ -975,9 +1005,11 @@ class CliTest(CliMixin, ClusterTest):
     def test_events_follow(self):
         self.seed()
         self.create("--contact", "P1", "--salesperson", "SP1", "--template", "CALL")
-        proc, lines = self._follow()
-        jproc, jlines = self._follow("--json", "--type", "interaction.logged")
-        # The history first: then each is subscribed.
+        # By default only what happens from now on.
+        nproc, nlines = self._follow()
+        # With --from-start (or --from SEQ) the history first.
+        proc, lines = self._follow("--from-start")
+        jproc, jlines = self._follow("--json", "--type", "interaction.logged", "--from", "1")
         self.assertTrue(lines.next().startswith("1 interaction.logged entry 1 "))
         first = json.loads(jlines.next())
         self.assertEqual((first["seq"], first["type"], first["entry"]["entry_no"]),
@@ -990,6 +1022,9 @@ class CliTest(CliMixin, ClusterTest):
         from_json(ev, c.Event)
         self.assertEqual((ev["seq"], ev["type"], ev["user_id"], ev["entry"]["entry_no"],
                           ev["entry"]["contact_no"]), (3, "interaction.logged", "carol", no, "P2"))
+        self.assertEqual(nlines.next(), "2 entries.canceled entries 1")
+        self.assertTrue(nlines.next().startswith("3 interaction.logged entry %d " % no))
+        self._stop(nproc)
         self._stop(proc)
         self._stop(jproc)
 
@@ -1044,7 +1079,8 @@ class CliTest(CliMixin, ClusterTest):
         self.create("--contact", "P1", "--salesperson", "SP1", "--template", "CALL")
         cases = [("group", "list"), ("--json", "group", "list"), ("entries", "--all"),
                  ("--json", "entries", "--all"), ("entry", "show", "1"), ("events",),
-                 ("--json", "events"), ("events", "--follow"), ("--json", "events", "--follow"),
+                 ("--json", "events"), ("events", "--follow", "--from-start"),
+                 ("--json", "events", "--follow", "--from", "1"),
                  ("stats",), ("--json", "stats"), ("stats", "--prometheus"), ("--help",),
                  ("segment", "--help")]
         with open("/dev/full", "wb") as full:
