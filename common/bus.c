@@ -425,3 +425,34 @@ int bus_poll(void *const *socks, size_t n, long timeout_ms)
             ready |= 1 << i;
     return ready;
 }
+
+int bus_poll_fd(void *const *socks, size_t n, int fd, long timeout_ms)
+{
+    zmq_pollitem_t items[9];
+    size_t m;
+    int rc, ready = 0;
+
+    if (n > 8)
+        n = 8;
+    for (size_t i = 0; i < n; i++) {
+        items[i].socket = socks[i];
+        items[i].fd = 0;
+        items[i].events = ZMQ_POLLIN;
+        items[i].revents = 0;
+    }
+    m = n;
+    if (fd >= 0) {
+        items[m].socket = NULL;
+        items[m].fd = fd;
+        items[m].events = ZMQ_POLLIN;
+        items[m].revents = 0;
+        m++;
+    }
+    rc = zmq_poll(items, (int)m, timeout_ms);
+    if (rc < 0)
+        return -1;
+    for (size_t i = 0; i < m; i++)
+        if (items[i].revents & ZMQ_POLLIN)
+            ready |= 1 << i;
+    return ready;
+}

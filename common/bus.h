@@ -101,6 +101,10 @@ rp_err bus_recv(void *sock, zmq_msg_t *ret_body, char *ret_topic, size_t topic_l
  * or -1 on EINTR (so a signal can stop the loop). */
 int bus_poll(void *const *socks, size_t n, long timeout_ms);
 
+/* bus_poll, and also the file descriptor fd (when >= 0) for readability:
+ * its bit is 1 << n in the result. */
+int bus_poll_fd(void *const *socks, size_t n, int fd, long timeout_ms);
+
 /* Whether a zmq call failed because of a signal. */
 bool bus_interrupted(void);
 

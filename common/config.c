@@ -84,6 +84,10 @@ static const key_t_ s_keys[] = {
     INT(preauth_max_bytes, 1024, 268435456, "65536",
         "tcp endpoints: bytes a connection may send before its handshake is done; it is cut "
         "beyond"),
+    STR(metrics_listen, "",
+        "ADDRESS:PORT where the worker serves GET /metrics for Prometheus (e.g. "
+        "127.0.0.1:9101; each worker needs its own port: set it per worker with --set or "
+        "RAPPORT_METRICS_LISTEN); empty: no HTTP endpoint"),
 };
 
 #define N_KEYS (sizeof(s_keys) / sizeof(s_keys[0]))

@@ -53,6 +53,7 @@ typedef struct config {
     int64_t handshake_timeout_ms;
     int64_t preauth_max_connections;
     int64_t preauth_max_bytes;
+    char metrics_listen[128]; /* "" = no HTTP /metrics */
 } config_t;
 
 /* Fill every key with its default. */

@@ -16,6 +16,7 @@
 #include "clock.h"
 #include "daemon.h"
 #include "log.h"
+#include "metrics_http.h"
 #include "server_internal.h"
 
 static void s_prune(server_t *s);
@@ -572,6 +573,7 @@ rp_err server_new(const server_spec_t *spec, const config_t *cfg, void *zctx, co
     s->curve = auth_endpoint_is_tcp(endpoint);
     s->zctx = zctx;
     s->next_prune_ms = clock_mono_ms() + PRUNE_FIRST_MS;
+    s->started_ms = clock_mono_ms();
     s->counts = calloc(spec->n_commands * N_CODES, sizeof(uint64_t));
     s->latency = calloc(spec->n_commands, sizeof(server_hist_t));
     s->denied = calloc(spec->n_commands, sizeof(uint64_t));
@@ -585,6 +587,8 @@ rp_err server_new(const server_spec_t *spec, const config_t *cfg, void *zctx, co
         return rc;
     }
     rc = bus_socket_bind(zctx, BUS_ROUTER, endpoint, cfg, gate, &s->router, errbuf, errlen);
+    if (rc == RP_OK && cfg->metrics_listen[0])
+        rc = metrics_http_new(cfg->metrics_listen, server_stats_text, s, &s->http, errbuf, errlen);
     if (rc != RP_OK) {
         server_destroy(&s);
         return rc;
@@ -599,6 +603,7 @@ void server_destroy(server_t **self_p)
     if (!self_p || !*self_p)
         return;
     s = *self_p;
+    metrics_http_destroy(&s->http);
     if (s->router)
         zmq_close(s->router);
     for (size_t i = 0; i < s->n_pool; i++)
@@ -632,12 +637,26 @@ size_t server_inflight(const server_t *s)
     return s->n_inflight;
 }
 
+/* Serve the HTTP endpoint when its fd is ready, and at least every second
+ * for its timeouts. */
+static void s_http_run(server_t *s, bool ready)
+{
+    int64_t now = clock_mono_ms();
+
+    if (!ready && now - s->http_run_ms < 1000)
+        return;
+    s->http_run_ms = now;
+    metrics_http_run(s->http);
+}
+
 int server_run(server_t *s)
 {
     bool stopping = false;
 
     daemon_notify("READY=1\nSTATUS=serving on %s", s->endpoint);
     log_info("serving on %s", s->endpoint);
+    if (s->http)
+        log_info("metrics on http://%s/metrics", s->cfg->metrics_listen);
     for (;;) {
         void *socks[1 + MAX_EXTRA];
         size_t n = 0, first_extra;
@@ -659,10 +678,12 @@ int server_run(server_t *s)
             s_flush_held(s);
         /* At most 100 ms: tick_fn times peer requests out, so it must run
          * often; 10 ms while replies wait for a client's queue. */
-        ready = bus_poll(socks, n,
-                         stopping || s->held               ? (s->held ? 10 : 20)
-                         : daemon_poll_interval_ms() < 100 ? daemon_poll_interval_ms()
-                                                           : 100);
+        ready = bus_poll_fd(socks, n, s->http ? metrics_http_fd(s->http) : -1,
+                            stopping || s->held               ? (s->held ? 10 : 20)
+                            : daemon_poll_interval_ms() < 100 ? daemon_poll_interval_ms()
+                                                              : 100);
+        if (s->http)
+            s_http_run(s, ready > 0 && (ready & (1 << n)));
         if (ready > 0) {
             if (!stopping && (ready & 1))
                 s_on_router(s);

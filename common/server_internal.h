@@ -55,8 +55,10 @@ struct server {
     uint64_t *denied;    /* n_commands: PERMISSION_DENIED answers */
     uint64_t dedup_hits; /* repeats answered from an idempotency record */
     int64_t next_prune_ms;
-    bool curve;   /* tcp: callers are known by their CURVE key */
-    gate_t *gate; /* tcp: the ZAP handler and pre-auth guard, made on demand */
+    bool curve;                /* tcp: callers are known by their CURVE key */
+    gate_t *gate;              /* tcp: the ZAP handler and pre-auth guard, made on demand */
+    struct metrics_http *http; /* GET /metrics, when metrics_listen is set */
+    int64_t started_ms, http_run_ms;
     void *zctx;
     char endpoint[CONFIG_PATH_MAX];
 };
@@ -64,5 +66,9 @@ struct server {
 /* Answer a GetStats request with the server's and the worker's metrics,
  * and finish it (server_stats.c). */
 void server_stats_answer(server_t *s, server_req_t *req);
+
+/* The metrics as Prometheus text for GET /metrics (a metrics_http_fn; ctx is
+ * the server): 0 with *ret_text malloc'd, or -1 (server_stats.c). */
+int server_stats_text(void *ctx, char **ret_text, size_t *ret_len);
 
 #endif

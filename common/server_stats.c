@@ -4,10 +4,14 @@
  * the helpers here build them in a request's arena. The server adds its own:
  * requests by command and status code with their latency, malformed
  * requests, held and dropped replies, security counters (permission
- * denials, the gate's) and idempotency records. */
+ * denials, the gate's), idempotency records, uptime and version. The same
+ * metrics as Prometheus text serve GET /metrics (metrics_http.h). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
+#include "prom.h"
 #include "server_internal.h"
 
 static const double s_bounds[] = {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
@@ -205,12 +209,12 @@ static void s_stats_dedup(server_t *s, wire_arena_t *a, Rapport__V1__WorkerStats
                   NULL, s->dedup_hits);
 }
 
-void server_stats_answer(server_t *s, server_req_t *req)
+/* Every metric of the worker, in arena a; `own` requests in flight are the
+ * asker's own and not counted. */
+static Rapport__V1__WorkerStats *s_stats_build(server_t *s, wire_arena_t *a, size_t own)
 {
-    wire_arena_t *a = req->arena;
     Rapport__V1__WorkerStats *st =
         (Rapport__V1__WorkerStats *)wire_arena_message(a, &rapport__v1__worker_stats__descriptor);
-    const ProtobufCFieldDescriptor *fd;
 
     st->worker = wire_str(s->spec.worker);
     for (size_t c = 0; c < s->spec.n_commands; c++) {
@@ -242,11 +246,30 @@ void server_stats_answer(server_t *s, server_req_t *req)
                                         (double)s->n_held));
     server_stats_add_gauge(a, st,
                            server_gauge(a, "rapport_requests_in_flight",
-                                        "Requests held by the worker", (double)s->n_inflight - 1));
+                                        "Requests held by the worker",
+                                        (double)(s->n_inflight - own)));
+    server_stats_add_gauge(a, st,
+                           server_gauge(a, "rapport_uptime_seconds",
+                                        "Seconds since the worker started",
+                                        (double)(clock_mono_ms() - s->started_ms) / 1000.0));
+    {
+        Rapport__V1__Gauge *g =
+            server_gauge(a, "rapport_build_info", "The worker's version, in the version label", 1);
+        g->labels = s_labels(a, "version", RAPPORT_VERSION, NULL, NULL, &g->n_labels);
+        server_stats_add_gauge(a, st, g);
+    }
     s_stats_security(s, a, st);
     s_stats_dedup(s, a, st);
     if (s->spec.stats_fn)
         s->spec.stats_fn(s->spec.ctx, a, st);
+    return st;
+}
+
+void server_stats_answer(server_t *s, server_req_t *req)
+{
+    Rapport__V1__WorkerStats *st = s_stats_build(s, req->arena, 1); /* not this one */
+    const ProtobufCFieldDescriptor *fd;
+
     /* Put the WorkerStats into the reply's result oneof. */
     fd = protobuf_c_message_descriptor_get_field(s->spec.reply_desc, s->spec.stats_result);
     if (fd && (fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)) {
@@ -254,4 +277,33 @@ void server_stats_answer(server_t *s, server_req_t *req)
         *(void **)((char *)req->reply + fd->offset) = st;
     }
     server_req_finish(req);
+}
+
+int server_stats_text(void *ctx, char **ret_text, size_t *ret_len)
+{
+    server_t *s = ctx;
+    wire_arena_t *a = wire_arena_new();
+    const Rapport__V1__WorkerStats *st;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f;
+    int rc = -1;
+
+    if (!a)
+        return -1;
+    st = s_stats_build(s, a, 0);
+    f = open_memstream(&text, &len);
+    if (f) {
+        rc = prom_write(f, &st, 1);
+        if (fclose(f) != 0)
+            rc = -1;
+    }
+    wire_arena_destroy(&a);
+    if (rc != 0) {
+        free(text);
+        return -1;
+    }
+    *ret_text = text;
+    *ret_len = len;
+    return 0;
 }

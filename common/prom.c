@@ -12,7 +12,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "json.h"
+/* The shortest of %.15g..%.17g that reads back as v. */
+static void s_format_double(double v, char *buf, size_t size)
+{
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(buf, size, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v)
+            return;
+    }
+}
 
 #define PROM_NAME_MAX 256
 
@@ -78,7 +86,7 @@ static void s_double(FILE *out, double v)
     else if (isinf(v))
         fputs(v > 0 ? "+Inf" : "-Inf", out);
     else {
-        json_format_double(v, buf, sizeof(buf));
+        s_format_double(v, buf, sizeof(buf));
         fputs(buf, out);
     }
 }
@@ -132,7 +140,7 @@ static void s_samples(FILE *out, const char *family, const prom_item_t *it)
         for (size_t i = 0; i < h->n_bounds; i++) {
             if (isnan(h->bounds[i]) || isinf(h->bounds[i]))
                 continue;
-            json_format_double(h->bounds[i], le, sizeof(le));
+            s_format_double(h->bounds[i], le, sizeof(le));
             s_sample_name(out, family, "_bucket", it, le);
             fprintf(out, "%" PRIu64 "\n", i < h->n_counts ? h->counts[i] : 0);
         }

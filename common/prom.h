@@ -1,9 +1,10 @@
 /* prom: worker metrics as Prometheus text exposition (format 0.0.4), for a
- * node_exporter textfile collector or `promtool check metrics`.
+ * worker's GET /metrics (metrics_http.h), `rapport stats --prometheus` and
+ * `promtool check metrics`.
  *
  * Pure (no I/O but the stream given), so it can be tested on its own. */
-#ifndef RAPPORT_CLI_PROM_H
-#define RAPPORT_CLI_PROM_H
+#ifndef RAPPORT_PROM_H
+#define RAPPORT_PROM_H
 
 #include <stddef.h>
 #include <stdio.h>
