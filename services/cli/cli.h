@@ -24,6 +24,8 @@
 #include "config.h"
 #include "err.h"
 
+#include "rapport/v1/common.pb-c.h"
+
 /* Exit codes of `rapport`. */
 enum {
     CLI_EXIT_OK = 0,
@@ -198,6 +200,20 @@ const char *cli_option_nearest(const cli_cmd_t *cmd, const char *name, size_t le
 /* Print a bash (shell "bash") or zsh completion script generated from the
  * command table to out; false for another shell. */
 bool cli_completion_print(FILE *out, const char *shell);
+
+/* ---- metrics for people (stats_human.c) ---- */
+
+/* "12.0 MiB"; "1.5 ms", "42 s", "5m02s", "3h05m", "2d04h". */
+void stats_format_bytes(double v, char *buf, size_t size);
+void stats_format_duration(double seconds, char *buf, size_t size);
+
+/* The gauge `name` without labels of ws (NAN when absent); the version
+ * label of rapport_build_info ("" when absent). */
+double stats_gauge(const Rapport__V1__WorkerStats *ws, const char *name);
+const char *stats_version(const Rapport__V1__WorkerStats *ws);
+
+/* One worker's metrics as aligned tables with units and rates. */
+void stats_human_print(FILE *out, const Rapport__V1__WorkerStats *ws, const char *endpoint);
 
 int cli_main(int argc, char **argv);
 

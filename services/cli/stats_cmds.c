@@ -7,6 +7,7 @@
  * JSON document {"workers":[WorkerStats...]}, or with --prometheus the text
  * exposition format (prom.c). */
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -36,6 +37,8 @@ typedef struct {
     ProtobufCMessage *req;
     ProtobufCMessage *reply;
     rp_err rc;
+    bool down;                       /* not running: no request sent */
+    char why[CONFIG_PATH_MAX + 300]; /* what went wrong, for people */
 } stats_call_t;
 
 /* Send every request, resend every timeout/4, collect replies until all
@@ -87,46 +90,32 @@ static void s_collect(cli_ctx_t *ctx, stats_call_t *calls, size_t n)
             calls[i].rc = RP_ETIMEDOUT;
 }
 
-static void s_labels(FILE *out, Rapport__V1__Label *const *labels, size_t n)
+/* Ask every worker for its stats at once; a worker that is not running
+ * (cli_reach) is marked down without waiting for it. */
+static void s_gather(cli_ctx_t *ctx, stats_call_t *calls)
 {
-    if (n == 0)
-        return;
-    fputc('{', out);
-    for (size_t i = 0; i < n; i++)
-        fprintf(out, "%s%s=\"%s\"", i ? "," : "", labels[i]->name, labels[i]->value);
-    fputc('}', out);
-}
+    memset(calls, 0, sizeof(*calls) * N_WORKERS);
+    for (size_t i = 0; i < N_WORKERS; i++) {
+        char id[CLI_REQUEST_ID_MAX + 1], err[CONFIG_PATH_MAX + 200];
+        ProtobufCMessage *cmd;
+        const char *ep = cli_endpoint(ctx, s_workers[i]);
 
-static void s_print_worker(const Rapport__V1__WorkerStats *ws, const char *endpoint)
-{
-    char num[48];
-
-    printf("%s (%s)\n", ws->worker, endpoint);
-    for (size_t i = 0; i < ws->n_counters; i++) {
-        const Rapport__V1__Counter *c = ws->counters[i];
-        printf("  %s", c->name);
-        s_labels(stdout, c->labels, c->n_labels);
-        printf(" %" PRIu64 "\n", c->value);
-    }
-    for (size_t i = 0; i < ws->n_gauges; i++) {
-        const Rapport__V1__Gauge *g = ws->gauges[i];
-        printf("  %s", g->name);
-        s_labels(stdout, g->labels, g->n_labels);
-        json_format_double(g->value, num, sizeof(num));
-        printf(" %s\n", num);
-    }
-    for (size_t i = 0; i < ws->n_histograms; i++) {
-        const Rapport__V1__Histogram *h = ws->histograms[i];
-        printf("  %s", h->name);
-        s_labels(stdout, h->labels, h->n_labels);
-        json_format_double(h->sum, num, sizeof(num));
-        printf(" count=%" PRIu64 " sum=%s", h->count, num);
-        if (h->count) {
-            json_format_double(h->sum / (double)h->count, num, sizeof(num));
-            printf(" mean=%s", num);
+        calls[i].svc = s_workers[i];
+        cli_request_id_derive(ctx, i + 1, id, sizeof(id));
+        calls[i].req = cli_request_new(ctx, s_workers[i], "stats", id, &cmd);
+        if (cli_reach_probe(ep) == CLI_REACH_DOWN) {
+            calls[i].down = true;
+            calls[i].rc = RP_EUNAVAIL;
+            cli_reach_message(cli_service_process(s_workers[i]), ep, calls[i].why,
+                              sizeof(calls[i].why));
+            continue;
         }
-        putchar('\n');
+        if (client_new(ctx->zctx, ep, &ctx->cfg, &calls[i].client, err, sizeof(err)) != RP_OK) {
+            calls[i].rc = RP_EUNAVAIL;
+            snprintf(calls[i].why, sizeof(calls[i].why), "%s", err);
+        }
     }
+    s_collect(ctx, calls, N_WORKERS);
 }
 
 static int s_stats(cli_ctx_t *ctx)
@@ -140,26 +129,18 @@ static int s_stats(cli_ctx_t *ctx)
 
     if (ctx->local[CLI_LOCAL_PROMETHEUS] && ctx->json)
         return cli_usage_error(ctx, "--prometheus and --json exclude each other");
-    memset(calls, 0, sizeof(calls));
-    for (size_t i = 0; i < N_WORKERS; i++) {
-        char id[CLI_REQUEST_ID_MAX + 1];
-        ProtobufCMessage *cmd;
-
-        calls[i].svc = s_workers[i];
-        cli_request_id_derive(ctx, i + 1, id, sizeof(id));
-        calls[i].req = cli_request_new(ctx, s_workers[i], "stats", id, &cmd);
-        if (cli_connect(ctx, s_workers[i], &calls[i].client) != CLI_EXIT_OK)
-            calls[i].rc = RP_EUNAVAIL;
-    }
-    s_collect(ctx, calls, N_WORKERS);
+    s_gather(ctx, calls);
     for (size_t i = 0; i < N_WORKERS; i++) {
         stats_call_t *sc = &calls[i];
         const ProtobufCMessage *refusal, *result;
 
         if (!sc->reply) {
             any_unreachable = true;
-            cli_warn("warning: no stats from %s at %s (%s)", cli_service_process(sc->svc),
-                     cli_endpoint(ctx, sc->svc), rp_strerror(sc->rc ? sc->rc : RP_EUNAVAIL));
+            if (sc->down)
+                cli_warn("warning: %s", sc->why);
+            else
+                cli_warn("warning: no stats from %s at %s (%s)", cli_service_process(sc->svc),
+                         cli_endpoint(ctx, sc->svc), rp_strerror(sc->rc ? sc->rc : RP_EUNAVAIL));
             continue;
         }
         refusal = cli_reply_refusal(sc->reply);
@@ -174,8 +155,11 @@ static int s_stats(cli_ctx_t *ctx)
         if (!copies[n_got].worker || !*copies[n_got].worker)
             copies[n_got].worker = wire_str(cli_service_name(sc->svc));
         got[n_got] = &copies[n_got];
-        if (!ctx->json && !ctx->local[CLI_LOCAL_PROMETHEUS])
-            s_print_worker(got[n_got], cli_endpoint(ctx, sc->svc));
+        if (!ctx->json && !ctx->local[CLI_LOCAL_PROMETHEUS]) {
+            if (n_got)
+                putchar('\n');
+            stats_human_print(stdout, got[n_got], cli_endpoint(ctx, sc->svc));
+        }
         n_got++;
     }
     if (n_got == 0) {
@@ -210,14 +194,128 @@ static int s_stats(cli_ctx_t *ctx)
     return rc;
 }
 
+/* ---- status --------------------------------------------------------------- */
+
+/* One worker's line: up or down, version, uptime, store, last seq, in flight. */
+static void s_status_line(const stats_call_t *sc, const Rapport__V1__WorkerStats *ws,
+                          const char *endpoint)
+{
+    char up[32] = "-", store[32] = "-", seq[32] = "-", inflight[32] = "-";
+    double v;
+
+    if (ws) {
+        stats_format_duration(stats_gauge(ws, "rapport_uptime_seconds"), up, sizeof(up));
+        if (!isnan(v = stats_gauge(ws, "rapport_store_file_bytes")))
+            stats_format_bytes(v, store, sizeof(store));
+        if (!isnan(v = stats_gauge(ws, "rapport_last_event_seq")))
+            snprintf(seq, sizeof(seq), "%.0f", v);
+        if (!isnan(v = stats_gauge(ws, "rapport_requests_in_flight")))
+            snprintf(inflight, sizeof(inflight), "%.0f", v);
+    }
+    printf("%-20s %-5s %-8s %-9s %10s %9s %9s  %s\n", cli_service_process(sc->svc),
+           ws ? "up" : "down", ws && *stats_version(ws) ? stats_version(ws) : "-", up, store, seq,
+           inflight, ws ? endpoint : sc->why);
+}
+
+static void s_status_json(json_writer_t *w, const stats_call_t *sc,
+                          const Rapport__V1__WorkerStats *ws, const char *endpoint)
+{
+    static const char *const gauges[][2] = {
+        {"uptime_seconds", "rapport_uptime_seconds"},
+        {"store_bytes", "rapport_store_file_bytes"},
+        {"last_event_seq", "rapport_last_event_seq"},
+        {"requests_in_flight", "rapport_requests_in_flight"},
+    };
+
+    json_object_begin(w);
+    json_key(w, "worker");
+    json_string(w, cli_service_process(sc->svc));
+    json_key(w, "endpoint");
+    json_string(w, endpoint);
+    json_key(w, "up");
+    json_bool(w, ws != NULL);
+    json_key(w, "version");
+    json_string(w, ws ? stats_version(ws) : "");
+    for (size_t g = 0; g < sizeof(gauges) / sizeof(gauges[0]); g++) {
+        double v = ws ? stats_gauge(ws, gauges[g][1]) : NAN;
+        json_key(w, gauges[g][0]);
+        if (isnan(v))
+            json_null(w);
+        else
+            json_double(w, v);
+    }
+    json_key(w, "error");
+    json_string(w, ws ? "" : sc->why);
+    json_object_end(w);
+}
+
+/* `rapport status`: a line per worker; exit 3 when one is down. */
+static int s_status(cli_ctx_t *ctx)
+{
+    stats_call_t calls[N_WORKERS];
+    json_writer_t w;
+    bool all_up = true;
+    int rc;
+
+    s_gather(ctx, calls);
+    if (ctx->json) {
+        json_writer_init(&w, stdout, true);
+        json_object_begin(&w);
+        json_key(&w, "workers");
+        json_array_begin(&w);
+    } else {
+        printf("%-20s %-5s %-8s %-9s %10s %9s %9s  %s\n", "WORKER", "STATE", "VERSION", "UPTIME",
+               "STORE", "LAST SEQ", "IN FLIGHT", "ENDPOINT");
+    }
+    for (size_t i = 0; i < N_WORKERS; i++) {
+        stats_call_t *sc = &calls[i];
+        const ProtobufCMessage *result =
+            sc->reply && !cli_reply_refusal(sc->reply) ? cli_reply_result(sc->reply) : NULL;
+        const Rapport__V1__WorkerStats *ws =
+            result && result->descriptor == &rapport__v1__worker_stats__descriptor
+                ? (const Rapport__V1__WorkerStats *)(const void *)result
+                : NULL;
+
+        if (!ws && !sc->why[0])
+            snprintf(sc->why, sizeof(sc->why), "no answer from %s within %d ms",
+                     cli_endpoint(ctx, sc->svc), ctx->timeout_ms);
+        all_up = all_up && ws;
+        if (ctx->json)
+            s_status_json(&w, sc, ws, cli_endpoint(ctx, sc->svc));
+        else
+            s_status_line(sc, ws, cli_endpoint(ctx, sc->svc));
+    }
+    if (ctx->json) {
+        json_array_end(&w);
+        json_object_end(&w);
+        rc = json_writer_end(&w) == 0 ? CLI_EXIT_OK : CLI_EXIT_REFUSED;
+        if (rc != CLI_EXIT_OK)
+            cli_warn("write error on stdout");
+    } else {
+        rc = cli_stdout_status();
+    }
+    for (size_t i = 0; i < N_WORKERS; i++) {
+        wire_free(calls[i].reply);
+        client_destroy(&calls[i].client);
+    }
+    return rc == CLI_EXIT_OK && !all_up ? CLI_EXIT_UNREACHABLE : rc;
+}
+
 const cli_cmd_t cli_stats_cmds[] = {
     {.group = "stats",
      .usage = "[--prometheus]",
-     .summary = "counters, gauges and histograms of the three workers; --prometheus prints\n"
-                "      the Prometheus text exposition format with a worker label on each sample",
+     .summary = "counters, gauges and histograms of the three workers, with units and rates\n"
+                "      per second; --json the raw WorkerStats, --prometheus the Prometheus text\n"
+                "      exposition format with a worker label on each sample",
      .service = CLI_SVC_INTERACTION,
      .command = "stats",
      .opts = {s_stats_opts},
      .run = s_stats},
+    {.group = "status",
+     .summary = "one line per worker: up or down, version, uptime, store size, last event\n"
+                "      seq (log writer) and requests in flight; exit 3 when a worker is down",
+     .service = CLI_SVC_INTERACTION,
+     .command = "stats",
+     .run = s_status},
     {0},
 };

@@ -1033,10 +1033,29 @@ class CliTest(CliMixin, ClusterTest):
         self.create("--contact", "P1", "--salesperson", "SP1", "--template", "CALL")
         out = self.ok("stats")
         for worker in ("interaction", "segment", "logwriter"):
-            self.assertRegex(out, r"(?m)^%s \(ipc://%s/%s\.sock\)$" % (
-                worker, re.escape(self.run_dir), worker))
-        self.assertRegex(out, r'(?m)^  rapport_requests_total\{command="create_interaction",'
-                              r'code="ok"\} 1$')
+            self.assertRegex(out, r"(?m)^%s \(ipc://%s/%s\.sock\): up [0-9.]+ (ms|s), "
+                                  r"version \d+\.\d+\.\d+$" % (
+                                      worker, re.escape(self.run_dir), worker))
+        # Aligned columns: the total and the rate per second.
+        self.assertRegex(out, r'(?m)^  requests_total\{command=create_interaction,code=ok\} +1 '
+                              r'+\d+\.\d\d$')
+        self.assertRegex(out, r'(?m)^  store_map_bytes +1\.0 GiB$')
+        self.assertRegex(out, r'(?m)^  histogram +count +mean +p99 <=$')
+        # status: a line per worker.
+        out = self.ok("status")
+        lines = out.splitlines()
+        self.assertEqual(lines[0].split()[:3], ["WORKER", "STATE", "VERSION"])
+        self.assertEqual([ln.split()[:2] for ln in lines[1:]],
+                         [["rapport-interaction", "up"], ["rapport-segment", "up"],
+                          ["rapport-logwriter", "up"]])
+        doc = self.js("status")
+        self.assertEqual([(w["worker"], w["up"], w["last_event_seq"]) for w in doc["workers"]],
+                         [("rapport-interaction", True, None), ("rapport-segment", True, None),
+                          ("rapport-logwriter", True, 1)])
+        self.cl["segment"].stop()
+        out, err = self.rapport("status", rc=3)
+        self.assertRegex(out, r"(?m)^rapport-segment +down .*rapport-segment is not running")
+        self.cl["segment"].start()
         doc = self.js("stats")
         self.assertEqual(set(doc), {"workers"})
         for ws in doc["workers"]:
@@ -1056,7 +1075,7 @@ class CliTest(CliMixin, ClusterTest):
         # A worker that does not answer is a warning, not a failure.
         self.cl["segment"].stop()
         out, err = self.rapport("--timeout", "500", "stats")
-        self.assertIn("rapport: warning: no stats from rapport-segment", err)
+        self.assertIn("rapport: warning: rapport-segment is not running", err)
         self.assertNotRegex(out, r"(?m)^segment ")
         self.assertRegex(out, r"(?m)^logwriter ")
         out, err = self.rapport("--json", "--timeout", "500", "stats")
