@@ -380,7 +380,7 @@ const cli_cmd_t cli_catalog_cmds[] = {
     /* Interaction groups. */
     {.group = "group",
      .name = "put",
-     .usage = "CODE --description TEXT",
+     .usage = "CODE [--description TEXT]",
      .summary = "create or replace an interaction group",
      .service = CLI_SVC_INTERACTION,
      .command = "put_group",
@@ -437,7 +437,7 @@ const cli_cmd_t cli_catalog_cmds[] = {
      .opts = {s_template_opts}},
     {.group = "template",
      .name = "language",
-     .usage = "CODE LANG --description TEXT",
+     .usage = "CODE LANG [--description TEXT]",
      .summary = "create or replace a template's language row",
      .service = CLI_SVC_INTERACTION,
      .command = "put_template_language",
@@ -490,7 +490,7 @@ const cli_cmd_t cli_catalog_cmds[] = {
     /* Contacts. */
     {.group = "contact",
      .name = "put",
-     .usage = "NO --name T [--type person|company] [--company NO] [--salesperson CODE]\n"
+     .usage = "NO [--name T] [--type person|company] [--company NO] [--salesperson CODE]\n"
               "        [--language CODE] [--corr-type email|hard-copy|none] [--email ADDR]\n"
               "        [--privacy-blocked]",
      .summary = "create or replace a contact (default type: person)",
@@ -541,7 +541,7 @@ const cli_cmd_t cli_catalog_cmds[] = {
     /* Salespeople. */
     {.group = "salesperson",
      .name = "put",
-     .usage = "CODE --name T [--email ADDR] [--blocked]",
+     .usage = "CODE [--name T] [--email ADDR] [--blocked]",
      .summary = "create or replace a salesperson",
      .service = CLI_SVC_INTERACTION,
      .command = "put_salesperson",
@@ -575,7 +575,7 @@ const cli_cmd_t cli_catalog_cmds[] = {
     /* Campaigns. */
     {.group = "campaign",
      .name = "put",
-     .usage = "NO --description T",
+     .usage = "NO [--description T]",
      .summary = "create or replace a campaign",
      .service = CLI_SVC_INTERACTION,
      .command = "put_campaign",

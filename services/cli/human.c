@@ -9,6 +9,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "clock.h"
@@ -31,6 +32,14 @@ void human_format_cents(int64_t cents, char *buf, size_t size)
 void human_field_label(const ProtobufCFieldDescriptor *fd, char *buf, size_t size)
 {
     size_t n = strlen(fd->name);
+
+    /* A segment line's `personalized` is Business Central's "Unique": the
+     * line has a template of its own, so header changes skip it. Its
+     * personalized_fields are another matter (fields set one by one). */
+    if (strcmp(fd->name, "personalized") == 0) {
+        snprintf(buf, size, "unique (own template)");
+        return;
+    }
 
     if (json_field_is_cents(fd))
         n -= strlen("_cents");

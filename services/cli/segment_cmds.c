@@ -16,6 +16,7 @@
 #include "bus.h"
 #include "cli.h"
 #include "clock.h"
+#include "reflect.h"
 #include "wire.h"
 
 #include "rapport/v1/common.pb-c.h"
@@ -362,6 +363,17 @@ static int s_segment_log(cli_ctx_t *ctx)
     return rc;
 }
 
+/* "deleted segment SEG00001 and its 299 lines" */
+static void s_print_deleted(cli_ctx_t *ctx, const ProtobufCMessage *result)
+{
+    const char *no = reflect_get_string(ctx->cmd_msg, "segment_no");
+    uint64_t n = result && result->descriptor == &rapport__v1__count__descriptor
+                     ? ((const Rapport__V1__Count *)(const void *)result)->count
+                     : 0;
+
+    printf("deleted segment %s and its %" PRIu64 " line%s\n", no ? no : "", n, n == 1 ? "" : "s");
+}
+
 /* "logged segment: 3 / entries: 10..20 (11) / follow-up segment: SEG2" */
 static void s_print_logged(cli_ctx_t *ctx, const ProtobufCMessage *result)
 {
@@ -390,9 +402,10 @@ const cli_cmd_t cli_segment_cmds[] = {
      .prepare = s_numbering_prepare},
     {.group = "segment",
      .name = "create",
-     .usage = "[NO] --description T [--salesperson C] [--date D]\n"
+     .usage = "[NO] [--description T] [--salesperson C] [--date D]\n"
               "        [--campaign NO [--campaign-target] [--campaign-response]] " HEADER_USAGE,
-     .summary = "create a segment (no NO: numbered from segment numbering); prints its No.",
+     .summary = "create a segment (no NO: numbered from segment numbering); prints its No.\n"
+                "      The description may come later (segment set), but logging needs one",
      .service = CLI_SVC_SEGMENT,
      .command = "create_segment",
      .pos = {{.name = "NO", .path = "no", .flags = CLI_POS_OPTIONAL}},
@@ -477,7 +490,8 @@ const cli_cmd_t cli_segment_cmds[] = {
      .summary = "delete a segment and its lines",
      .service = CLI_SVC_SEGMENT,
      .command = "delete_segment",
-     .pos = {{.name = "NO", .path = "segment_no"}}},
+     .pos = {{.name = "NO", .path = "segment_no"}},
+     .print = s_print_deleted},
     {.group = "segment",
      .name = "log",
      .usage = "NO [--follow-up]",

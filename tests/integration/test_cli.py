@@ -1239,7 +1239,7 @@ class CliTest(CliMixin, ClusterTest):
         doc = self.js("segment", "list", cls=sg.Segments)
         self.assertEqual([(s["no"], s["no_of_lines"]) for s in doc["segments"]],
                          [("MAN-1", 0), ("SEG0007", 2), ("SEG0008", 0)])
-        self.assertEqual(self.ok("segment", "delete", "SEG0007"), "2\n")
+        self.assertEqual(self.ok("segment", "delete", "SEG0007"), "deleted segment SEG0007 and its 2 lines\n")
         self.assertEqual(self.js("segment", "delete", "SEG0008", cls=c.Count), {"count": 0})
         self.refused("segment", "show", "SEG0007", code="not-found",
                      message=no_record("Segment Header", "No.", "SEG0007"))
