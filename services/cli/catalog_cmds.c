@@ -1,4 +1,4 @@
-/* catalog_cmds: the master data commands of rapport-interaction (DOMAIN.md
+/* catalog_cmds: the master data commands of rapport-interaction (docs/domain.md
  * section 2): interaction groups, templates and their language rows,
  * contacts (with the CSV import), salespeople, campaigns, and the
  * statistics per template and per group.
@@ -376,6 +376,32 @@ out_fini:
 
 #define LIST_OPTS cli_paging_opts
 
+static const cli_confirm_t s_confirm_delete_group = {.verb = "delete",
+                                                     .what = "interaction group",
+                                                     .service = CLI_SVC_INTERACTION,
+                                                     .command = "get_group",
+                                                     .copy = "*"};
+static const cli_confirm_t s_confirm_delete_template = {.verb = "delete",
+                                                        .what = "interaction template",
+                                                        .service = CLI_SVC_INTERACTION,
+                                                        .command = "get_template",
+                                                        .copy = "*"};
+static const cli_confirm_t s_confirm_delete_contact = {.verb = "delete",
+                                                       .what = "contact",
+                                                       .service = CLI_SVC_INTERACTION,
+                                                       .command = "get_contact",
+                                                       .copy = "*"};
+static const cli_confirm_t s_confirm_delete_salesperson = {.verb = "delete",
+                                                           .what = "salesperson",
+                                                           .service = CLI_SVC_INTERACTION,
+                                                           .command = "get_salesperson",
+                                                           .copy = "*"};
+static const cli_confirm_t s_confirm_delete_campaign = {.verb = "delete",
+                                                        .what = "campaign",
+                                                        .service = CLI_SVC_INTERACTION,
+                                                        .command = "get_campaign",
+                                                        .copy = "*"};
+
 const cli_cmd_t cli_catalog_cmds[] = {
     /* Interaction groups. */
     {.group = "group",
@@ -409,7 +435,9 @@ const cli_cmd_t cli_catalog_cmds[] = {
      .summary = "delete an interaction group",
      .service = CLI_SVC_INTERACTION,
      .command = "delete_group",
-     .pos = {{.name = "CODE", .path = "code"}}},
+     .pos = {{.name = "CODE", .path = "code"}},
+     .opts = {cli_confirm_opts},
+     .confirm = &s_confirm_delete_group},
     {.group = "group",
      .name = "stats",
      .usage = "[--from DATE] [--to DATE]",
@@ -475,7 +503,9 @@ const cli_cmd_t cli_catalog_cmds[] = {
      .summary = "delete an interaction template",
      .service = CLI_SVC_INTERACTION,
      .command = "delete_template",
-     .pos = {{.name = "CODE", .path = "code"}}},
+     .pos = {{.name = "CODE", .path = "code"}},
+     .opts = {cli_confirm_opts},
+     .confirm = &s_confirm_delete_template},
     {.group = "template",
      .name = "stats",
      .usage = "[--from DATE] [--to DATE]",
@@ -536,7 +566,9 @@ const cli_cmd_t cli_catalog_cmds[] = {
      .summary = "delete a contact",
      .service = CLI_SVC_INTERACTION,
      .command = "delete_contact",
-     .pos = {{.name = "NO", .path = "no"}}},
+     .pos = {{.name = "NO", .path = "no"}},
+     .opts = {cli_confirm_opts},
+     .confirm = &s_confirm_delete_contact},
 
     /* Salespeople. */
     {.group = "salesperson",
@@ -570,7 +602,9 @@ const cli_cmd_t cli_catalog_cmds[] = {
      .summary = "delete a salesperson",
      .service = CLI_SVC_INTERACTION,
      .command = "delete_salesperson",
-     .pos = {{.name = "CODE", .path = "code"}}},
+     .pos = {{.name = "CODE", .path = "code"}},
+     .opts = {cli_confirm_opts},
+     .confirm = &s_confirm_delete_salesperson},
 
     /* Campaigns. */
     {.group = "campaign",
@@ -604,6 +638,8 @@ const cli_cmd_t cli_catalog_cmds[] = {
      .summary = "delete a campaign",
      .service = CLI_SVC_INTERACTION,
      .command = "delete_campaign",
-     .pos = {{.name = "NO", .path = "no"}}},
+     .pos = {{.name = "NO", .path = "no"}},
+     .opts = {cli_confirm_opts},
+     .confirm = &s_confirm_delete_campaign},
     {0},
 };

@@ -59,6 +59,8 @@ typedef enum {
     CLI_LOCAL_KEY_DIR,    /* keygen --dir DIR */
     CLI_LOCAL_ROLE,       /* keygen --role ROLE */
     CLI_LOCAL_RELAY,      /* keygen --relay */
+    CLI_LOCAL_DRY_RUN,    /* destructive commands: --dry-run */
+    CLI_LOCAL_YES,        /* destructive commands: --yes */
     CLI_LOCAL_COUNT
 } cli_local_t;
 
@@ -99,6 +101,23 @@ typedef enum {
 
 typedef struct cli_ctx cli_ctx_t;
 
+/* What a destructive command would change, and how to read it first
+ * (cli_confirm.c). */
+typedef struct {
+    const char *verb; /* "delete", "cancel" */
+    const char *what; /* "canceled entries", for "delete 3 canceled entries?" */
+    cli_service_t service;
+    const char *command; /* the read: get_* or list_* */
+    const char *copy;    /* field copied from the command message; "*": the whole message */
+    const char *presets[2];
+    const char *each;       /* repeated Entry Nos. of the command: one get_entry each */
+    const char *list_field; /* a list: the repeated field of its result */
+    const char *keep;       /* a list: only rows with this bool field set count */
+    const char *columns;    /* a list: table columns */
+} cli_confirm_t;
+
+#define CLI_CONFIRM_DONE (-1) /* cli_confirm: --dry-run printed, nothing to send */
+
 typedef struct cli_cmd {
     const char *group;   /* first word: "template" */
     const char *name;    /* second word: "put"; NULL when the group word alone is the command */
@@ -120,6 +139,8 @@ typedef struct cli_cmd {
     int (*run)(cli_ctx_t *ctx);
     /* Replaces the human output of the result (not --json). */
     void (*print)(cli_ctx_t *ctx, const ProtobufCMessage *result);
+    /* Destructive: --dry-run, and a question on a terminal unless --yes. */
+    const cli_confirm_t *confirm;
 } cli_cmd_t;
 
 /* Everything one invocation knows. */
@@ -165,7 +186,13 @@ extern const cli_cmd_t cli_backup_cmds[]; /* backup_cmds.c */
 extern const cli_cmd_t cli_key_cmds[];    /* key_cmds.c */
 
 /* Shared option tables. */
-extern const cli_opt_t cli_paging_opts[]; /* --after, --limit, --all */
+extern const cli_opt_t cli_paging_opts[];  /* --after, --limit, --all */
+extern const cli_opt_t cli_confirm_opts[]; /* --dry-run, --yes */
+
+/* Before a destructive command: with --dry-run print what it would change
+ * and return CLI_CONFIRM_DONE; on a terminal without --yes ask, and return
+ * CLI_EXIT_REFUSED when the answer is not yes; else CLI_EXIT_OK. */
+int cli_confirm(cli_ctx_t *ctx);
 
 /* Run `rapport` with argv; returns the process exit code. */
 /* ---- is a worker there (cli_reach.c) ---- */

@@ -192,8 +192,12 @@ int cli_run_generic(cli_ctx_t *ctx)
 {
     client_t *c = NULL;
     ProtobufCMessage *reply = NULL;
-    int rc = cli_connect(ctx, ctx->cmd->service, &c);
+    int rc = cli_confirm(ctx);
 
+    if (rc == CLI_CONFIRM_DONE)
+        return CLI_EXIT_OK;
+    if (rc == CLI_EXIT_OK)
+        rc = cli_connect(ctx, ctx->cmd->service, &c);
     if (rc != CLI_EXIT_OK)
         return rc;
     if (ctx->local[CLI_LOCAL_ALL]) {

@@ -1,4 +1,4 @@
-/* interaction_cmds: single interactions (DOMAIN.md sections 4 and 5) on
+/* interaction_cmds: single interactions (docs/domain.md sections 4 and 5) on
  * rapport-interaction, and the interaction log entries themselves (section
  * 8) straight on rapport-logwriter: show, cancel, list, delete canceled.
  *
@@ -133,6 +133,32 @@ static int s_filter_exclusive(cli_ctx_t *ctx, ProtobufCMessage *cmd)
     return CLI_EXIT_OK;
 }
 
+#define PREVIEW_COLUMNS                                                                    \
+    "entry_no:NO.,date,contact_no:CONTACT,interaction_template_code:TEMPLATE,description," \
+    "canceled,postponed"
+
+static const cli_confirm_t s_confirm_postponed = {.verb = "delete",
+                                                  .what = "postponed interactions",
+                                                  .service = CLI_SVC_LOGWRITER,
+                                                  .command = "get_entry",
+                                                  .each = "entry_nos",
+                                                  .keep = "postponed",
+                                                  .columns = PREVIEW_COLUMNS};
+static const cli_confirm_t s_confirm_cancel = {.verb = "cancel",
+                                               .what = "entries",
+                                               .service = CLI_SVC_LOGWRITER,
+                                               .command = "get_entry",
+                                               .each = "entry_nos",
+                                               .columns = PREVIEW_COLUMNS};
+static const cli_confirm_t s_confirm_delete_canceled = {.verb = "delete",
+                                                        .what = "canceled entries",
+                                                        .service = CLI_SVC_LOGWRITER,
+                                                        .command = "list_entries",
+                                                        .copy = "filter",
+                                                        .presets = {"filter.canceled=yes"},
+                                                        .list_field = "entries",
+                                                        .columns = PREVIEW_COLUMNS};
+
 const cli_cmd_t cli_interaction_cmds[] = {
     {.group = "interaction",
      .name = "create",
@@ -172,7 +198,9 @@ const cli_cmd_t cli_interaction_cmds[] = {
      .summary = "delete postponed interactions",
      .service = CLI_SVC_INTERACTION,
      .command = "delete_postponed",
-     .pos = {{.name = "N", .path = "entry_nos", .flags = CLI_POS_MANY}}},
+     .pos = {{.name = "N", .path = "entry_nos", .flags = CLI_POS_MANY}},
+     .opts = {cli_confirm_opts},
+     .confirm = &s_confirm_postponed},
 
     {.group = "entry",
      .name = "show",
@@ -188,7 +216,9 @@ const cli_cmd_t cli_interaction_cmds[] = {
      .service = CLI_SVC_LOGWRITER,
      .command = "set_entries_canceled",
      .pos = {{.name = "N", .path = "entry_nos", .flags = CLI_POS_MANY}},
-     .presets = {"canceled=true"}},
+     .opts = {cli_confirm_opts},
+     .presets = {"canceled=true"},
+     .confirm = &s_confirm_cancel},
     {.group = "entry",
      .name = "uncancel",
      .usage = "N...",
@@ -216,8 +246,9 @@ const cli_cmd_t cli_interaction_cmds[] = {
      .summary = "delete the canceled entries matching the filter; prints the count",
      .service = CLI_SVC_LOGWRITER,
      .command = "delete_canceled_entries",
-     .opts = {s_filter_opts},
+     .opts = {s_filter_opts, cli_confirm_opts},
      .presets = {"filter.postponed=no"},
-     .prepare = s_filter_exclusive},
+     .prepare = s_filter_exclusive,
+     .confirm = &s_confirm_delete_canceled},
     {0},
 };

@@ -1,4 +1,4 @@
-/* segment_cmds: segments on rapport-segment (DOMAIN.md section 6), logging
+/* segment_cmds: segments on rapport-segment (docs/domain.md section 6), logging
  * them (section 7), and the logged segments and campaign entries that
  * logging leaves on rapport-logwriter (section 8).
  *
@@ -391,6 +391,34 @@ static void s_print_logged(cli_ctx_t *ctx, const ProtobufCMessage *result)
 
 /* ---- the commands --------------------------------------------------------- */
 
+static const cli_confirm_t s_confirm_segment = {.verb = "delete",
+                                                .what = "segment",
+                                                .service = CLI_SVC_SEGMENT,
+                                                .command = "get_segment",
+                                                .copy = "*"};
+static const cli_confirm_t s_confirm_logged_cancel = {
+    .verb = "cancel",
+    .what = "logged segment (with its entries and campaign entries)",
+    .service = CLI_SVC_LOGWRITER,
+    .command = "get_logged_segment",
+    .copy = "entry_no"};
+static const cli_confirm_t s_confirm_logged_delete = {
+    .verb = "delete",
+    .what = "canceled logged segments",
+    .service = CLI_SVC_LOGWRITER,
+    .command = "list_logged_segments",
+    .list_field = "logged_segments",
+    .keep = "canceled",
+    .columns = "entry_no:NO.,segment_no:SEGMENT,description,creation_date:CREATED,user_id:USER"};
+static const cli_confirm_t s_confirm_ce_delete = {
+    .verb = "delete",
+    .what = "canceled campaign entries (with their entries)",
+    .service = CLI_SVC_LOGWRITER,
+    .command = "list_campaign_entries",
+    .list_field = "campaign_entries",
+    .keep = "canceled",
+    .columns = "entry_no:NO.,campaign_no:CAMPAIGN,description,date,user_id:USER"};
+
 const cli_cmd_t cli_segment_cmds[] = {
     {.group = "segment",
      .name = "numbering",
@@ -491,6 +519,8 @@ const cli_cmd_t cli_segment_cmds[] = {
      .service = CLI_SVC_SEGMENT,
      .command = "delete_segment",
      .pos = {{.name = "NO", .path = "segment_no"}},
+     .opts = {cli_confirm_opts},
+     .confirm = &s_confirm_segment,
      .print = s_print_deleted},
     {.group = "segment",
      .name = "log",
@@ -531,7 +561,9 @@ const cli_cmd_t cli_segment_cmds[] = {
      .service = CLI_SVC_LOGWRITER,
      .command = "set_logged_segment_canceled",
      .pos = {{.name = "N", .path = "entry_no"}},
-     .presets = {"canceled=true"}},
+     .opts = {cli_confirm_opts},
+     .presets = {"canceled=true"},
+     .confirm = &s_confirm_logged_cancel},
     {.group = "logged-segment",
      .name = "uncancel",
      .usage = "N",
@@ -544,7 +576,9 @@ const cli_cmd_t cli_segment_cmds[] = {
      .name = "delete-canceled",
      .summary = "delete canceled logged segments (their entries stay); prints the count",
      .service = CLI_SVC_LOGWRITER,
-     .command = "delete_canceled_logged_segments"},
+     .command = "delete_canceled_logged_segments",
+     .opts = {cli_confirm_opts},
+     .confirm = &s_confirm_logged_delete},
 
     {.group = "campaign-entry",
      .name = "list",
@@ -578,6 +612,8 @@ const cli_cmd_t cli_segment_cmds[] = {
      .name = "delete-canceled",
      .summary = "delete canceled campaign entries and their entries; prints the count",
      .service = CLI_SVC_LOGWRITER,
-     .command = "delete_canceled_campaign_entries"},
+     .command = "delete_canceled_campaign_entries",
+     .opts = {cli_confirm_opts},
+     .confirm = &s_confirm_ce_delete},
     {0},
 };

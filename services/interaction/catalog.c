@@ -1,4 +1,4 @@
-/* catalog: the master data of DOMAIN.md section 2 (interaction groups,
+/* catalog: the master data of docs/domain.md section 2 (interaction groups,
  * templates with their language rows, contacts, salespeople, campaigns).
  *
  * Records are the protobuf encodings of the contract messages, keyed by

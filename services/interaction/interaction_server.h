@@ -1,6 +1,6 @@
 /* interaction_server: rapport-interaction's logic, as main.c sees it.
  *
- * The worker keeps the catalog (DOMAIN.md section 2) in its own LMDB env
+ * The worker keeps the catalog (docs/domain.md section 2) in its own LMDB env
  * and turns single-interaction commands (sections 4 and 5) into fully
  * resolved entries that it sends to rapport-logwriter, replying to its
  * client after the writer's ack. main.c opens the store with

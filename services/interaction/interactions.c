@@ -1,8 +1,8 @@
-/* interactions: single interactions (DOMAIN.md sections 4 and 5) and the
+/* interactions: single interactions (docs/domain.md sections 4 and 5) and the
  * queries that the log writer answers (postponed entries, statistics).
  *
  * A create or resume resolves a complete entry here (origin, template
- * fill, defaults, checks in DOMAIN.md's order) and sends it to
+ * fill, defaults, checks in docs/domain.md's order) and sends it to
  * rapport-logwriter with the client's request_id, so that the writer's
  * dedup makes a retry safe; the client is answered only after the writer
  * committed. ORIGIN_ENTRY and resume first read the entry they start from,
@@ -68,7 +68,7 @@ static bool s_template_has_language(const Rapport__V1__InteractionTemplate *t, c
     return false;
 }
 
-/* Every field the template decides (DOMAIN.md section 4); the command's
+/* Every field the template decides (docs/domain.md section 4); the command's
  * own values are applied on top afterwards. */
 static void s_template_fill(Rapport__V1__Entry *e, const Rapport__V1__InteractionTemplate *t,
                             const Rapport__V1__Contact *contact)
@@ -222,7 +222,7 @@ static bool s_given_codes_exist(interaction_server_t *ix, store_txn_t *txn, serv
     return true;
 }
 
-/* The checks of DOMAIN.md section 4 in order; with postpone only 1 and 2
+/* The checks of docs/domain.md section 4 in order; with postpone only 1 and 2
  * (and the privacy block, which refuses the contact from the start). */
 static bool s_entry_check(interaction_server_t *ix, store_txn_t *txn, server_req_t *req,
                           const s_op_t *op, const Rapport__V1__Entry *e,
@@ -296,7 +296,7 @@ out_store:
     return false;
 }
 
-/* A new entry (DOMAIN.md section 4); `from` is the entry of ORIGIN_ENTRY. */
+/* A new entry (docs/domain.md section 4); `from` is the entry of ORIGIN_ENTRY. */
 static rp_err s_create_resolve(interaction_server_t *ix, store_txn_t *txn, server_req_t *req,
                                const s_op_t *op, const Rapport__V1__Entry *from,
                                Rapport__V1__Entry *e, Rapport__V1__Contact **ret_contact)

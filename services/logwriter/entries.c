@@ -4,7 +4,7 @@
  * index, the postponed set and the statistics sums are written in the same
  * transaction. Statistics are kept per (template or group, date) so that a
  * date range is a short range scan, and count only entries that are
- * neither canceled nor postponed (DOMAIN.md sections 2 and 5). */
+ * neither canceled nor postponed (docs/domain.md sections 2 and 5). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -559,7 +559,7 @@ rp_err entries_list(writer_t *w, store_txn_t *txn, server_req_t *req)
 }
 
 /* Canceled must be 'No' on the entry's logged segment and campaign entry
- * before the entry can be un-canceled (DOMAIN.md section 8). */
+ * before the entry can be un-canceled (docs/domain.md section 8). */
 static rp_err s_check_uncancel(writer_txn_t *t, server_req_t *req, const Rapport__V1__Entry *e,
                                bool *ret_ok)
 {

@@ -327,7 +327,7 @@ rp_err seglog_begin(writer_txn_t *t, server_req_t *req)
     if (rc != RP_ENOTFOUND)
         return rc;
 
-    /* A new log: validate (DOMAIN.md section 7), then reserve. */
+    /* A new log: validate (docs/domain.md section 7), then reserve. */
     if (!b->segment_no[0]) {
         server_req_fail(req, RP_EINVAL, "segment_no", "segment_no is required");
         return RP_OK;

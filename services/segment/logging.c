@@ -1,4 +1,4 @@
-/* logging: LogSegment, the fan-out (DOMAIN.md section 7, DESIGN.md
+/* logging: LogSegment, the fan-out (docs/domain.md section 7, docs/design.md
  * "Logging a segment").
  *
  * A run goes through these phases:
@@ -327,7 +327,7 @@ static void s_on_check(void *ctx, server_req_t *req, ProtobufCMessage *reply, wi
     s_after_checks(r);
 }
 
-/* ---- LOOKUP and the checks of DOMAIN.md section 7 ----
+/* ---- LOOKUP and the checks of docs/domain.md section 7 ----
  *
  * One pass over the lines: read a chunk of up to LOOKUP_BATCH counted
  * lines, ask rapport-interaction for their contacts and for every
@@ -565,7 +565,7 @@ out:
     return rc;
 }
 
-/* Check the lines of an answered chunk in order (DOMAIN.md 7.4). Returns
+/* Check the lines of an answered chunk in order (docs/domain.md 7.4). Returns
  * false with the client's reply set at the first failing line. */
 static bool s_check_chunk(logrun_t *r, const chunk_t *ch)
 {
@@ -1043,7 +1043,7 @@ static void s_stream_trouble(logrun_t *r, const Rapport__V1__Status *st)
     }
 }
 
-/* The follow-up's header (DOMAIN.md 7.9): "Follow-up on segment <no>" cut
+/* The follow-up's header (docs/domain.md 7.9): "Follow-up on segment <no>" cut
  * to 50 characters, the same campaign, the work date, no template. */
 static void s_fu_header(logrun_t *r, Rapport__V1__SegmentHeader *h, char desc[64])
 {

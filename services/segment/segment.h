@@ -175,7 +175,7 @@ void segments_remove_lines(void *ctx, server_req_t *req);
 void segments_list_lines(void *ctx, server_req_t *req);
 void segments_update_line(void *ctx, server_req_t *req);
 
-/* Correspondence type of a new line (DOMAIN.md section 6, rules a-c). */
+/* Correspondence type of a new line (docs/domain.md section 6, rules a-c). */
 Rapport__V1__CorrespondenceType seg_line_corr_type(const Rapport__V1__SegmentHeader *h,
                                                    const Rapport__V1__InteractionTemplate *t,
                                                    const Rapport__V1__Contact *c);

@@ -1,4 +1,4 @@
-/* segments: the segment commands (DOMAIN.md section 6).
+/* segments: the segment commands (docs/domain.md section 6).
  *
  * Each mutating handler reads as: validate -> (ask
  * rapport-interaction for the catalog records it needs, in one batch) ->
@@ -409,7 +409,7 @@ static Rapport__V1__Lookup *s_fields_lookup(server_req_t *req, const Rapport__V1
     return lk;
 }
 
-/* Copy the template's interaction section onto the header (DOMAIN.md 6). */
+/* Copy the template's interaction section onto the header (docs/domain.md 6). */
 static void s_header_take_template(Rapport__V1__SegmentHeader *h,
                                    const Rapport__V1__InteractionTemplate *t, const char *code)
 {
@@ -695,7 +695,7 @@ void segments_delete(void *ctx, server_req_t *req)
 
 /* ---- update the header ---- */
 
-/* Push the header's new values to one line (DOMAIN.md 6). Returns whether
+/* Push the header's new values to one line (docs/domain.md 6). Returns whether
  * the line changed. */
 static bool s_push_to_line(const Rapport__V1__SegmentHeader *h,
                            const Rapport__V1__SegmentHeader *old,

@@ -1,4 +1,4 @@
-"""Bad input of every kind on every socket (DESIGN.md "Security": no input
+"""Bad input of every kind on every socket (docs/design.md "Security": no input
 can crash a worker or corrupt the store). test_interaction_badinput.py
 mutates requests at random and test_logwriter.py sends a few hand-made ones;
 this test sends the whole catalogue of hostile inputs, built by hand for

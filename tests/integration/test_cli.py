@@ -719,7 +719,7 @@ class CliTest(CliMixin, ClusterTest):
                      code="not-found",
                      message=no_record("Interaction Log Entry", "Entry No.", 999))
 
-        # Refusals in DOMAIN.md's order and texts.
+        # Refusals in docs/domain.md's order and texts.
         self.refused("interaction", "create", "--template", "CALL", code="invalid-argument",
                      message="You must select a contact to interact with.")
         self.refused("interaction", "create", "--contact", "P1", "--salesperson", "SP1",
@@ -1091,6 +1091,69 @@ class CliTest(CliMixin, ClusterTest):
                            capture_output=True, timeout=60)
         self.assertEqual(p.returncode, 0, p.stdout.decode() + p.stderr.decode())
 
+    def _on_terminal(self, args, answer=None):
+        """Run rapport with stdin, stdout and stderr on a pseudo-terminal;
+        type `answer` when it asks. Returns (exit code, what it printed)."""
+        import pty
+        master, slave = pty.openpty()
+        p = subprocess.Popen([RAPPORT, "--run-dir", self.run_dir] + list(args), stdin=slave,
+                             stdout=slave, stderr=slave, env=cli_env(), close_fds=True)
+        os.close(slave)
+        out = b""
+        asked = False
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            r, _, _ = select.select([master], [], [], 0.2)
+            if r:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:
+                    chunk = b""
+                if not chunk:
+                    break
+                out += chunk
+                if answer is not None and not asked and b"[y/N] " in out:
+                    os.write(master, answer.encode() + b"\n")
+                    asked = True
+            elif p.poll() is not None:
+                break
+        os.close(master)
+        return p.wait(10), out.decode(errors="replace").replace("\r\n", "\n")
+
+    def test_destructive_commands_look_first(self):
+        self.seed()
+        for _ in range(3):
+            self.create("--contact", "P1", "--salesperson", "SP1", "--template", "CALL")
+        self.ok("entry", "cancel", 1, 2)
+        # --dry-run: the count and the first records; nothing changes.
+        out = self.ok("entries", "delete-canceled", "--dry-run")
+        self.assertRegex(out, r"^would delete 2 canceled entries:\nNO\. +DATE ")
+        self.assertRegex(out, r"(?m)^ +1 +\d{4}-\d\d-\d\d +P1 +CALL ")
+        doc = self.js("entries", "delete-canceled", "--dry-run")
+        self.assertEqual((doc["dry_run"], doc["count"], [e["entry_no"] for e in doc["first"]]),
+                         (True, 2, [1, 2]))
+        self.assertIn("would delete 1 interaction group:\n  code:        G2", self.ok(
+            "group", "delete", "G2", "--dry-run"))
+        self.assertEqual(len(self.js("entries", "--canceled")["entries"]), 2)
+        # On a terminal it asks; anything but yes changes nothing (exit 1).
+        rc, out = self._on_terminal(["entries", "delete-canceled"], answer="n")
+        self.assertEqual(rc, 1, out)
+        self.assertIn("about to delete 2 canceled entries:", out)
+        self.assertIn("delete 2 canceled entries? [y/N] ", out)
+        self.assertIn("nothing was changed", out)
+        self.assertEqual(len(self.js("entries", "--canceled")["entries"]), 2)
+        rc, out = self._on_terminal(["entries", "delete-canceled"], answer="y")
+        self.assertEqual((rc, out.splitlines()[-1]), (0, "2"), out)
+        self.assertEqual(self.js("entries", "--canceled")["entries"], [])
+        # --yes: no question on a terminal; without a terminal none either.
+        self.ok("group", "put", "G9")
+        rc, out = self._on_terminal(["group", "delete", "G9", "--yes"])
+        self.assertEqual(rc, 0, out)
+        self.assertNotIn("[y/N]", out)
+        self.rapport("group", "show", "G9", rc=1)
+        self.ok("segment", "create", "S9", "--description", "x")
+        self.assertEqual(self.ok("segment", "delete", "S9"), "deleted segment S9 and its 0 lines\n")
+
     def test_lost_output_is_no_success(self):
         """Output that cannot be written (here: /dev/full) ends in exit 1
         with "write error on stdout", never in 0."""
@@ -1319,7 +1382,7 @@ class CliTest(CliMixin, ClusterTest):
                           doc["follow_up_segment_no"], doc["campaign_entries"]),
                          (2, "S2", 2, 4, 5, "", []))
         # The follow-up segment has no salesperson (P1 has none either) and
-        # no template: the line checks come in DOMAIN.md's order.
+        # no template: the line checks come in docs/domain.md's order.
         self.refused("segment", "log", "SEG00002", code="failed-precondition",
                      message="Salesperson Code must have a value in Segment Line: "
                              "Segment No.=SEG00002, Line No.=10000.")

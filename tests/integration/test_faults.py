@@ -1,4 +1,4 @@
-"""Resource exhaustion and faults (DESIGN.md "Log writer", README "Flow
+"""Resource exhaustion and faults (docs/design.md "Log writer", README "Flow
 control"): a tiny map that must grow, a full disk (RLIMIT_FSIZE), a
 subscriber that never reads, a flood of requests and of clients, HWMs, and a
 dependency that goes down. In every case: nothing acknowledged is lost,

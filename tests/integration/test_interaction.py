@@ -1,5 +1,5 @@
 """rapport-interaction through its real socket, with a real rapport-logwriter
-behind it: the catalog rules and texts (DOMAIN.md section 2), creating an
+behind it: the catalog rules and texts (docs/domain.md section 2), creating an
 interaction rule by rule and check by check in order (section 4), postponed
 interactions (section 5), statistics, request_id idempotency, a writer that
 is down, stalled or restarted, and bad input on the interaction socket.
@@ -124,7 +124,7 @@ class InteractionTest(ClusterTest):
 
 
 class CatalogTest(InteractionTest):
-    """DOMAIN.md section 2."""
+    """docs/domain.md section 2."""
 
     def test_codes_are_stored_upper_case(self):
         rep = self.ok(put_group=ia.InteractionGroup(code="call", description="Calls"))
@@ -382,7 +382,7 @@ class CatalogTest(InteractionTest):
 
 
 class CreateTest(InteractionTest):
-    """DOMAIN.md section 4."""
+    """docs/domain.md section 4."""
 
     def test_checks_in_order(self):
         self.seed()
@@ -606,7 +606,7 @@ class CreateTest(InteractionTest):
 
 
 class PostponeTest(InteractionTest):
-    """DOMAIN.md section 5."""
+    """docs/domain.md section 5."""
 
     def test_postpone_applies_checks_1_and_2_only(self):
         self.seed()

@@ -1,4 +1,4 @@
-"""Security over tcp (DESIGN.md, Security): the three workers on tcp endpoints on
+"""Security over tcp (docs/design.md, Security): the three workers on tcp endpoints on
 127.0.0.1 behind CURVE and their ZAP handlers, with keys made by `rapport keygen`.
 
 - a client without CURVE and a client whose key is not authorized get no answer at

@@ -1,5 +1,5 @@
 """Segments through the real binaries (rapport-interaction, rapport-segment,
-rapport-logwriter): every rule and error text of DOMAIN.md sections 6
+rapport-logwriter): every rule and error text of docs/domain.md sections 6
 (segments), 7 (logging a segment) and 8 (canceling and deleting), the
 idempotent LogSegment, and a 100,000-contact segment logged with a
 follow-up."""

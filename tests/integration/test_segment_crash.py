@@ -1,5 +1,5 @@
 """LogSegment is all or nothing and happens exactly once, whatever process
-dies at whatever step of the fan-out (DESIGN.md "Logging a segment").
+dies at whatever step of the fan-out (docs/design.md "Logging a segment").
 
 Each case kills one worker with SIGKILL at a fault point of the code
 (RAPPORT_FAULT, see common/daemon.c daemon_fault_point), checks that no part
