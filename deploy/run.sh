@@ -41,7 +41,10 @@ if [ -d "$RUN" ] && "${RAPPORT[@]}" --timeout 500 stats >/dev/null 2>&1; then
   exit 1
 fi
 rm -rf "$RUN" "$STATE"
-mkdir -p "$RUN" "$STATE" "$LOGS"
+# The workers refuse a run dir that others may enter (the sockets are
+# the way in): 0770, whatever the umask.
+mkdir -p "$STATE" "$LOGS"
+mkdir -p -m 0770 "$RUN"
 # A local start uses no config file unless you name one.
 export RAPPORT_CONFIG=${RAPPORT_CONFIG:-/dev/null}
 
