@@ -172,10 +172,11 @@ for w in logwriter interaction segment; do
 done
 ok=0
 for _ in $(seq 100); do
-  if env -u RAPPORT_CONFIG /usr/bin/rapport --timeout 500 stats >/dev/null 2>&1; then ok=1; break; fi
+  # status: exit 0 once all three answer (stats is content with one).
+  if env -u RAPPORT_CONFIG /usr/bin/rapport --timeout 500 status >/dev/null 2>&1; then ok=1; break; fi
   sleep 0.1
 done
-[ "$ok" = 1 ] || fail "rapport stats (default config) does not reach the installed workers: $(cat "$tmp"/*.log)"
+[ "$ok" = 1 ] || fail "rapport status (default config) does not reach the installed workers: $(cat "$tmp"/*.log)"
 [ -S /run/rapport/logwriter.sock ] || fail "no socket /run/rapport/logwriter.sock"
 # Whole output first: grep -q would stop reading early and, with pipefail,
 # the writer's EPIPE would fail the pipeline.
