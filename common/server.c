@@ -651,7 +651,7 @@ static void s_http_run(server_t *s, bool ready)
 
 int server_run(server_t *s)
 {
-    bool stopping = false;
+    bool stopping = false, more = false;
 
     daemon_notify("READY=1\nSTATUS=serving on %s", s->endpoint);
     log_info("serving on %s", s->endpoint);
@@ -677,9 +677,11 @@ int server_run(server_t *s)
         if (s->held)
             s_flush_held(s);
         /* At most 100 ms: tick_fn times peer requests out, so it must run
-         * often; 10 ms while replies wait for a client's queue. */
+         * often; 10 ms while replies wait for a client's queue; no wait
+         * while background work is left. */
         ready = bus_poll_fd(socks, n, s->http ? metrics_http_fd(s->http) : -1,
-                            stopping || s->held               ? (s->held ? 10 : 20)
+                            more                              ? 0
+                            : stopping || s->held             ? (s->held ? 10 : 20)
                             : daemon_poll_interval_ms() < 100 ? daemon_poll_interval_ms()
                                                               : 100);
         if (s->http)
@@ -693,6 +695,7 @@ int server_run(server_t *s)
         }
         if (s->spec.tick_fn)
             s->spec.tick_fn(s->spec.ctx);
+        more = s->spec.background_fn && s->spec.background_fn(s->spec.ctx);
         s_prune(s);
         daemon_watchdog();
     }
@@ -852,6 +855,8 @@ int server_step(server_t *s, long timeout_ms)
     }
     if (s->spec.tick_fn)
         s->spec.tick_fn(s->spec.ctx);
+    if (s->spec.background_fn)
+        s->spec.background_fn(s->spec.ctx);
     s_prune(s);
     return ready;
 }

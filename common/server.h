@@ -67,6 +67,10 @@ typedef struct {
     void (*stats_fn)(void *ctx, wire_arena_t *arena, Rapport__V1__WorkerStats *stats);
     /* Optional: called on every loop turn (timeouts, background work). */
     void (*tick_fn)(void *ctx);
+    /* Optional: one bounded step of background work (a chunk of a
+     * follow-up segment, of an index), run on every loop turn; true when
+     * more is left, so that the loop does not sleep before the next. */
+    bool (*background_fn)(void *ctx);
     /* Optional: at stop, whether the worker still has work in flight. */
     bool (*busy_fn)(void *ctx);
     void *ctx;

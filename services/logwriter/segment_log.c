@@ -736,6 +736,29 @@ out_reply:
     return RP_OK;
 }
 
+/* A committed log is visible at once (its index and statistics are
+ * written with its batches and its Commit). */
+rp_err seglog_visible(writer_t *w, store_txn_t *txn, server_req_t *req)
+{
+    Rapport__V1__SegmentLogVisible *v = writer_request(req)->log_visible;
+    seglog_t sl;
+    rp_err rc;
+
+    if (!s_log_id_ok(req, &v->log_id))
+        return RP_OK;
+    rc = s_seglog_load(txn, w, req->arena, &v->log_id, &sl);
+    if (rc == RP_ENOTFOUND || (rc == RP_OK && sl.h.state != SEGLOG_COMMITTED)) {
+        server_req_fail(req, RP_ENOTFOUND, "log_id", "no segment log %.*s was committed",
+                        (int)v->log_id.len, (const char *)v->log_id.data);
+        return RP_OK;
+    }
+    if (rc != RP_OK)
+        return rc;
+    writer_reply(req)->result_case = RAPPORT__V1__LOG_REPLY__RESULT_SEGMENT_LOGGED;
+    writer_reply(req)->segment_logged = sl.logged;
+    return RP_OK;
+}
+
 /* ---- single interactions ---- */
 
 rp_err seglog_single_campaign_entry(writer_txn_t *t, Rapport__V1__Entry *e)

@@ -230,6 +230,7 @@ rp_err writer_fwd_store(writer_txn_t *t, const writer_fwd_t *e, const writer_fwd
 rp_err seglog_begin(writer_txn_t *t, server_req_t *req);
 rp_err seglog_batch(writer_txn_t *t, server_req_t *req);
 rp_err seglog_commit(writer_txn_t *t, server_req_t *req);
+rp_err seglog_visible(writer_t *w, store_txn_t *txn, server_req_t *req);
 rp_err seglog_get_logged(writer_t *w, store_txn_t *txn, server_req_t *req);
 rp_err seglog_list_logged(writer_t *w, store_txn_t *txn, server_req_t *req);
 rp_err seglog_set_logged_canceled(writer_txn_t *t, server_req_t *req);

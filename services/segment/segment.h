@@ -3,7 +3,8 @@
  * segment_server.c  the server spec, the links to the other workers, start-up
  * segstore.c        records: headers, lines, numbering, log records
  * segments.c        segment commands: create, update, add, personalize...
- * logging.c         LogSegment: validate, stream to the writer, finish, recover
+ * fanout_*.c        LogSegment: check, stream to the writer, follow-up, finish,
+ *                   recover (fanout.h)
  *
  * A segment is a header record under its No. and lines keyed by the
  * segment's internal id and line no. (so a segment's lines are one key
@@ -55,6 +56,7 @@ typedef struct segsrv {
     link_t *interaction;
     link_t *writer;
     logrun_t *runs;
+    uint64_t next_run_id;
     int64_t last_recovery_ms;
     bool trash_pending; /* DB_TRASH may hold ids: the tick empties it */
     /* metrics */
@@ -189,31 +191,35 @@ void seg_line_from_header(const Rapport__V1__SegmentHeader *h,
 /* Whether template t has a language row for lang. */
 bool seg_template_has_language(const Rapport__V1__InteractionTemplate *t, const char *lang);
 
-/* ---- logging.c ---- */
+/* ---- fanout_run.c: logging a segment (fanout.h) ---- */
 
-void logging_log_segment(void *ctx, server_req_t *req);
+void fanout_log_segment(void *ctx, server_req_t *req);
 
 /* Resume every segment left in LOGGING (start-up, and retries later). */
-void logging_recover(segsrv_t *s);
+void fanout_recover(segsrv_t *s);
 
 /* Drive runs that wait for a retry. */
-void logging_tick(segsrv_t *s);
+void fanout_tick(segsrv_t *s);
+
+/* Background work of the runs (the follow-up's lines, a chunk at a time);
+ * true when more is left for the next loop turn. */
+bool fanout_background(segsrv_t *s);
 
 /* Whether a log is in flight (graceful stop waits for it). */
-bool logging_busy(const segsrv_t *s);
+bool fanout_busy(const segsrv_t *s);
 
 /* Whether a LogSegment of segment `no` is running in this process (from its
  * first check on: its lines must not change). */
-bool logging_active(const segsrv_t *s, const char *no);
+bool fanout_active(const segsrv_t *s, const char *no);
 
 /* Whether a segment log in flight (LOGGING) has taken `no` for its
  * follow-up segment, which does not exist until the log finishes. Store
  * errors only. */
-rp_err logging_reserves(segsrv_t *s, store_txn_t *txn, const char *no, bool *ret_reserved);
+rp_err fanout_reserves(segsrv_t *s, store_txn_t *txn, const char *no, bool *ret_reserved);
 
 /* Number of segment logs in flight. */
-size_t logging_count(const segsrv_t *s);
+size_t fanout_count(const segsrv_t *s);
 
-void logging_destroy_all(segsrv_t *s);
+void fanout_destroy_all(segsrv_t *s);
 
 #endif

@@ -42,7 +42,7 @@ static const server_command_t s_commands[CMD_COUNT] = {
     [CMD_REMOVE] = {"remove_lines", segments_remove_lines, ROLE_WRITER, true},
     [CMD_LIST_LINES] = {"list_lines", segments_list_lines, ROLE_READER, false},
     [CMD_UPDATE_LINE] = {"update_line", segments_update_line, ROLE_WRITER, true},
-    [CMD_LOG] = {"log_segment", logging_log_segment, ROLE_WRITER, true},
+    [CMD_LOG] = {"log_segment", fanout_log_segment, ROLE_WRITER, true},
     [CMD_STATS] = {"stats", NULL, ROLE_READER, false},
 };
 
@@ -57,15 +57,20 @@ static const store_dbi_spec_t s_dbis[DB_COUNT] = {
     [DB_TRASH] = {"segment_trash", 0},
 };
 
+static bool s_background(void *ctx)
+{
+    return fanout_background(ctx);
+}
+
 static void s_tick(void *ctx)
 {
     segsrv_t *s = ctx;
     link_tick(s->interaction);
     link_tick(s->writer);
-    logging_tick(s);
+    fanout_tick(s);
     /* A little of the trash each turn while there is no segment log going
      * on, so deleting a huge segment never blocks the loop for long. */
-    if (s->trash_pending && !logging_busy(s))
+    if (s->trash_pending && !fanout_busy(s))
         seg_trash_clean(s, 20000);
 }
 
@@ -75,7 +80,7 @@ static void s_tick(void *ctx)
 static bool s_busy(void *ctx)
 {
     segsrv_t *s = ctx;
-    return logging_busy(s) || link_pending(s->interaction) > 0 || link_pending(s->writer) > 0;
+    return fanout_busy(s) || link_pending(s->interaction) > 0 || link_pending(s->writer) > 0;
 }
 
 static void s_stats(void *ctx, wire_arena_t *a, Rapport__V1__WorkerStats *st)
@@ -85,7 +90,7 @@ static void s_stats(void *ctx, wire_arena_t *a, Rapport__V1__WorkerStats *st)
     server_stats_add_gauge(a, st,
                            server_gauge(a, "rapport_segment_logs_running",
                                         "Segment logs in flight (LOGGING)",
-                                        (double)logging_count(s)));
+                                        (double)fanout_count(s)));
     server_stats_add_gauge(a, st,
                            server_gauge(a, "rapport_segment_logs_done",
                                         "Segments logged since start", (double)s->logs_done));
@@ -123,6 +128,7 @@ rp_err segsrv_new(const config_t *cfg, void *zctx, segsrv_t **ret, char *errbuf,
         .stats_result = RAPPORT__V1__SEGMENT_REPLY__RESULT_STATS,
         .stats_fn = s_stats,
         .tick_fn = s_tick,
+        .background_fn = s_background,
         .busy_fn = s_busy,
     };
     rp_err rc;
@@ -155,7 +161,7 @@ rp_err segsrv_new(const config_t *cfg, void *zctx, segsrv_t **ret, char *errbuf,
     server_add_socket(s->server, link_socket(s->interaction), link_on_readable, s->interaction);
     server_add_socket(s->server, link_socket(s->writer), link_on_readable, s->writer);
     s->trash_pending = true; /* find out at the first tick */
-    logging_recover(s);
+    fanout_recover(s);
     *ret = s;
     return RP_OK;
 out_free:
@@ -169,7 +175,7 @@ void segsrv_destroy(segsrv_t **self_p)
     if (!self_p || !*self_p)
         return;
     s = *self_p;
-    logging_destroy_all(s);
+    fanout_destroy_all(s);
     server_destroy(&s->server);
     link_destroy(&s->interaction);
     link_destroy(&s->writer);

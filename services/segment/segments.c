@@ -277,7 +277,7 @@ static rp_err s_load_for_change(segsrv_t *s, store_txn_t *txn, server_req_t *req
         return rc;
     /* A log that is still checking the lines has no LOGGING record yet,
      * but its lines must not change under it either. */
-    if (seg->h->logging || logging_active(s, no)) {
+    if (seg->h->logging || fanout_active(s, no)) {
         seg_fail_logging(req, no);
         return RP_EPRECOND;
     }
@@ -548,7 +548,7 @@ static rp_err s_apply_create(store_txn_t *txn, void *ctx)
     if (rc == RP_ENOTFOUND) {
         /* A log in flight has taken the No. for its follow-up. */
         bool reserved;
-        rc = logging_reserves(ap->s, txn, no, &reserved);
+        rc = fanout_reserves(ap->s, txn, no, &reserved);
         if (rc == RP_OK && !reserved)
             rc = RP_ENOTFOUND;
     }
@@ -1099,7 +1099,7 @@ void segments_add_contacts(void *ctx, server_req_t *req)
         seg_fail_store(req, rc);
         return;
     }
-    if (seg.h->logging || logging_active(s, ac->segment_no)) {
+    if (seg.h->logging || fanout_active(s, ac->segment_no)) {
         seg_fail_logging(req, ac->segment_no);
         return;
     }

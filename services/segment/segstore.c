@@ -440,7 +440,7 @@ rp_err seg_numbering_take(segsrv_t *s, store_txn_t *txn, char out[SEG_NO_MAX + 1
         if (rc == RP_ENOTFOUND) {
             /* Nor the follow-up of a log in flight (numbering set back). */
             bool reserved;
-            rc = logging_reserves(s, txn, out, &reserved);
+            rc = fanout_reserves(s, txn, out, &reserved);
             if (rc == RP_OK && !reserved)
                 rc = RP_ENOTFOUND;
         }

@@ -10,5 +10,5 @@ server_t *fz_segment_server(segsrv_t *s)
 
 bool fz_segment_busy(const segsrv_t *s)
 {
-    return logging_busy(s);
+    return fanout_busy(s);
 }

@@ -6,7 +6,7 @@ follow-up."""
 import time
 import unittest
 
-from harness import (TODAY_INT, ClusterTest, c, ia, lw, recv_events, sg)
+from harness import (TIME_SCALE, TODAY_INT, ClusterTest, c, ia, lw, recv_events, sg)
 
 HARD_COPY = c.CORRESPONDENCE_TYPE_HARD_COPY
 EMAIL = c.CORRESPONDENCE_TYPE_EMAIL
@@ -728,6 +728,38 @@ class LogSegmentTest(SegmentCase):
         self.assertEqual(got2.follow_up_segment_no, "")
         self.assertEqual(len(self.campaign_entries()), 3)
         self.assertEqual(len(self.campaign_entries("CP2")), 2)
+
+    def test_reply_when_durable(self):
+        """The early reply comes when the log is durable; the logged segment
+        and the follow-up then appear by themselves, all at once, the same as
+        when the reply waits for them; a retry gets the same answer."""
+        self.numbering("FU", 1, 3)
+        self.build("S1", contacts=("P1", "P2", "P3", "P4", "CO1"), campaign_no="CP1")
+        self.build("S2", contacts=("P1", "P2", "P3", "P4", "CO1"), campaign_no="CP1")
+        lines = {no: self.lines(no) for no in ("S1", "S2")}
+        rep = self.seg(log_segment=sg.LogSegment(segment_no="S1", create_follow_up=True,
+                                                 reply_when_durable=True), rid=b"early")
+        self.assertStatus(rep, c.OK)
+        got = rep.logged
+        self.assertEqual((got.entry_count, got.follow_up_segment_no), (5, "FU001"))
+        deadline = time.monotonic() + 20 * TIME_SCALE
+        while self.get("S1").status.code == c.OK or \
+                self.seg(get_segment=sg.SegmentRef(segment_no="FU001")).status.code != c.OK:
+            self.assertLess(time.monotonic(), deadline, "never finished")
+            time.sleep(0.05)
+        again = self.seg(log_segment=sg.LogSegment(segment_no="S1", create_follow_up=True,
+                                                   reply_when_durable=True), rid=b"early")
+        self.assertEqual(again.SerializeToString(), rep.SerializeToString())
+        # the default: the reply waits until everything is visible
+        late = self.log("S2", follow_up=True).logged
+        for r, no, fu in ((got, "S1", "FU001"), (late, "S2", "FU002")):
+            es = self.entries(logged_segment_entry_no=r.logged_segment_no)
+            self.assertEqual([e.contact_no for e in es], [l.contact_no for l in lines[no]])
+            self.assertEqual([l.contact_no for l in self.lines(fu)],
+                             [l.contact_no for l in lines[no]])
+            self.assertEqual(self.header(fu).no_of_lines, 5)
+        self.assertEqual([ev.segment_logged.segment_no
+                          for ev in self.cl.read_events(type_prefix="segment.")], ["S1", "S2"])
 
     def test_follow_up_with_numbering_unset_logs_nothing(self):
         self.build("S1")

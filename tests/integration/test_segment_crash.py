@@ -284,6 +284,38 @@ class SegmentAfterCommitTest(CrashCase):
         self.assert_logged_once(self.retry_until_ok())
 
 
+class SegmentAfterDurableReplyTest(CrashCase):
+    """With reply_when_durable the client is answered at the writer's commit,
+    before the follow-up is written: the answer is recorded first, so a
+    kill right after it (the reply may or may not have left) loses nothing.
+    The restarted worker writes the follow-up and finishes once, and the
+    retry gets the same answer."""
+    FAULT = ("segment", "segment.after_commit")
+
+    def request(self):
+        req = super().request()
+        req.log_segment.reply_when_durable = True
+        return req
+
+    def test_killed_after_the_durable_reply(self):
+        self.send_log()
+        self.wait_killed("segment", self.FAULT[1])
+        self.assert_window(committed=True)
+        self.restart("segment")
+        self.assert_resumed()
+        self.assertIn("after its commit", self.cl["segment"].logtext())
+        rep = self.retry_until_ok()
+        # the follow-up appears by itself; then everything is there once
+        deadline = time.monotonic() + 30 * harness.TIME_SCALE
+        while self.cl.call("segment", sg.SegmentRequest(get_segment=sg.SegmentRef(
+                segment_no=SEGMENT))).status.code == c.OK:
+            self.assertLess(time.monotonic(), deadline, "the segment was never finished")
+            time.sleep(0.1)
+        self.assert_logged_once(rep)
+        self.assertEqual(self.cl.call("segment", self.request()).SerializeToString(),
+                         rep.SerializeToString())
+
+
 class WriterCase(CrashCase):
     def crash_writer(self, committed):
         self.send_log()
