@@ -57,6 +57,8 @@ static const key_t_ s_keys[] = {
      "log writer: apply many requests per commit (false: one commit per request)"},
     INT(log_batch_entries, 1, 100000, "4096", "segment log: entries per stream message"),
     INT(log_credit, 1, 1024, "16", "segment log: stream messages in flight"),
+    INT(index_chunk_entries, 1, 1000000, "32768",
+        "log writer: entries put into the contact index per step after a segment log's commit"),
     INT(map_size, 1048576, INT64_MAX, "1073741824",
         "initial LMDB map size in bytes; the map grows when full"),
     INT(event_retention_days, 1, 36500, "7", "log writer: days the durable event log keeps"),

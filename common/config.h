@@ -40,6 +40,7 @@ typedef struct config {
     bool group_commit;
     int64_t log_batch_entries;
     int64_t log_credit;
+    int64_t index_chunk_entries;
     int64_t map_size;
     int64_t event_retention_days;
     int64_t dedup_retention_days;

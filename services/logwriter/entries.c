@@ -27,6 +27,22 @@ bool writer_entry_visible(const writer_t *w, uint64_t entry_no)
     return true;
 }
 
+bool writer_lse_visible(const writer_t *w, uint64_t lse)
+{
+    for (const writer_range_t *r = w->pending; r; r = r->next)
+        if (r->lse == lse)
+            return false;
+    return true;
+}
+
+writer_range_t *writer_range_of_log(const writer_t *w, const ProtobufCBinaryData *log_id)
+{
+    for (writer_range_t *r = w->pending; r; r = r->next)
+        if (r->log_id_len == log_id->len && memcmp(r->log_id, log_id->data, log_id->len) == 0)
+            return r;
+    return NULL;
+}
+
 void writer_fail_no_entry(server_req_t *req, uint64_t entry_no)
 {
     server_req_fail(req, RP_ENOTFOUND, "entry_no",

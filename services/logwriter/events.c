@@ -67,6 +67,9 @@ rp_err events_append(writer_txn_t *t, const char *type, uint32_t body_case, Prot
     if (t->req) {
         ev.request_id = *wire_msg_request_id(t->req->request);
         ev.user_id = wire_str(t->req->user_id);
+    } else if (t->cause_user_id) {
+        ev.request_id = t->cause_request_id;
+        ev.user_id = wire_str(t->cause_user_id);
     }
     ev.type = wire_str(type);
     s_set_body(&ev, body_case, body);

@@ -195,6 +195,5 @@ rp_err writer_fwd_store(writer_txn_t *t, const writer_fwd_t *e, const writer_fwd
         return rc;
     memcpy(dst, e->bytes, e->len);
     memcpy(dst + e->len, tail, (size_t)(q - tail));
-    rc = store_put(t->txn, w->db[DB_BY_CONTACT], e->contact_no, strlen(e->contact_no), k, 8, 0);
-    return rc == RP_EEXIST ? RP_OK : rc;
+    return RP_OK;
 }

@@ -229,7 +229,7 @@ static void s_staged_free(writer_txn_t *t)
     t->events = NULL;
     t->events_tail = &t->events;
     t->add_ranges = NULL;
-    t->n_remove_ranges = 0;
+    t->n_commit_ranges = 0;
     t->n_progress = 0;
 }
 
@@ -263,28 +263,63 @@ static rp_err s_apply(store_txn_t *txn, void *ctx)
     return RP_OK;
 }
 
-/* After a commit: make staged ranges invisible / visible. */
+/* After a commit: new ranges become invisible; committed ones are to be
+ * indexed (indexing.c makes them visible). */
 static void s_apply_ranges(writer_t *w, writer_txn_t *t)
 {
-    for (size_t i = 0; i < t->n_remove_ranges; i++) {
-        writer_range_t **pp = &w->pending;
-        while (*pp) {
-            if ((*pp)->first == t->remove_range_first[i]) {
-                writer_range_t *dead = *pp;
-                *pp = dead->next;
-                free(dead);
-                break;
+    for (size_t i = 0; i < t->n_commit_ranges; i++)
+        for (writer_range_t *r = w->pending; r; r = r->next)
+            if (r->first == t->commit_range_first[i] && !r->committed) {
+                r->committed = true;
+                r->indexed = 0;
             }
-            pp = &(*pp)->next;
-        }
-    }
     while (t->add_ranges) {
         writer_range_t *r = t->add_ranges;
         t->add_ranges = r->next;
         r->next = w->pending;
         w->pending = r;
     }
-    t->n_remove_ranges = 0;
+    t->n_commit_ranges = 0;
+}
+
+/* ---- transactions of the writer's own (indexing.c) ---- */
+
+typedef struct {
+    writer_txn_t *t;
+    writer_txn_fn fn;
+    void *ctx;
+} own_t;
+
+static rp_err s_own_apply(store_txn_t *txn, void *ctx)
+{
+    own_t *o = ctx;
+
+    s_staged_free(o->t);
+    wire_arena_reset(o->t->arena);
+    o->t->txn = txn;
+    o->t->max_entry_key = o->t->w->max_entry_key;
+    return o->fn(o->t, o->ctx);
+}
+
+rp_err writer_txn_run(writer_t *w, writer_txn_fn fn, void *ctx, unsigned flags)
+{
+    writer_txn_t t = {.w = w};
+    own_t o = {&t, fn, ctx};
+    rp_err rc;
+
+    t.events_tail = &t.events;
+    t.arena = wire_arena_new();
+    if (!t.arena)
+        return RP_ENOMEM;
+    rc = store_write_flags(w->store, s_own_apply, &o, flags, NULL);
+    if (rc == RP_OK) {
+        w->max_entry_key = t.max_entry_key;
+        s_apply_ranges(w, &t);
+        events_publish_staged(w, t.events);
+    }
+    s_staged_free(&t);
+    wire_arena_destroy(&t.arena);
+    return rc;
 }
 
 static void s_commit(writer_t *w, server_req_t **reqs, size_t n)
@@ -373,11 +408,13 @@ static void s_on_batch(void *ctx, server_req_t **reqs, size_t n)
         }
         rc = read(w, rtxn, req);
         if (rc != RP_OK) {
+            req->deferred = false;
             server_req_reset_reply(req);
             server_req_fail(req, rc == RP_ECORRUPT ? RP_ECORRUPT : RP_EINTERNAL, NULL,
                             "the log writer could not read: %s", rp_strerror(rc));
         }
-        server_req_finish(req);
+        if (!req->deferred) /* a SegmentLogVisible may wait for its log */
+            server_req_finish(req);
     }
     store_txn_abort(rtxn);
     if (nw == 0)
@@ -466,6 +503,16 @@ static void s_stats(void *ctx, wire_arena_t *a, Rapport__V1__WorkerStats *st)
     }
 }
 
+static bool s_background(void *ctx)
+{
+    return indexing_step(ctx);
+}
+
+static bool s_busy(void *ctx)
+{
+    return indexing_busy(ctx);
+}
+
 static void s_tick(void *ctx)
 {
     writer_t *w = ctx;
@@ -529,6 +576,8 @@ rp_err logwriter_new(const config_t *cfg, void *zctx, logwriter_t **ret, char *e
         .batch_fn = s_on_batch,
         .stats_fn = s_stats,
         .tick_fn = s_tick,
+        .background_fn = s_background,
+        .busy_fn = s_busy,
     };
     rp_err rc;
 
@@ -565,6 +614,10 @@ rp_err logwriter_new(const config_t *cfg, void *zctx, logwriter_t **ret, char *e
     rc = bus_socket_bind(zctx, BUS_PUB, cfg->events_endpoint, cfg, gate, &w->pub, errbuf, errlen);
     if (rc != RP_OK)
         goto out_free;
+    /* A log committed before a crash and not yet visible is finished
+     * before serving, so that a restart shows it whole. */
+    while (indexing_step(w))
+        ;
     *ret = w;
     return RP_OK;
 out_free:
@@ -583,6 +636,7 @@ void logwriter_destroy(logwriter_t **self_p)
         zmq_close(w->pub);
     while (w->pending) {
         writer_range_t *n = w->pending->next;
+        free(w->pending->waiters);
         free(w->pending);
         w->pending = n;
     }

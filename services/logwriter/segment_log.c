@@ -21,7 +21,8 @@
 #include "writer.h"
 
 #define SEGLOG_IN_FLIGHT     0u
-#define SEGLOG_COMMITTED     1u
+#define SEGLOG_COMMITTED     1u /* visible */
+#define SEGLOG_INDEXING      2u /* committed (durable), its contact index being built */
 #define MAX_LINES            100000000ull
 #define MAX_CAMPAIGNS        1000
 #define PROGRESS_INTERVAL_MS 250
@@ -62,13 +63,13 @@ static rp_err s_seglog_load(store_txn_t *txn, writer_t *w, wire_arena_t *a,
     memset(ret, 0, sizeof(*ret));
     memcpy(&ret->h, v.data, sizeof(ret->h));
     p = (const uint8_t *)v.data + sizeof(ret->h);
-    counts = ret->h.state == SEGLOG_COMMITTED ? 0 : ret->h.n_campaigns * sizeof(uint64_t);
+    counts = ret->h.state != SEGLOG_IN_FLIGHT ? 0 : ret->h.n_campaigns * sizeof(uint64_t);
     if (v.len != sizeof(ret->h) + counts + ret->h.body_len + ret->h.owner_len)
         return RP_ECORRUPT;
     owner = wire_arena_alloc(a, ret->h.owner_len + 1u);
     memcpy(owner, p + counts + ret->h.body_len, ret->h.owner_len);
     ret->owner = owner;
-    if (ret->h.state == SEGLOG_COMMITTED)
+    if (ret->h.state != SEGLOG_IN_FLIGHT)
         return wire_decode_trusted(a, &rapport__v1__segment_logged__descriptor, p, ret->h.body_len,
                                    (ProtobufCMessage **)&ret->logged);
     ret->counts = wire_arena_alloc(a, sizeof(uint64_t) * (ret->h.n_campaigns + 1u));
@@ -80,8 +81,8 @@ static rp_err s_seglog_load(store_txn_t *txn, writer_t *w, wire_arena_t *a,
 static rp_err s_seglog_save(writer_txn_t *t, const ProtobufCBinaryData *log_id, seglog_t *sl)
 {
     const ProtobufCMessage *body =
-        sl->h.state == SEGLOG_COMMITTED ? &sl->logged->base : &sl->begin->base;
-    size_t counts = sl->h.state == SEGLOG_COMMITTED ? 0 : sl->h.n_campaigns * sizeof(uint64_t);
+        sl->h.state != SEGLOG_IN_FLIGHT ? &sl->logged->base : &sl->begin->base;
+    size_t counts = sl->h.state != SEGLOG_IN_FLIGHT ? 0 : sl->h.n_campaigns * sizeof(uint64_t);
     size_t blen = wire_size(body), olen = sl->owner ? strlen(sl->owner) : 0;
     uint8_t *dst;
     rp_err rc;
@@ -105,7 +106,7 @@ static rp_err s_seglog_save(writer_txn_t *t, const ProtobufCBinaryData *log_id, 
  * restart, feed or commit it (over ipc there is no key, and no owner). */
 static bool s_owner_ok(server_req_t *req, const seglog_t *sl, const ProtobufCBinaryData *log_id)
 {
-    if (sl->h.state == SEGLOG_COMMITTED || strcmp(sl->owner, req->key) == 0)
+    if (sl->h.state != SEGLOG_IN_FLIGHT || strcmp(sl->owner, req->key) == 0)
         return true;
     log_notice("refused a segment log message from key %s: log %.*s was begun by key %s",
                req->key[0] ? req->key : "(ipc)", (int)log_id->len, (const char *)log_id->data,
@@ -174,7 +175,7 @@ rp_err seglog_load_pending(writer_t *w)
             break;
         }
         memcpy(&h, v.data, sizeof(h));
-        if (h.state != SEGLOG_IN_FLIGHT || h.count == 0)
+        if (h.state == SEGLOG_COMMITTED || h.count == 0 || k.len > sizeof(r->log_id))
             continue;
         r = calloc(1, sizeof(*r));
         if (!r) {
@@ -183,12 +184,23 @@ rp_err seglog_load_pending(writer_t *w)
         }
         r->first = h.first;
         r->last = h.first + h.count - 1;
+        r->lse = h.lse;
+        r->committed = h.state == SEGLOG_INDEXING;
+        r->indexed = r->committed ? h.received : 0;
+        memcpy(r->log_id, k.data, k.len);
+        r->log_id_len = k.len;
         r->next = w->pending;
         w->pending = r;
-        log_info("segment log of logged segment %llu is unfinished (%llu of %llu entries); it "
-                 "stays invisible until its segment worker resends it",
-                 (unsigned long long)h.lse, (unsigned long long)h.received,
-                 (unsigned long long)h.count);
+        if (r->committed)
+            log_info("segment log of logged segment %llu is committed, its index built for "
+                     "%llu of %llu entries: it goes on",
+                     (unsigned long long)h.lse, (unsigned long long)h.received,
+                     (unsigned long long)h.count);
+        else
+            log_info("segment log of logged segment %llu is unfinished (%llu of %llu entries); "
+                     "it stays invisible until its segment worker resends it",
+                     (unsigned long long)h.lse, (unsigned long long)h.received,
+                     (unsigned long long)h.count);
     }
     store_cursor_close(cur);
     store_txn_abort(txn);
@@ -296,7 +308,7 @@ rp_err seglog_begin(writer_txn_t *t, server_req_t *req)
     if (!s_log_id_ok(req, &b->log_id))
         return RP_OK;
     rc = s_seglog_load(t->txn, t->w, req->arena, &b->log_id, &sl);
-    if (rc == RP_OK && sl.h.state == SEGLOG_COMMITTED) {
+    if (rc == RP_OK && sl.h.state != SEGLOG_IN_FLIGHT) {
         Rapport__V1__LogStarted *ls = s_started(req, &b->log_id, &sl, 0);
         ls->committed = true;
         ls->logged = sl.logged;
@@ -392,6 +404,9 @@ rp_err seglog_begin(writer_txn_t *t, server_req_t *req)
             return RP_ENOMEM;
         r->first = sl.h.first;
         r->last = sl.h.first + sl.h.count - 1;
+        r->lse = sl.h.lse;
+        memcpy(r->log_id, b->log_id.data, b->log_id.len);
+        r->log_id_len = b->log_id.len;
         r->next = t->add_ranges;
         t->add_ranges = r;
     }
@@ -505,7 +520,7 @@ rp_err seglog_batch(writer_txn_t *t, server_req_t *req)
     }
     if (rc != RP_OK)
         return rc;
-    if (sl.h.state == SEGLOG_COMMITTED) {
+    if (sl.h.state != SEGLOG_IN_FLIGHT) {
         server_req_fail(req, RP_EPRECOND, "log_id", "segment log %.*s is already committed",
                         (int)bt->log_id.len, (const char *)bt->log_id.data);
         return RP_OK;
@@ -640,7 +655,7 @@ rp_err seglog_commit(writer_txn_t *t, server_req_t *req)
     }
     if (rc != RP_OK)
         return rc;
-    if (sl.h.state == SEGLOG_COMMITTED) {
+    if (sl.h.state != SEGLOG_IN_FLIGHT) {
         out = sl.logged;
         goto out_reply;
     }
@@ -710,24 +725,19 @@ rp_err seglog_commit(writer_txn_t *t, server_req_t *req)
             return rc;
         out->campaign_entries[j] = ce;
     }
-    rc = s_merge_stats(t, sl.h.lse);
-    if (rc != RP_OK)
-        return rc;
-    if (t->n_remove_ranges == sizeof(t->remove_range_first) / sizeof(t->remove_range_first[0])) {
+    if (t->n_commit_ranges == sizeof(t->commit_range_first) / sizeof(t->commit_range_first[0])) {
         /* Too many logs committing in one transaction: let this one be
          * retried in the next. */
         server_req_fail(req, RP_EUNAVAIL, NULL, "the log writer is busy; retry");
         return RP_OK;
     }
-    t->remove_range_first[t->n_remove_ranges++] = sl.h.first;
-    sl.h.state = SEGLOG_COMMITTED;
+    /* Durable now; visible once its contact index is built (indexing.c),
+     * when its statistics merge and segment.logged is published. */
+    t->commit_range_first[t->n_commit_ranges++] = sl.h.first;
+    sl.h.state = SEGLOG_INDEXING;
+    sl.h.received = 0; /* from now on: entries indexed */
     sl.logged = out;
     rc = s_seglog_save(t, &c->log_id, &sl);
-    if (rc == RP_OK)
-        rc = s_seglog_committed_at(t, &c->log_id);
-    if (rc != RP_OK)
-        return rc;
-    rc = events_append(t, "segment.logged", RAPPORT__V1__EVENT__BODY_SEGMENT_LOGGED, &out->base);
     if (rc != RP_OK)
         return rc;
 out_reply:
@@ -736,27 +746,79 @@ out_reply:
     return RP_OK;
 }
 
-/* A committed log is visible at once (its index and statistics are
- * written with its batches and its Commit). */
 rp_err seglog_visible(writer_t *w, store_txn_t *txn, server_req_t *req)
 {
     Rapport__V1__SegmentLogVisible *v = writer_request(req)->log_visible;
+    writer_range_t *r;
     seglog_t sl;
     rp_err rc;
 
     if (!s_log_id_ok(req, &v->log_id))
         return RP_OK;
     rc = s_seglog_load(txn, w, req->arena, &v->log_id, &sl);
-    if (rc == RP_ENOTFOUND || (rc == RP_OK && sl.h.state != SEGLOG_COMMITTED)) {
+    if (rc == RP_ENOTFOUND || (rc == RP_OK && sl.h.state == SEGLOG_IN_FLIGHT)) {
         server_req_fail(req, RP_ENOTFOUND, "log_id", "no segment log %.*s was committed",
                         (int)v->log_id.len, (const char *)v->log_id.data);
         return RP_OK;
     }
     if (rc != RP_OK)
         return rc;
+    r = writer_range_of_log(w, &v->log_id);
+    if (r && r->committed)
+        return indexing_wait(r, req);
     writer_reply(req)->result_case = RAPPORT__V1__LOG_REPLY__RESULT_SEGMENT_LOGGED;
     writer_reply(req)->segment_logged = sl.logged;
     return RP_OK;
+}
+
+rp_err seglog_set_indexed(writer_txn_t *t, const writer_range_t *r, uint64_t indexed)
+{
+    ProtobufCBinaryData id = {r->log_id_len, (uint8_t *)(uintptr_t)r->log_id};
+    seglog_t sl;
+    rp_err rc = s_seglog_load(t->txn, t->w, t->arena, &id, &sl);
+
+    if (rc != RP_OK)
+        return rc;
+    sl.h.received = indexed;
+    return s_seglog_save(t, &id, &sl);
+}
+
+rp_err seglog_reveal(writer_txn_t *t, writer_range_t *r)
+{
+    ProtobufCBinaryData id = {r->log_id_len, r->log_id};
+    Rapport__V1__LoggedSegment *ls;
+    uint8_t *slash;
+    seglog_t sl;
+    rp_err rc = s_seglog_load(t->txn, t->w, t->arena, &id, &sl);
+
+    if (rc != RP_OK)
+        return rc;
+    if (sl.h.state != SEGLOG_INDEXING)
+        return RP_OK; /* revealed before a restart */
+    /* segment.logged names who logged it, and the LogSegment's request_id
+     * (the segment worker's log_id is "<segment No.>/<request_id>"). */
+    rc = writer_get_record(t->txn, t->w, t->arena, DB_LOGGED_SEGMENTS, sl.h.lse,
+                           &rapport__v1__logged_segment__descriptor, (ProtobufCMessage **)&ls);
+    if (rc != RP_OK)
+        return rc;
+    t->cause_user_id = ls->user_id;
+    slash = memchr(id.data, '/', id.len);
+    if (slash && (size_t)(id.data + id.len - slash - 1) <= WIRE_REQUEST_ID_MAX) {
+        t->cause_request_id.data = slash + 1;
+        t->cause_request_id.len = (size_t)(id.data + id.len - slash - 1);
+    }
+    rc = s_merge_stats(t, sl.h.lse);
+    if (rc != RP_OK)
+        return rc;
+    sl.h.state = SEGLOG_COMMITTED;
+    sl.h.received = sl.h.count;
+    rc = s_seglog_save(t, &id, &sl);
+    if (rc == RP_OK)
+        rc = s_seglog_committed_at(t, &id);
+    if (rc == RP_OK)
+        rc = events_append(t, "segment.logged", RAPPORT__V1__EVENT__BODY_SEGMENT_LOGGED,
+                           &sl.logged->base);
+    return rc;
 }
 
 /* ---- single interactions ---- */
@@ -838,13 +900,41 @@ rp_err seglog_entries_deleted(writer_txn_t *t, uint64_t *lse_nos, uint64_t *ce_n
 
 /* ---- logged segments ---- */
 
+/* Whether a logged segment or campaign entry record is visible: its log is
+ * neither in flight nor being indexed (a campaign entry goes with its
+ * logged segment, its register no.; a single interaction's has none). */
+static bool s_record_visible(const writer_t *w, int db, const ProtobufCMessage *m)
+{
+    if (db == DB_LOGGED_SEGMENTS)
+        return writer_lse_visible(w, ((const Rapport__V1__LoggedSegment *)m)->entry_no);
+    if (db == DB_CAMPAIGN_ENTRIES)
+        return writer_lse_visible(w, ((const Rapport__V1__CampaignEntry *)m)->register_no);
+    return true;
+}
+
+/* A visible record by its no.; RP_ENOTFOUND also for an invisible one. */
+static rp_err s_get_visible(store_txn_t *txn, writer_t *w, wire_arena_t *a, int db, uint64_t no,
+                            ProtobufCMessage **ret)
+{
+    ProtobufCMessage *m;
+    rp_err rc =
+        writer_get_record(txn, w, a, db, no,
+                          db == DB_LOGGED_SEGMENTS ? &rapport__v1__logged_segment__descriptor
+                                                   : &rapport__v1__campaign_entry__descriptor,
+                          &m);
+    if (rc == RP_OK && !s_record_visible(w, db, m))
+        rc = RP_ENOTFOUND;
+    if (rc == RP_OK)
+        *ret = m;
+    return rc;
+}
+
 rp_err seglog_get_logged(writer_t *w, store_txn_t *txn, server_req_t *req)
 {
     uint64_t no = writer_request(req)->get_logged_segment->entry_no;
     Rapport__V1__LoggedSegment *ls;
-    rp_err rc =
-        writer_get_record(txn, w, req->arena, DB_LOGGED_SEGMENTS, no,
-                          &rapport__v1__logged_segment__descriptor, (ProtobufCMessage **)&ls);
+    rp_err rc = s_get_visible(txn, w, req->arena, DB_LOGGED_SEGMENTS, no, (ProtobufCMessage **)&ls);
+
     if (rc == RP_ENOTFOUND) {
         s_fail_no(req, "Logged Segment", no);
         return RP_OK;
@@ -888,7 +978,7 @@ static rp_err s_page(writer_t *w, store_txn_t *txn, wire_arena_t *a, int db,
         rc = wire_decode_trusted(a, desc, v.data, v.len, &m);
         if (rc != RP_OK)
             break;
-        if (keep && !keep(m, arg))
+        if ((keep && !keep(m, arg)) || !s_record_visible(w, db, m))
             continue;
         out[n++] = m;
     }
@@ -1039,8 +1129,8 @@ rp_err seglog_set_logged_canceled(writer_txn_t *t, server_req_t *req)
     size_t n = 0, n_ces;
     rp_err rc;
 
-    rc = writer_get_record(t->txn, t->w, t->arena, DB_LOGGED_SEGMENTS, sc->entry_no,
-                           &rapport__v1__logged_segment__descriptor, (ProtobufCMessage **)&ls);
+    rc = s_get_visible(t->txn, t->w, t->arena, DB_LOGGED_SEGMENTS, sc->entry_no,
+                       (ProtobufCMessage **)&ls);
     if (rc == RP_ENOTFOUND) {
         s_fail_no(req, "Logged Segment", sc->entry_no);
         return RP_OK;
@@ -1228,8 +1318,8 @@ rp_err seglog_set_campaign_entry_canceled(writer_txn_t *t, server_req_t *req)
     size_t n = 0;
     rp_err rc;
 
-    rc = writer_get_record(t->txn, t->w, t->arena, DB_CAMPAIGN_ENTRIES, sc->entry_no,
-                           &rapport__v1__campaign_entry__descriptor, (ProtobufCMessage **)&ce);
+    rc = s_get_visible(t->txn, t->w, t->arena, DB_CAMPAIGN_ENTRIES, sc->entry_no,
+                       (ProtobufCMessage **)&ce);
     if (rc == RP_ENOTFOUND) {
         s_fail_no(req, "Campaign Entry", sc->entry_no);
         return RP_OK;

@@ -47,9 +47,18 @@ enum {
     DB_COUNT
 };
 
-/* An entry range reserved by a segment log and not yet visible. */
+/* An entry range reserved by a segment log and not yet visible: in flight,
+ * or committed and being indexed (indexing.c), with the SegmentLogVisible
+ * requests waiting for it. */
 typedef struct writer_range {
     uint64_t first, last;
+    uint64_t lse;     /* its logged segment no. */
+    bool committed;   /* durable; visible once indexed == last - first + 1 */
+    uint64_t indexed; /* entries put into the contact index so far */
+    uint8_t log_id[2 * WIRE_REQUEST_ID_MAX];
+    size_t log_id_len;
+    server_req_t **waiters; /* deferred SegmentLogVisible requests */
+    size_t n_waiters;
     struct writer_range *next;
 } writer_range_t;
 
@@ -99,18 +108,30 @@ typedef struct writer_txn {
     writer_event_t *events; /* to publish after commit */
     writer_event_t **events_tail;
     uint64_t max_entry_key;
-    writer_range_t *add_ranges; /* become invisible after commit */
-    uint64_t remove_range_first[64];
+    writer_range_t *add_ranges;      /* become invisible after commit */
+    uint64_t commit_range_first[64]; /* committed: to index after commit */
+    size_t n_commit_ranges;
+    uint64_t remove_range_first[64]; /* indexed: visible after commit */
     size_t n_remove_ranges;
     writer_progress_t progress[16];
     size_t n_progress;
     server_req_t *req; /* the request being applied */
+    /* Without a request (the writer's own transactions): the cause that
+     * events name, its user id and request_id. */
+    const char *cause_user_id;
+    ProtobufCBinaryData cause_request_id;
 } writer_txn_t;
 
 typedef rp_err (*writer_write_fn)(writer_txn_t *t, server_req_t *req);
+typedef rp_err (*writer_txn_fn)(writer_txn_t *t, void *ctx);
 typedef rp_err (*writer_read_fn)(writer_t *w, store_txn_t *txn, server_req_t *req);
 
 /* ---- shared helpers (logwriter_server.c) ---- */
+
+/* Run fn in a write transaction of the writer's own (no request): staged
+ * events are published and ranges applied after its commit. store_write's
+ * errors. */
+rp_err writer_txn_run(writer_t *w, writer_txn_fn fn, void *ctx, unsigned flags);
 
 /* Counter in DB_META (0 when absent). */
 rp_err writer_meta_get(store_txn_t *txn, writer_t *w, const char *name, uint64_t *ret);
@@ -145,6 +166,13 @@ static inline Rapport__V1__LogRequest *writer_request(server_req_t *req)
 
 /* Whether entry_no is visible (not in an in-flight segment log's range). */
 bool writer_entry_visible(const writer_t *w, uint64_t entry_no);
+
+/* Whether logged segment `lse` is visible (its log is neither in flight nor
+ * being indexed); its campaign entries go with it. */
+bool writer_lse_visible(const writer_t *w, uint64_t lse);
+
+/* The pending range of a log, or NULL. */
+writer_range_t *writer_range_of_log(const writer_t *w, const ProtobufCBinaryData *log_id);
 
 /* Put an entry (new or replaced) with its contact index; updates the
  * statistics when it counts (neither canceled nor postponed). `old` is the
@@ -222,7 +250,8 @@ rp_err writer_fwd_parse(server_req_t *req, wire_arena_t *a, const ProtobufCBinar
                         size_t max, writer_fwd_t **ret_entries, size_t *ret_n);
 
 /* Store a forwarded entry under ids->entry_no with the fields assigned
- * appended, and its contact index (statistics are the caller's). */
+ * appended (its contact index comes after the log's commit, indexing.c;
+ * statistics are the caller's). */
 rp_err writer_fwd_store(writer_txn_t *t, const writer_fwd_t *e, const writer_fwd_ids_t *ids);
 
 /* ---- segment_log.c ---- */
@@ -247,6 +276,27 @@ rp_err seglog_entries_deleted(writer_txn_t *t, uint64_t *lse_nos, uint64_t *ce_n
 
 /* Delete committed segment logs older than max_age_ms (at most `budget`). */
 rp_err seglog_prune(writer_t *w, store_txn_t *txn, int64_t max_age_ms, size_t budget);
+
+/* In the transaction of a log's last index chunk: merge its statistics,
+ * append segment.logged, mark it visible (the range goes after commit). */
+rp_err seglog_reveal(writer_txn_t *t, writer_range_t *r);
+
+/* Record how far a committed log's contact index is built. */
+rp_err seglog_set_indexed(writer_txn_t *t, const writer_range_t *r, uint64_t indexed);
+
+/* ---- indexing.c ---- */
+
+/* One step of building a committed log's contact index (the oldest
+ * first), and when it is complete, making the log visible and answering
+ * what waits for it. True when more is left. */
+bool indexing_step(writer_t *w);
+
+/* Whether a committed log is still being indexed (a graceful stop finishes
+ * it first). */
+bool indexing_busy(const writer_t *w);
+
+/* Answer req (a SegmentLogVisible) once range r is visible. */
+rp_err indexing_wait(writer_range_t *r, server_req_t *req);
 
 /* Load the invisible ranges of segment logs in flight (start-up). */
 rp_err seglog_load_pending(writer_t *w);

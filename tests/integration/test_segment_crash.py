@@ -31,10 +31,12 @@ class CrashCase(ClusterTest):
     contacts ready to log."""
 
     FAULT = None  # (worker, fault point)
+    WRITER_ARGS = []
 
     def setUp(self):
         self.cl = Cluster(self.WORKERS, start=False)
         self.cl["segment"].extra_args = list(SEG_ARGS)
+        self.cl["logwriter"].extra_args = list(self.WRITER_ARGS)
         if self.FAULT:
             self.cl[self.FAULT[0]].env = {"RAPPORT_FAULT": self.FAULT[1]}
         try:
@@ -351,6 +353,25 @@ class WriterAfterCommitTest(WriterCase):
 
     def test_writer_killed_after_commit_before_ack(self):
         self.crash_writer(committed=True)
+
+
+class WriterMidIndexTest(CrashCase):
+    """After its Commit (answered: the log is durable) the writer builds the
+    contact index in steps, the log invisible until the last one. Killed
+    between two steps, the restarted writer finishes the index before it
+    serves: the log is visible whole, never in part, and the segment worker
+    (waiting for the log to show) finishes it exactly once."""
+    FAULT = ("logwriter", "logwriter.mid_index:2")
+    WRITER_ARGS = ["--set", "index_chunk_entries=%d" % (N // 5)]
+
+    def test_writer_killed_while_indexing(self):
+        self.send_log()
+        self.wait_killed("logwriter", self.FAULT[1])
+        self.restart("logwriter")
+        self.assert_window(committed=True)
+        self.assertIn("its index built for %d of %d entries" % (2 * N // 5, N),
+                      self.cl["logwriter"].logtext())
+        self.assert_logged_once(self.retry_until_ok())
 
 
 class GracefulStopTest(CrashCase):
