@@ -8,6 +8,7 @@
 
 #include "bus.h"
 #include "clock.h"
+#include "hash.h"
 #include "log.h"
 
 #define LINK_BUCKETS 1024
@@ -47,10 +48,7 @@ static int64_t s_retry_ms(int timeout_ms)
 
 static size_t s_hash(const uint8_t *id, size_t len)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ id[i]) * 1099511628211ull;
-    return (size_t)(h % LINK_BUCKETS);
+    return (size_t)(hash_bytes(HASH_INIT, id, len) % LINK_BUCKETS);
 }
 
 rp_err link_new(void *zctx, const char *endpoint, const char *peer,

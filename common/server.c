@@ -15,6 +15,7 @@
 #include "auth.h"
 #include "clock.h"
 #include "daemon.h"
+#include "hash.h"
 #include "log.h"
 #include "metrics_http.h"
 #include "server_internal.h"
@@ -25,13 +26,10 @@ static void s_prune(server_t *s);
 
 static size_t s_hash(const char *user, const ProtobufCBinaryData *id)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (const char *p = user; *p; p++)
-        h = (h ^ (uint8_t)*p) * 1099511628211ull;
-    h = (h ^ 0xff) * 1099511628211ull; /* between the two parts */
-    for (size_t i = 0; i < id->len; i++)
-        h = (h ^ id->data[i]) * 1099511628211ull;
-    return (size_t)(h % INFLIGHT_BUCKETS);
+    /* The length byte keeps ("ab", "c") and ("a", "bc") apart. */
+    uint8_t ulen = (uint8_t)strlen(user);
+    uint64_t h = hash_bytes(hash_str(HASH_INIT, user), &ulen, 1);
+    return (size_t)(hash_bytes(h, id->data, id->len) % INFLIGHT_BUCKETS);
 }
 
 static bool s_same(const server_req_t *r, const char *user, const ProtobufCBinaryData *id)

@@ -260,9 +260,10 @@ const char *store_last_error(const store_t *s)
 
 rp_err store_txn_begin(store_t *s, bool write, store_txn_t **ret_txn)
 {
-    store_txn_t *t;
+    store_txn_t *t = NULL;
     int rc;
 
+    *ret_txn = NULL; /* a handle, so a failure path may always release it */
     if (!write && s->read_txn) {
         t = s->read_txn;
         s->read_txn = NULL;
@@ -375,7 +376,7 @@ rp_err store_write_flags(store_t *s, store_write_fn fn, void *ctx, unsigned flag
     rp_err rc;
 
     for (;;) {
-        store_txn_t *txn;
+        store_txn_t *txn = NULL;
         attempts++;
         rc = store_txn_begin(s, true, &txn);
         if (rc != RP_OK)
@@ -485,7 +486,10 @@ rp_err store_count(store_txn_t *txn, store_dbi_t dbi, uint64_t *ret_count)
 rp_err store_cursor_open(store_txn_t *txn, store_dbi_t dbi, store_cursor_t **ret_cur)
 {
     MDB_cursor *c;
-    int rc = mdb_cursor_open(txn->txn, dbi, &c);
+    int rc;
+
+    *ret_cur = NULL; /* a handle, so a failure path may always close it */
+    rc = mdb_cursor_open(txn->txn, dbi, &c);
     if (rc)
         return s_map(txn->store, rc, "mdb_cursor_open");
     *ret_cur = (store_cursor_t *)c;

@@ -89,7 +89,9 @@ store_dbi_t store_dbi(const store_t *s, size_t i);
 const char *store_last_error(const store_t *s);
 
 /* Begin a transaction. A read transaction is cheap (a cached handle is
- * renewed). RP_EIO, RP_EMAPFULL (resized by another process: retry). */
+ * renewed). RP_EIO, RP_EMAPFULL (resized by another process: retry).
+ * *ret_txn is NULL on failure (store_txn_abort accepts NULL), so a caller
+ * may release it on every path. */
 rp_err store_txn_begin(store_t *s, bool write, store_txn_t **ret_txn);
 
 /* Commit; the txn is gone whatever the result. RP_EMAPFULL, RP_ENOSPC
@@ -149,6 +151,8 @@ rp_err store_drop(store_txn_t *txn, store_dbi_t dbi);
 /* Number of items in a DBI. */
 rp_err store_count(store_txn_t *txn, store_dbi_t dbi, uint64_t *ret_count);
 
+/* Open a cursor on a DBI; *ret_cur is NULL on failure (store_cursor_close
+ * accepts NULL). RP_EIO. */
 rp_err store_cursor_open(store_txn_t *txn, store_dbi_t dbi, store_cursor_t **ret_cur);
 void store_cursor_close(store_cursor_t *cur);
 

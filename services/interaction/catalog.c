@@ -104,7 +104,7 @@ static void s_store_fail(interaction_server_t *ix, server_req_t *req, rp_err rc)
 static rp_err s_index_has_other(store_txn_t *txn, store_dbi_t dbi, const char *key,
                                 const char *except, bool *ret_has, store_val_t *ret_other)
 {
-    store_cursor_t *cur;
+    store_cursor_t *cur = NULL;
     store_val_t k = {strlen(key), (void *)(uintptr_t)key}, v;
     size_t elen = except ? strlen(except) : 0;
     rp_err rc = store_cursor_open(txn, dbi, &cur);
@@ -629,7 +629,7 @@ void catalog_record_get(void *ctx, server_req_t *req)
         interaction_field(req, kind == IX_KIND_CONTACT || kind == IX_KIND_CAMPAIGN ? "no" : "code");
     interaction_err_t err = {0};
     ProtobufCMessage *msg;
-    store_txn_t *txn;
+    store_txn_t *txn = NULL;
     rp_err rc;
 
     if (s_blank(key)) {
@@ -662,7 +662,7 @@ typedef struct {
 static rp_err s_list_keys(interaction_server_t *ix, store_txn_t *txn, server_req_t *req,
                           interaction_kind_t kind, const char *after, s_page_t *pg)
 {
-    store_cursor_t *cur;
+    store_cursor_t *cur = NULL;
     store_val_t k, v;
     wire_error_t werr;
     rp_err rc = store_cursor_open(txn, ix->dbi[interaction_kinds[kind].dbi], &cur);
@@ -705,7 +705,7 @@ static rp_err s_list_index(interaction_server_t *ix, store_txn_t *txn, server_re
                            store_dbi_t dbi, const char *key, const char *after,
                            const char *salesperson, s_page_t *pg)
 {
-    store_cursor_t *cur;
+    store_cursor_t *cur = NULL;
     store_val_t k = {strlen(key), (void *)(uintptr_t)key}, v;
     rp_err rc = store_cursor_open(txn, dbi, &cur);
 
@@ -765,7 +765,7 @@ void catalog_records_list(void *ctx, server_req_t *req)
     const ProtobufCFieldDescriptor *next_fd = protobuf_c_message_descriptor_get_field(page_desc, 2);
     s_page_t pg = {0};
     ProtobufCMessage *page;
-    store_txn_t *txn;
+    store_txn_t *txn = NULL;
     rp_err rc;
 
     pg.limit = lc->limit == 0 ? LIST_DEFAULT : lc->limit > LIST_MAX ? LIST_MAX : lc->limit;
@@ -963,7 +963,7 @@ void catalog_lookup(void *ctx, server_req_t *req)
     size_t total =
         lk->n_contact_nos + lk->n_template_codes + lk->n_salesperson_codes + lk->n_campaign_nos;
     Rapport__V1__LookupResult *res;
-    store_txn_t *txn;
+    store_txn_t *txn = NULL;
     rp_err rc;
 
     if (total > LOOKUP_MAX) {

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "daemon.h"
 #include "log.h"
 
 #define ID_PREFIX_MAX 32
@@ -213,7 +214,7 @@ interaction_reply_t *interaction_reply(server_req_t *req)
 
 store_txn_t *interaction_read_begin(interaction_server_t *ix, server_req_t *req)
 {
-    store_txn_t *txn;
+    store_txn_t *txn = NULL;
     rp_err rc = store_txn_begin(ix->store, false, &txn);
 
     if (rc != RP_OK) {
@@ -392,7 +393,7 @@ static void s_stats(void *ctx, wire_arena_t *a, Rapport__V1__WorkerStats *st)
 {
     interaction_server_t *ix = ctx;
     link_counters_t lc;
-    store_txn_t *txn;
+    store_txn_t *txn = NULL;
 
     server_stats_add_store(a, st, ix->store);
     if (store_txn_begin(ix->store, false, &txn) == RP_OK) {
@@ -466,4 +467,66 @@ void interaction_server_attach(interaction_server_t *ix, server_t *server)
 {
     ix->server = server;
     server_add_socket(server, link_socket(ix->link), s_on_writer, ix);
+}
+
+/* ---- the worker of a process ---- */
+
+struct interaction_worker {
+    store_t *store;
+    link_t *link;
+    interaction_server_t *ix;
+    server_t *server;
+};
+
+rp_err interaction_worker_new(const config_t *cfg, void *zctx, interaction_worker_t **ret,
+                              char *errbuf, size_t errlen)
+{
+    interaction_worker_t *w = calloc(1, sizeof(*w));
+    char dir[CONFIG_PATH_MAX + 32];
+    const store_dbi_spec_t *dbis;
+    size_t n_dbis;
+    rp_err rc;
+
+    if (!w)
+        return RP_ENOMEM;
+    daemon_state_path(cfg, "interaction", dir, sizeof(dir));
+    dbis = interaction_server_dbis(&n_dbis);
+    rc = store_open(dir, dbis, n_dbis, (uint64_t)cfg->map_size, cfg->sync_mode, &w->store, errbuf,
+                    errlen);
+    if (rc == RP_OK)
+        rc = link_new(zctx, cfg->logwriter_endpoint, "logwriter",
+                      &rapport__v1__log_reply__descriptor, cfg, &w->link, errbuf, errlen);
+    if (rc == RP_OK && (rc = interaction_server_new(cfg, w->store, w->link, &w->ix)) != RP_OK)
+        snprintf(errbuf, errlen, "%s", rp_strerror(rc));
+    if (rc == RP_OK)
+        rc = server_new(interaction_server_spec(w->ix), cfg, zctx, cfg->interaction_endpoint,
+                        &w->server, errbuf, errlen);
+    if (rc != RP_OK) {
+        interaction_worker_destroy(&w);
+        return rc;
+    }
+    interaction_server_attach(w->ix, w->server);
+    log_info("store %s, rapport-logwriter at %s", dir, cfg->logwriter_endpoint);
+    *ret = w;
+    return RP_OK;
+}
+
+int interaction_worker_run(interaction_worker_t *w)
+{
+    return server_run(w->server);
+}
+
+void interaction_worker_destroy(interaction_worker_t **self_p)
+{
+    interaction_worker_t *w;
+
+    if (!self_p || !*self_p)
+        return;
+    w = *self_p;
+    server_destroy(&w->server);
+    interaction_server_destroy(&w->ix);
+    link_destroy(&w->link);
+    store_close(&w->store);
+    free(w);
+    *self_p = NULL;
 }

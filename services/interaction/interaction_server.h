@@ -38,4 +38,13 @@ const server_spec_t *interaction_server_spec(interaction_server_t *ix);
 /* Register the writer link's socket with the running server. */
 void interaction_server_attach(interaction_server_t *ix, server_t *server);
 
+/* The whole worker of a process: its store under <state_dir>/interaction,
+ * its link to the log writer, its server on interaction_endpoint. On
+ * failure errbuf says why. Owned by the caller (interaction_worker_destroy). */
+typedef struct interaction_worker interaction_worker_t;
+rp_err interaction_worker_new(const config_t *cfg, void *zctx, interaction_worker_t **ret,
+                              char *errbuf, size_t errlen);
+int interaction_worker_run(interaction_worker_t *w);
+void interaction_worker_destroy(interaction_worker_t **self_p);
+
 #endif

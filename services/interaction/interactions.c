@@ -467,7 +467,7 @@ static bool s_resolve_and_write(interaction_server_t *ix, server_req_t *req,
     Rapport__V1__WriteEntry *we;
     Rapport__V1__Contact *contact = NULL;
     interaction_err_t err = {0};
-    store_txn_t *txn;
+    store_txn_t *txn = NULL;
     rp_err rc;
 
     txn = interaction_read_begin(ix, req);
@@ -772,7 +772,7 @@ static void s_on_statistics(void *ctx, server_req_t *req, ProtobufCMessage *msg,
     interaction_kind_t kind =
         req->command == CMD(TEMPLATE_STATISTICS) ? IX_KIND_TEMPLATE : IX_KIND_GROUP;
     Rapport__V1__Statistics *st;
-    store_txn_t *txn;
+    store_txn_t *txn = NULL;
 
     if (!interaction_writer_ok(req, reply))
         goto out_finish;

@@ -777,7 +777,7 @@ rp_err entries_statistics(writer_t *w, store_txn_t *txn, server_req_t *req)
     Rapport__V1__StatisticsRow *row = NULL;
     Rapport__V1__StatisticsRow **rows = NULL;
     size_t n = 0, cap = 0;
-    store_cursor_t *cur;
+    store_cursor_t *cur = NULL;
     store_val_t k, v;
     uint8_t start = (uint8_t)kind;
     rp_err rc;

@@ -179,7 +179,7 @@ rp_err events_read(writer_t *w, store_txn_t *txn, server_req_t *req)
     size_t max = re->max ? re->max : READ_DEFAULT, n = 0, bytes = 0, scanned = 0;
     uint64_t from = re->from_seq ? re->from_seq : 1, next;
     size_t plen = strlen(re->type_prefix);
-    store_cursor_t *cur;
+    store_cursor_t *cur = NULL;
     store_val_t k, v;
     uint8_t key[8];
     rp_err rc;
@@ -233,7 +233,7 @@ static rp_err s_prune(store_txn_t *txn, void *ctx)
 {
     writer_t *w = ctx;
     int64_t cutoff = clock_now_ms() - w->cfg->event_retention_days * 86400000LL;
-    store_cursor_t *cur;
+    store_cursor_t *cur = NULL;
     store_val_t k, v;
     size_t n = 0;
     rp_err rc = store_cursor_open(txn, w->db[DB_EVENTS], &cur);

@@ -528,7 +528,7 @@ static rp_err s_load(store_txn_t *txn, void *ctx)
 {
     writer_t *w = ctx;
     store_val_t v;
-    store_cursor_t *cur;
+    store_cursor_t *cur = NULL;
     rp_err rc = store_get(txn, w->db[DB_META], "stream_id", 9, &v);
 
     if (rc == RP_ENOTFOUND) {

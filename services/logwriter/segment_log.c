@@ -154,8 +154,8 @@ static rp_err s_seglog_committed_at(writer_txn_t *t, const ProtobufCBinaryData *
 
 rp_err seglog_load_pending(writer_t *w)
 {
-    store_txn_t *txn;
-    store_cursor_t *cur;
+    store_txn_t *txn = NULL;
+    store_cursor_t *cur = NULL;
     store_val_t k, v;
     rp_err rc = store_txn_begin(w->store, false, &txn);
 
@@ -225,7 +225,7 @@ static void s_stats_prefix(uint64_t lse, uint8_t out[8])
 static rp_err s_discard(writer_txn_t *t, seglog_t *sl)
 {
     wire_arena_t *a = wire_arena_new();
-    store_cursor_t *cur;
+    store_cursor_t *cur = NULL;
     store_val_t k, v;
     uint8_t prefix[8];
     rp_err rc = RP_OK;
@@ -604,7 +604,7 @@ out_ack:
 /* Move a log's kept-aside statistics into the statistics. */
 static rp_err s_merge_stats(writer_txn_t *t, uint64_t lse)
 {
-    store_cursor_t *cur;
+    store_cursor_t *cur = NULL;
     store_val_t k, v;
     uint8_t prefix[8];
     rp_err rc;
@@ -955,7 +955,7 @@ static rp_err s_page(writer_t *w, store_txn_t *txn, wire_arena_t *a, int db,
                      keep_fn keep, const void *arg, ProtobufCMessage ***ret, size_t *ret_n,
                      uint64_t *ret_next)
 {
-    store_cursor_t *cur;
+    store_cursor_t *cur = NULL;
     store_val_t k, v;
     uint8_t key[8];
     size_t max = limit ? (limit > 1000 ? 1000 : limit) : 100, n = 0, scanned = 0;
@@ -1073,7 +1073,7 @@ static rp_err s_cancel_range(writer_txn_t *t, uint64_t first, uint64_t last, uin
 /* Campaign entry numbers of a logged segment. */
 static rp_err s_ces_of(writer_txn_t *t, uint64_t lse, uint64_t **ret, size_t *ret_n)
 {
-    store_cursor_t *cur;
+    store_cursor_t *cur = NULL;
     store_val_t k, v;
     uint8_t key[8];
     size_t n = 0;
@@ -1192,7 +1192,7 @@ static rp_err s_unlink_range(writer_txn_t *t, const Rapport__V1__LoggedSegment *
 
 rp_err seglog_delete_canceled_logged(writer_txn_t *t, server_req_t *req)
 {
-    store_cursor_t *cur;
+    store_cursor_t *cur = NULL;
     store_val_t k, v;
     uint64_t *dead = NULL;
     size_t n = 0;
@@ -1359,7 +1359,7 @@ rp_err seglog_set_campaign_entry_canceled(writer_txn_t *t, server_req_t *req)
 
 rp_err seglog_delete_canceled_campaign_entries(writer_txn_t *t, server_req_t *req)
 {
-    store_cursor_t *cur;
+    store_cursor_t *cur = NULL;
     store_val_t k, v;
     Rapport__V1__CampaignEntry **dead = NULL;
     uint64_t *ce_nos = NULL, *nos = NULL, *lse_nos = NULL;

@@ -1,36 +1,30 @@
-/* rapport-segment: args -> config -> log -> store -> sockets -> loop. */
-#include <stdio.h>
-#include <stdlib.h>
-#include <zmq.h>
-
-#include "daemon.h"
-#include "log.h"
+/* rapport-segment: segments and their lines, and logging them (the
+ * fan-out). The logic is in segment_server.c and fanout_*.c. */
 #include "segment_server.h"
+#include "worker.h"
+
+static rp_err s_start(const config_t *cfg, void *zctx, void **ret, char *errbuf, size_t errlen)
+{
+    segsrv_t *w = NULL;
+    rp_err rc = segsrv_new(cfg, zctx, &w, errbuf, errlen);
+    *ret = w;
+    return rc;
+}
+
+static int s_run(void *w)
+{
+    return segsrv_run(w);
+}
+
+static void s_destroy(void **w)
+{
+    segsrv_t *t = *w;
+    segsrv_destroy(&t);
+    *w = NULL;
+}
 
 int main(int argc, char **argv)
 {
-    config_t cfg;
-    segsrv_t *w = NULL;
-    char err[1024];
-    void *zctx;
-    int rc = daemon_setup("segment", argc, argv, &cfg);
-
-    if (rc >= 0)
-        return rc;
-    daemon_signals();
-    zctx = zmq_ctx_new();
-    if (!zctx) {
-        log_errx("cannot create the ZeroMQ context");
-        return 1;
-    }
-    if (segsrv_new(&cfg, zctx, &w, err, sizeof(err)) != RP_OK) {
-        log_errx("cannot start: %s", err);
-        daemon_notify("STATUS=cannot start: %s", err);
-        zmq_ctx_term(zctx);
-        return 1;
-    }
-    rc = segsrv_run(w);
-    segsrv_destroy(&w);
-    zmq_ctx_term(zctx);
-    return rc;
+    static const worker_def_t def = {"segment", s_start, s_run, s_destroy};
+    return worker_main(&def, argc, argv);
 }

@@ -350,7 +350,7 @@ void segments_set_numbering(void *ctx, server_req_t *req)
 void segments_get_numbering(void *ctx, server_req_t *req)
 {
     segsrv_t *s = ctx;
-    store_txn_t *txn;
+    store_txn_t *txn = NULL;
     Rapport__V1__SegmentNumbering *n;
     rp_err rc = store_txn_begin(s->store, false, &txn);
 
@@ -597,7 +597,7 @@ void segments_get(void *ctx, server_req_t *req)
 {
     segsrv_t *s = ctx;
     const char *no = seg_request(req)->get_segment->segment_no;
-    store_txn_t *txn;
+    store_txn_t *txn = NULL;
     seg_t seg;
     rp_err rc = store_txn_begin(s->store, false, &txn);
 
@@ -620,7 +620,7 @@ void segments_list(void *ctx, server_req_t *req)
         (Rapport__V1__Segments *)wire_arena_message(req->arena, &rapport__v1__segments__descriptor);
     size_t max =
         ls->limit ? (ls->limit > SEGMENTS_MAX ? SEGMENTS_MAX : ls->limit) : SEGMENTS_DEFAULT;
-    store_txn_t *txn;
+    store_txn_t *txn = NULL;
     store_cursor_t *cur = NULL;
     store_val_t k, v;
     rp_err rc = store_txn_begin(s->store, false, &txn);
@@ -760,7 +760,7 @@ static rp_err s_apply_update(store_txn_t *txn, void *ctx)
     Rapport__V1__UpdateSegment *u = seg_request(req)->update_segment;
     bool update_lines = u->update_lines_opt_case == 0 || u->update_lines;
     Rapport__V1__SegmentHeader *h, old;
-    store_cursor_t *cur;
+    store_cursor_t *cur = NULL;
     store_val_t k, v;
     uint8_t prefix[8];
     wire_arena_t *scratch;
@@ -1071,7 +1071,7 @@ void segments_add_contacts(void *ctx, server_req_t *req)
     segsrv_t *s = ctx;
     Rapport__V1__AddContacts *ac = seg_request(req)->add_contacts;
     int modes = (ac->n_contact_nos > 0) + (ac->company_no[0] != 0) + (ac->salesperson_code[0] != 0);
-    store_txn_t *txn;
+    store_txn_t *txn = NULL;
     add_t *ad;
     seg_t seg;
     rp_err rc;
@@ -1203,7 +1203,7 @@ void segments_list_lines(void *ctx, server_req_t *req)
     Rapport__V1__SegmentLines *out = (Rapport__V1__SegmentLines *)wire_arena_message(
         req->arena, &rapport__v1__segment_lines__descriptor);
     size_t max = ll->limit ? (ll->limit > LINES_MAX ? LINES_MAX : ll->limit) : LINES_DEFAULT;
-    store_txn_t *txn;
+    store_txn_t *txn = NULL;
     store_cursor_t *cur = NULL;
     store_val_t k, v;
     uint8_t key[16];
@@ -1360,7 +1360,7 @@ void segments_update_line(void *ctx, server_req_t *req)
     const Rapport__V1__LineFields *f = ul->fields;
     Rapport__V1__Lookup *lk;
     Rapport__V1__SegmentLine *l;
-    store_txn_t *txn;
+    store_txn_t *txn = NULL;
     seg_t seg;
     rp_err rc;
 

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hash.h"
 #include "log.h"
 #include "segment.h"
 
@@ -312,7 +313,7 @@ rp_err seg_trash_put(segsrv_t *s, store_txn_t *txn, uint64_t seg_id)
 static rp_err s_drop_some(store_txn_t *txn, store_dbi_t dbi, const uint8_t prefix[8], size_t budget,
                           size_t *ret_n)
 {
-    store_cursor_t *cur;
+    store_cursor_t *cur = NULL;
     store_val_t k, v;
     size_t n = 0;
     rp_err rc = store_cursor_open(txn, dbi, &cur);
@@ -348,7 +349,7 @@ static rp_err s_apply_trash(store_txn_t *txn, void *ctx)
 {
     trash_t *t = ctx;
     segsrv_t *s = t->s;
-    store_cursor_t *cur;
+    store_cursor_t *cur = NULL;
     store_val_t k, v;
     uint8_t prefix[8];
     size_t lines = 0, index = 0;
@@ -508,14 +509,6 @@ struct seg_map {
     size_t cap, n;
 };
 
-static uint64_t s_strhash(const char *s)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++)
-        h = (h ^ (uint8_t)*s) * 1099511628211ull;
-    return h;
-}
-
 seg_map_t *seg_map_new(size_t expected)
 {
     seg_map_t *m = calloc(1, sizeof(*m));
@@ -550,7 +543,7 @@ static bool s_grow(seg_map_t *m)
     for (size_t i = 0; i < m->cap; i++) {
         if (!m->slots[i].used)
             continue;
-        size_t j = (size_t)(s_strhash(m->slots[i].key) & (bigger.cap - 1));
+        size_t j = (size_t)(hash_str(HASH_INIT, m->slots[i].key) & (bigger.cap - 1));
         while (bigger.slots[j].used)
             j = (j + 1) & (bigger.cap - 1);
         bigger.slots[j] = m->slots[i];
@@ -569,7 +562,7 @@ void **seg_map_slot(seg_map_t *m, const char *key, bool create)
         return NULL;
     if (create && (m->n + 1) * 2 > m->cap && !s_grow(m))
         return NULL;
-    i = (size_t)(s_strhash(key) & (m->cap - 1));
+    i = (size_t)(hash_str(HASH_INIT, key) & (m->cap - 1));
     while (m->slots[i].used) {
         if (strcmp(m->slots[i].key, key) == 0)
             return &m->slots[i].value;
