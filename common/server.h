@@ -49,6 +49,9 @@ typedef struct {
     /* Idempotent by an id of its own (a segment log's log_id): the server
      * keeps no record under the request_id. */
     bool own_idempotency;
+    /* A batch-mode worker's own handler of the command (the server does
+     * not look at it): one table says everything about a command. */
+    const void *impl;
 } server_command_t;
 
 typedef struct {

@@ -56,59 +56,68 @@ enum {
     CMD_COUNT
 };
 
+/* How the writer handles a command: a read, answered from a read
+ * transaction at once, or a write, applied in the group commit. */
+typedef struct {
+    writer_read_fn read;
+    writer_write_fn write;
+} handler_t;
+
+#define READ(fn)               \
+    .impl = &(const handler_t) \
+    {                          \
+        fn, NULL               \
+    }
+#define WRITE(fn)              \
+    .impl = &(const handler_t) \
+    {                          \
+        NULL, fn               \
+    }
+
 /* write_entry and the segment log stream take entries that the other
  * workers validated: internal (over tcp, their relay keys only). The
  * stream is idempotent by its log_id. */
 static const server_command_t s_commands[CMD_COUNT] = {
-    [CMD_WRITE_ENTRY] = {"write_entry", NULL, ROLE_WRITER, true, .internal = true},
-    [CMD_GET_ENTRY] = {"get_entry", NULL, ROLE_READER, false},
-    [CMD_LIST_ENTRIES] = {"list_entries", NULL, ROLE_READER, false},
-    [CMD_SET_CANCELED] = {"set_entries_canceled", NULL, ROLE_ADMIN, true},
-    [CMD_DELETE_CANCELED] = {"delete_canceled_entries", NULL, ROLE_ADMIN, true},
-    [CMD_DELETE_POSTPONED] = {"delete_postponed_entries", NULL, ROLE_ADMIN, true},
-    [CMD_STATISTICS] = {"statistics", NULL, ROLE_READER, false},
-    [CMD_READ_EVENTS] = {"read_events", NULL, ROLE_READER, false},
+    [CMD_WRITE_ENTRY] = {"write_entry", NULL, ROLE_WRITER, true, .internal = true,
+                         WRITE(entries_write)},
+    [CMD_GET_ENTRY] = {"get_entry", NULL, ROLE_READER, false, READ(entries_get)},
+    [CMD_LIST_ENTRIES] = {"list_entries", NULL, ROLE_READER, false, READ(entries_list)},
+    [CMD_SET_CANCELED] = {"set_entries_canceled", NULL, ROLE_ADMIN, true,
+                          WRITE(entries_set_canceled)},
+    [CMD_DELETE_CANCELED] = {"delete_canceled_entries", NULL, ROLE_ADMIN, true,
+                             WRITE(entries_delete_canceled)},
+    [CMD_DELETE_POSTPONED] = {"delete_postponed_entries", NULL, ROLE_ADMIN, true,
+                              WRITE(entries_delete_postponed)},
+    [CMD_STATISTICS] = {"statistics", NULL, ROLE_READER, false, READ(entries_statistics)},
+    [CMD_READ_EVENTS] = {"read_events", NULL, ROLE_READER, false, READ(events_read)},
     [CMD_LOG_BEGIN] = {"log_begin", NULL, ROLE_WRITER, true, .internal = true,
-                       .own_idempotency = true},
+                       .own_idempotency = true, WRITE(seglog_begin)},
     [CMD_LOG_BATCH] = {"log_batch", NULL, ROLE_WRITER, true, .internal = true,
-                       .own_idempotency = true},
+                       .own_idempotency = true, WRITE(seglog_batch)},
     [CMD_LOG_COMMIT] = {"log_commit", NULL, ROLE_WRITER, true, .internal = true,
-                        .own_idempotency = true},
-    [CMD_LOG_VISIBLE] = {"log_visible", NULL, ROLE_WRITER, false, .internal = true},
-    [CMD_GET_LOGGED] = {"get_logged_segment", NULL, ROLE_READER, false},
-    [CMD_LIST_LOGGED] = {"list_logged_segments", NULL, ROLE_READER, false},
-    [CMD_SET_LOGGED_CANCELED] = {"set_logged_segment_canceled", NULL, ROLE_ADMIN, true},
-    [CMD_DELETE_LOGGED] = {"delete_canceled_logged_segments", NULL, ROLE_ADMIN, true},
-    [CMD_LIST_CE] = {"list_campaign_entries", NULL, ROLE_READER, false},
-    [CMD_SET_CE_CANCELED] = {"set_campaign_entry_canceled", NULL, ROLE_ADMIN, true},
-    [CMD_DELETE_CE] = {"delete_canceled_campaign_entries", NULL, ROLE_ADMIN, true},
-    [CMD_STATS] = {"stats", NULL, ROLE_READER, false},
+                        .own_idempotency = true, WRITE(seglog_commit)},
+    [CMD_LOG_VISIBLE] = {"log_visible", NULL, ROLE_WRITER, false, .internal = true,
+                         READ(seglog_visible)},
+    [CMD_GET_LOGGED] = {"get_logged_segment", NULL, ROLE_READER, false, READ(seglog_get_logged)},
+    [CMD_LIST_LOGGED] = {"list_logged_segments", NULL, ROLE_READER, false,
+                         READ(seglog_list_logged)},
+    [CMD_SET_LOGGED_CANCELED] = {"set_logged_segment_canceled", NULL, ROLE_ADMIN, true,
+                                 WRITE(seglog_set_logged_canceled)},
+    [CMD_DELETE_LOGGED] = {"delete_canceled_logged_segments", NULL, ROLE_ADMIN, true,
+                           WRITE(seglog_delete_canceled_logged)},
+    [CMD_LIST_CE] = {"list_campaign_entries", NULL, ROLE_READER, false,
+                     READ(seglog_list_campaign_entries)},
+    [CMD_SET_CE_CANCELED] = {"set_campaign_entry_canceled", NULL, ROLE_ADMIN, true,
+                             WRITE(seglog_set_campaign_entry_canceled)},
+    [CMD_DELETE_CE] = {"delete_canceled_campaign_entries", NULL, ROLE_ADMIN, true,
+                       WRITE(seglog_delete_canceled_campaign_entries)},
+    [CMD_STATS] = {"stats", NULL, ROLE_READER, false}, /* answered by the server */
 };
 
-static const struct {
-    writer_read_fn read;
-    writer_write_fn write;
-} s_handlers[CMD_COUNT] = {
-    [CMD_WRITE_ENTRY] = {NULL, entries_write},
-    [CMD_GET_ENTRY] = {entries_get, NULL},
-    [CMD_LIST_ENTRIES] = {entries_list, NULL},
-    [CMD_SET_CANCELED] = {NULL, entries_set_canceled},
-    [CMD_DELETE_CANCELED] = {NULL, entries_delete_canceled},
-    [CMD_DELETE_POSTPONED] = {NULL, entries_delete_postponed},
-    [CMD_STATISTICS] = {entries_statistics, NULL},
-    [CMD_READ_EVENTS] = {events_read, NULL},
-    [CMD_LOG_BEGIN] = {NULL, seglog_begin},
-    [CMD_LOG_BATCH] = {NULL, seglog_batch},
-    [CMD_LOG_COMMIT] = {NULL, seglog_commit},
-    [CMD_LOG_VISIBLE] = {seglog_visible, NULL},
-    [CMD_GET_LOGGED] = {seglog_get_logged, NULL},
-    [CMD_LIST_LOGGED] = {seglog_list_logged, NULL},
-    [CMD_SET_LOGGED_CANCELED] = {NULL, seglog_set_logged_canceled},
-    [CMD_DELETE_LOGGED] = {NULL, seglog_delete_canceled_logged},
-    [CMD_LIST_CE] = {seglog_list_campaign_entries, NULL},
-    [CMD_SET_CE_CANCELED] = {NULL, seglog_set_campaign_entry_canceled},
-    [CMD_DELETE_CE] = {NULL, seglog_delete_canceled_campaign_entries},
-};
+static const handler_t *s_handler(const server_req_t *req)
+{
+    return s_commands[req->command].impl;
+}
 
 static const store_dbi_spec_t s_dbis[DB_COUNT] = {
     [DB_META] = {"meta", 0},
@@ -251,7 +260,7 @@ static rp_err s_apply(store_txn_t *txn, void *ctx)
 
         server_req_reset_reply(req);
         t->req = req;
-        rc = s_handlers[req->command].write(t, req);
+        rc = s_handler(req)->write(t, req);
         if (rc != RP_OK)
             return rc;
         if (server_req_failed(req) || s_commands[req->command].own_idempotency)
@@ -393,7 +402,7 @@ static void s_on_batch(void *ctx, server_req_t **reqs, size_t n)
 
     for (size_t i = 0; i < n; i++) {
         server_req_t *req = reqs[i];
-        writer_read_fn read = s_handlers[req->command].read;
+        writer_read_fn read = s_handler(req)->read;
         rp_err rc;
 
         if (!read) {
