@@ -114,13 +114,13 @@ rp_err writer_stats_apply_to(store_txn_t *txn, store_dbi_t dbi, const uint8_t *p
 
 rp_err writer_stats_apply(writer_txn_t *t, const Rapport__V1__Entry *e, int sign)
 {
-    return writer_stats_apply_to(t->txn, t->w->db[DB_STATS], NULL, 0, e, sign);
+    return writer_stats_apply_to(t->txn, t->w->db[WRITER_DB_STATS], NULL, 0, e, sign);
 }
 
 rp_err writer_stats_merge(writer_txn_t *t, const uint8_t *key, size_t klen,
                           const writer_stats_t *delta)
 {
-    return s_stats_add(t->txn, t->w->db[DB_STATS], key, klen, delta, +1);
+    return s_stats_add(t->txn, t->w->db[WRITER_DB_STATS], key, klen, delta, +1);
 }
 
 static bool s_counts(const Rapport__V1__Entry *e)
@@ -140,30 +140,30 @@ rp_err writer_entry_store(writer_txn_t *t, const Rapport__V1__Entry *e,
         flags = STORE_PUT_APPEND;
         t->max_entry_key = e->entry_no;
     }
-    rc = writer_put_record(t, DB_ENTRIES, e->entry_no, &e->base, flags);
+    rc = writer_put_record(t, WRITER_DB_ENTRIES, e->entry_no, &e->base, flags);
     if (rc != RP_OK)
         return rc;
     store_u64_key(e->entry_no, k);
     if (!old || strcmp(old->contact_no, e->contact_no) != 0) {
         if (old && old->contact_no[0]) {
-            rc = store_del(t->txn, w->db[DB_BY_CONTACT], old->contact_no, strlen(old->contact_no),
-                           k, 8);
+            rc = store_del(t->txn, w->db[WRITER_DB_BY_CONTACT], old->contact_no,
+                           strlen(old->contact_no), k, 8);
             if (rc != RP_OK && rc != RP_ENOTFOUND)
                 return rc;
         }
         if (e->contact_no[0]) {
-            rc = store_put(t->txn, w->db[DB_BY_CONTACT], e->contact_no, strlen(e->contact_no), k, 8,
-                           0);
+            rc = store_put(t->txn, w->db[WRITER_DB_BY_CONTACT], e->contact_no,
+                           strlen(e->contact_no), k, 8, 0);
             if (rc != RP_OK && rc != RP_EEXIST)
                 return rc;
         }
     }
     if (e->postponed && !(old && old->postponed)) {
-        rc = store_put(t->txn, w->db[DB_POSTPONED], k, 8, "", 0, 0);
+        rc = store_put(t->txn, w->db[WRITER_DB_POSTPONED], k, 8, "", 0, 0);
         if (rc != RP_OK)
             return rc;
     } else if (!e->postponed && old && old->postponed) {
-        rc = store_del(t->txn, w->db[DB_POSTPONED], k, 8, NULL, 0);
+        rc = store_del(t->txn, w->db[WRITER_DB_POSTPONED], k, 8, NULL, 0);
         if (rc != RP_OK && rc != RP_ENOTFOUND)
             return rc;
     }
@@ -186,16 +186,17 @@ rp_err writer_entry_delete(writer_txn_t *t, const Rapport__V1__Entry *e)
     rp_err rc;
 
     store_u64_key(e->entry_no, k);
-    rc = store_del(t->txn, w->db[DB_ENTRIES], k, 8, NULL, 0);
+    rc = store_del(t->txn, w->db[WRITER_DB_ENTRIES], k, 8, NULL, 0);
     if (rc != RP_OK)
         return rc;
     if (e->contact_no[0]) {
-        rc = store_del(t->txn, w->db[DB_BY_CONTACT], e->contact_no, strlen(e->contact_no), k, 8);
+        rc = store_del(t->txn, w->db[WRITER_DB_BY_CONTACT], e->contact_no, strlen(e->contact_no), k,
+                       8);
         if (rc != RP_OK && rc != RP_ENOTFOUND)
             return rc;
     }
     if (e->postponed) {
-        rc = store_del(t->txn, w->db[DB_POSTPONED], k, 8, NULL, 0);
+        rc = store_del(t->txn, w->db[WRITER_DB_POSTPONED], k, 8, NULL, 0);
         if (rc != RP_OK && rc != RP_ENOTFOUND)
             return rc;
     }
@@ -208,7 +209,7 @@ static rp_err s_load(writer_t *w, store_txn_t *txn, wire_arena_t *a, uint64_t no
 {
     if (!writer_entry_visible(w, no))
         return RP_ENOTFOUND;
-    return writer_get_record(txn, w, a, DB_ENTRIES, no, &rapport__v1__entry__descriptor,
+    return writer_get_record(txn, w, a, WRITER_DB_ENTRIES, no, &rapport__v1__entry__descriptor,
                              (ProtobufCMessage **)ret);
 }
 
@@ -366,7 +367,7 @@ static rp_err s_walk_open(walk_t *wk, writer_t *w, store_txn_t *txn,
     wk->hi = f && f->entry_no_to ? f->entry_no_to : UINT64_MAX;
     if (f && f->contact_no[0]) {
         wk->by_contact = true;
-        return store_cursor_open(txn, w->db[DB_BY_CONTACT], &wk->cur);
+        return store_cursor_open(txn, w->db[WRITER_DB_BY_CONTACT], &wk->cur);
     }
     if (f && f->logged_segment_entry_no) {
         Rapport__V1__LoggedSegment *ls;
@@ -374,7 +375,7 @@ static rp_err s_walk_open(walk_t *wk, writer_t *w, store_txn_t *txn,
         rp_err rc;
         if (!a)
             return RP_ENOMEM;
-        rc = writer_get_record(txn, w, a, DB_LOGGED_SEGMENTS, f->logged_segment_entry_no,
+        rc = writer_get_record(txn, w, a, WRITER_DB_LOGGED_SEGMENTS, f->logged_segment_entry_no,
                                &rapport__v1__logged_segment__descriptor, (ProtobufCMessage **)&ls);
         if (rc == RP_OK) {
             if (ls->first_entry_no > wk->lo)
@@ -391,9 +392,9 @@ static rp_err s_walk_open(walk_t *wk, writer_t *w, store_txn_t *txn,
     }
     if (f && f->postponed == RAPPORT__V1__TRI_STATE__TRI_STATE_YES) {
         wk->by_set = true;
-        return store_cursor_open(txn, w->db[DB_POSTPONED], &wk->cur);
+        return store_cursor_open(txn, w->db[WRITER_DB_POSTPONED], &wk->cur);
     }
-    return store_cursor_open(txn, w->db[DB_ENTRIES], &wk->cur);
+    return store_cursor_open(txn, w->db[WRITER_DB_ENTRIES], &wk->cur);
 }
 
 /* Next candidate entry number; RP_ENOTFOUND at the end. */
@@ -516,7 +517,7 @@ static rp_err s_collect(writer_t *w, store_txn_t *txn, wire_arena_t *a,
         }
         if (!writer_entry_visible(w, no))
             continue;
-        rc = writer_get_record(txn, w, a, DB_ENTRIES, no, &rapport__v1__entry__descriptor,
+        rc = writer_get_record(txn, w, a, WRITER_DB_ENTRIES, no, &rapport__v1__entry__descriptor,
                                (ProtobufCMessage **)&e);
         if (rc == RP_ENOTFOUND)
             continue;
@@ -583,7 +584,7 @@ static rp_err s_check_uncancel(writer_txn_t *t, server_req_t *req, const Rapport
     *ret_ok = true;
     if (e->logged_segment_entry_no) {
         Rapport__V1__LoggedSegment *ls;
-        rc = writer_get_record(t->txn, t->w, t->arena, DB_LOGGED_SEGMENTS,
+        rc = writer_get_record(t->txn, t->w, t->arena, WRITER_DB_LOGGED_SEGMENTS,
                                e->logged_segment_entry_no, &rapport__v1__logged_segment__descriptor,
                                (ProtobufCMessage **)&ls);
         if (rc == RP_OK && ls->canceled) {
@@ -598,8 +599,9 @@ static rp_err s_check_uncancel(writer_txn_t *t, server_req_t *req, const Rapport
     }
     if (e->campaign_entry_no) {
         Rapport__V1__CampaignEntry *ce;
-        rc = writer_get_record(t->txn, t->w, t->arena, DB_CAMPAIGN_ENTRIES, e->campaign_entry_no,
-                               &rapport__v1__campaign_entry__descriptor, (ProtobufCMessage **)&ce);
+        rc = writer_get_record(t->txn, t->w, t->arena, WRITER_DB_CAMPAIGN_ENTRIES,
+                               e->campaign_entry_no, &rapport__v1__campaign_entry__descriptor,
+                               (ProtobufCMessage **)&ce);
         if (rc == RP_OK && ce->canceled) {
             server_req_fail(req, RP_EPRECOND, "entry_nos",
                             "Canceled must be equal to 'No' in Campaign Entry: Entry No.=%llu.",
@@ -782,7 +784,7 @@ rp_err entries_statistics(writer_t *w, store_txn_t *txn, server_req_t *req)
     uint8_t start = (uint8_t)kind;
     rp_err rc;
 
-    rc = store_cursor_open(txn, w->db[DB_STATS], &cur);
+    rc = store_cursor_open(txn, w->db[WRITER_DB_STATS], &cur);
     if (rc != RP_OK)
         return rc;
     k.data = &start;

@@ -87,7 +87,8 @@ rp_err events_append(writer_txn_t *t, const char *type, uint32_t body_case, Prot
     {
         uint8_t k[8];
         store_u64_key(ev.seq, k);
-        rc = store_put(t->txn, t->w->db[DB_EVENTS], k, 8, staged->data, len, STORE_PUT_APPEND);
+        rc = store_put(t->txn, t->w->db[WRITER_DB_EVENTS], k, 8, staged->data, len,
+                       STORE_PUT_APPEND);
     }
     return rc;
 }
@@ -192,7 +193,7 @@ rp_err events_read(writer_t *w, store_txn_t *txn, server_req_t *req)
     rc = writer_meta_get(txn, w, "seq", &out->last_seq);
     if (rc != RP_OK)
         return rc;
-    rc = store_cursor_open(txn, w->db[DB_EVENTS], &cur);
+    rc = store_cursor_open(txn, w->db[WRITER_DB_EVENTS], &cur);
     if (rc != RP_OK)
         return rc;
     rc = store_cursor_get(cur, STORE_FIRST, &k, &v);
@@ -236,7 +237,7 @@ static rp_err s_prune(store_txn_t *txn, void *ctx)
     store_cursor_t *cur = NULL;
     store_val_t k, v;
     size_t n = 0;
-    rp_err rc = store_cursor_open(txn, w->db[DB_EVENTS], &cur);
+    rp_err rc = store_cursor_open(txn, w->db[WRITER_DB_EVENTS], &cur);
 
     if (rc != RP_OK)
         return rc;

@@ -189,7 +189,7 @@ rp_err writer_fwd_store(writer_txn_t *t, const writer_fwd_t *e, const writer_fwd
         t->max_entry_key = ids->entry_no;
     }
     store_u64_key(ids->entry_no, k);
-    rc = store_reserve(t->txn, w->db[DB_ENTRIES], k, 8, e->len + (size_t)(q - tail), flags,
+    rc = store_reserve(t->txn, w->db[WRITER_DB_ENTRIES], k, 8, e->len + (size_t)(q - tail), flags,
                        (void **)&dst);
     if (rc != RP_OK)
         return rc;

@@ -79,7 +79,7 @@ static rp_err s_index_chunk(writer_txn_t *t, void *ctx)
     store_cursor_t *cur = NULL;
     store_val_t k, v;
     uint8_t key[8];
-    rp_err rc = store_cursor_open(t->txn, t->w->db[DB_ENTRIES], &cur);
+    rp_err rc = store_cursor_open(t->txn, t->w->db[WRITER_DB_ENTRIES], &cur);
 
     c->indexed = r->indexed;
     store_u64_key(r->first + r->indexed, key);
@@ -94,7 +94,7 @@ static rp_err s_index_chunk(writer_txn_t *t, void *ctx)
         uint8_t ek[8];
         memcpy(ek, k.data, 8);
         if (s_contact(&v, &contact, &len)) {
-            rc = store_put(t->txn, t->w->db[DB_BY_CONTACT], contact, len, ek, 8, 0);
+            rc = store_put(t->txn, t->w->db[WRITER_DB_BY_CONTACT], contact, len, ek, 8, 0);
             if (rc == RP_EEXIST) /* indexed before a restart */
                 rc = RP_OK;
         }

@@ -119,23 +119,24 @@ static const handler_t *s_handler(const server_req_t *req)
     return s_commands[req->command].impl;
 }
 
-static const store_dbi_spec_t s_dbis[DB_COUNT] = {
-    [DB_META] = {"meta", 0},
-    [DB_ENTRIES] = {"entries", 0},
-    [DB_BY_CONTACT] = {"entries_by_contact", STORE_DB_DUPSORT | STORE_DB_DUPFIXED},
-    [DB_POSTPONED] = {"postponed", 0},
-    [DB_LOGGED_SEGMENTS] = {"logged_segments", 0},
-    [DB_LSE_BY_SEGMENT] = {"logged_segment_by_segment_no", 0},
-    [DB_CAMPAIGN_ENTRIES] = {"campaign_entries", 0},
-    [DB_CE_BY_LSE] = {"campaign_entries_by_logged_segment", STORE_DB_DUPSORT | STORE_DB_DUPFIXED},
-    [DB_CE_RANGE] = {"campaign_entry_range", 0},
-    [DB_STATS] = {"statistics", 0},
-    [DB_EVENTS] = {"events", 0},
-    [DB_DEDUP] = {"dedup", 0},
-    [DB_DEDUP_TIME] = {"dedup_by_time", 0},
-    [DB_SEGLOGS] = {"segment_logs_in_flight", 0},
-    [DB_SEGLOG_STATS] = {"segment_log_statistics", 0},
-    [DB_SEGLOG_TIME] = {"segment_logs_by_time", 0},
+static const store_dbi_spec_t s_dbis[WRITER_DB_COUNT] = {
+    [WRITER_DB_META] = {"meta", 0},
+    [WRITER_DB_ENTRIES] = {"entries", 0},
+    [WRITER_DB_BY_CONTACT] = {"entries_by_contact", STORE_DB_DUPSORT | STORE_DB_DUPFIXED},
+    [WRITER_DB_POSTPONED] = {"postponed", 0},
+    [WRITER_DB_LOGGED_SEGMENTS] = {"logged_segments", 0},
+    [WRITER_DB_LSE_BY_SEGMENT] = {"logged_segment_by_segment_no", 0},
+    [WRITER_DB_CAMPAIGN_ENTRIES] = {"campaign_entries", 0},
+    [WRITER_DB_CE_BY_LSE] = {"campaign_entries_by_logged_segment",
+                             STORE_DB_DUPSORT | STORE_DB_DUPFIXED},
+    [WRITER_DB_CE_RANGE] = {"campaign_entry_range", 0},
+    [WRITER_DB_STATS] = {"statistics", 0},
+    [WRITER_DB_EVENTS] = {"events", 0},
+    [WRITER_DB_DEDUP] = {"dedup", 0},
+    [WRITER_DB_DEDUP_TIME] = {"dedup_by_time", 0},
+    [WRITER_DB_SEGLOGS] = {"segment_logs_in_flight", 0},
+    [WRITER_DB_SEGLOG_STATS] = {"segment_log_statistics", 0},
+    [WRITER_DB_SEGLOG_TIME] = {"segment_logs_by_time", 0},
 };
 
 /* ---- shared helpers ---- */
@@ -143,7 +144,7 @@ static const store_dbi_spec_t s_dbis[DB_COUNT] = {
 rp_err writer_meta_get(store_txn_t *txn, writer_t *w, const char *name, uint64_t *ret)
 {
     store_val_t v;
-    rp_err rc = store_get(txn, w->db[DB_META], name, strlen(name), &v);
+    rp_err rc = store_get(txn, w->db[WRITER_DB_META], name, strlen(name), &v);
     if (rc == RP_ENOTFOUND) {
         *ret = 0;
         return RP_OK;
@@ -160,7 +161,7 @@ rp_err writer_meta_put(store_txn_t *txn, writer_t *w, const char *name, uint64_t
 {
     uint8_t b[8];
     store_u64_key(v, b);
-    return store_put(txn, w->db[DB_META], name, strlen(name), b, 8, 0);
+    return store_put(txn, w->db[WRITER_DB_META], name, strlen(name), b, 8, 0);
 }
 
 rp_err writer_take(writer_txn_t *t, const char *name, uint64_t n, uint64_t *ret_first)
@@ -456,7 +457,7 @@ static void s_stats_seglogs(writer_t *w, wire_arena_t *a, Rapport__V1__WorkerSta
     uint64_t n = 0;
 
     if (store_txn_begin(w->store, false, &txn) == RP_OK &&
-        store_count(txn, w->db[DB_SEGLOGS], &n) == RP_OK)
+        store_count(txn, w->db[WRITER_DB_SEGLOGS], &n) == RP_OK)
         server_stats_add_gauge(a, st,
                                server_gauge(a, "rapport_segment_log_records",
                                             "Segment logs kept: in flight, and committed ones "
@@ -538,14 +539,14 @@ static rp_err s_load(store_txn_t *txn, void *ctx)
     writer_t *w = ctx;
     store_val_t v;
     store_cursor_t *cur = NULL;
-    rp_err rc = store_get(txn, w->db[DB_META], "stream_id", 9, &v);
+    rp_err rc = store_get(txn, w->db[WRITER_DB_META], "stream_id", 9, &v);
 
     if (rc == RP_ENOTFOUND) {
         if (getrandom(w->stream_id, sizeof(w->stream_id), 0) != (ssize_t)sizeof(w->stream_id)) {
             uint64_t x = clock_mono_ns();
             memcpy(w->stream_id, &x, sizeof(x));
         }
-        rc = store_put(txn, w->db[DB_META], "stream_id", 9, w->stream_id, 8, 0);
+        rc = store_put(txn, w->db[WRITER_DB_META], "stream_id", 9, w->stream_id, 8, 0);
     } else if (rc == RP_OK && v.len == 8) {
         memcpy(w->stream_id, v.data, 8);
     } else if (rc == RP_OK) {
@@ -556,7 +557,7 @@ static rp_err s_load(store_txn_t *txn, void *ctx)
     rc = writer_meta_get(txn, w, "seq", &w->last_seq);
     if (rc != RP_OK)
         return rc;
-    rc = store_cursor_open(txn, w->db[DB_ENTRIES], &cur);
+    rc = store_cursor_open(txn, w->db[WRITER_DB_ENTRIES], &cur);
     if (rc != RP_OK)
         return rc;
     {
@@ -597,11 +598,11 @@ rp_err logwriter_new(const config_t *cfg, void *zctx, logwriter_t **ret, char *e
     if (getrandom(&w->boot_id, sizeof(w->boot_id), 0) != (ssize_t)sizeof(w->boot_id))
         w->boot_id = clock_mono_ns();
     snprintf(dir, sizeof(dir), "%s/logwriter", cfg->state_dir);
-    rc = store_open(dir, s_dbis, DB_COUNT, (uint64_t)cfg->map_size, cfg->sync_mode, &w->store,
-                    errbuf, errlen);
+    rc = store_open(dir, s_dbis, WRITER_DB_COUNT, (uint64_t)cfg->map_size, cfg->sync_mode,
+                    &w->store, errbuf, errlen);
     if (rc != RP_OK)
         goto out_free;
-    for (int i = 0; i < DB_COUNT; i++)
+    for (int i = 0; i < WRITER_DB_COUNT; i++)
         w->db[i] = store_dbi(w->store, (size_t)i);
     rc = store_write(w->store, s_load, w, NULL);
     if (rc == RP_OK)
@@ -612,8 +613,8 @@ rp_err logwriter_new(const config_t *cfg, void *zctx, logwriter_t **ret, char *e
     }
     spec.ctx = w;
     spec.dedup_store = w->store;
-    spec.dedup_dbi = w->db[DB_DEDUP];
-    spec.dedup_time_dbi = w->db[DB_DEDUP_TIME];
+    spec.dedup_dbi = w->db[WRITER_DB_DEDUP];
+    spec.dedup_time_dbi = w->db[WRITER_DB_DEDUP_TIME];
     rc = server_new(&spec, cfg, zctx, cfg->logwriter_endpoint, &w->server, errbuf, errlen);
     if (rc != RP_OK)
         goto out_free;

@@ -54,7 +54,7 @@ static rp_err s_seglog_load(store_txn_t *txn, writer_t *w, wire_arena_t *a,
     const uint8_t *p;
     size_t counts;
     char *owner;
-    rp_err rc = store_get(txn, w->db[DB_SEGLOGS], log_id->data, log_id->len, &v);
+    rp_err rc = store_get(txn, w->db[WRITER_DB_SEGLOGS], log_id->data, log_id->len, &v);
 
     if (rc != RP_OK)
         return rc;
@@ -89,7 +89,7 @@ static rp_err s_seglog_save(writer_txn_t *t, const ProtobufCBinaryData *log_id, 
 
     sl->h.body_len = (uint32_t)blen;
     sl->h.owner_len = (uint32_t)olen;
-    rc = store_reserve(t->txn, t->w->db[DB_SEGLOGS], log_id->data, log_id->len,
+    rc = store_reserve(t->txn, t->w->db[WRITER_DB_SEGLOGS], log_id->data, log_id->len,
                        sizeof(sl->h) + counts + blen + olen, 0, (void **)&dst);
     if (rc != RP_OK)
         return rc;
@@ -124,13 +124,13 @@ rp_err seglog_prune(writer_t *w, store_txn_t *txn, int64_t max_age_ms, size_t bu
     store_val_t k, v;
     uint64_t cutoff = (uint64_t)(clock_now_ms() - max_age_ms);
     size_t n = 0;
-    rp_err rc = store_cursor_open(txn, w->db[DB_SEGLOG_TIME], &cur);
+    rp_err rc = store_cursor_open(txn, w->db[WRITER_DB_SEGLOG_TIME], &cur);
 
     if (rc != RP_OK)
         return rc;
     rc = store_cursor_get(cur, STORE_FIRST, &k, &v);
     while (rc == RP_OK && n++ < budget && k.len > 8 && store_key_u64(k.data) < cutoff) {
-        rc = store_del(txn, w->db[DB_SEGLOGS], (uint8_t *)k.data + 8, k.len - 8, NULL, 0);
+        rc = store_del(txn, w->db[WRITER_DB_SEGLOGS], (uint8_t *)k.data + 8, k.len - 8, NULL, 0);
         if (rc == RP_OK || rc == RP_ENOTFOUND)
             rc = store_cursor_del(cur, false);
         if (rc == RP_OK)
@@ -149,7 +149,7 @@ static rp_err s_seglog_committed_at(writer_txn_t *t, const ProtobufCBinaryData *
         return RP_OK; /* kept for good: a log_id is never that long */
     store_u64_key((uint64_t)clock_now_ms(), key);
     memcpy(key + 8, log_id->data, log_id->len);
-    return store_put(t->txn, t->w->db[DB_SEGLOG_TIME], key, 8 + log_id->len, "", 0, 0);
+    return store_put(t->txn, t->w->db[WRITER_DB_SEGLOG_TIME], key, 8 + log_id->len, "", 0, 0);
 }
 
 rp_err seglog_load_pending(writer_t *w)
@@ -161,7 +161,7 @@ rp_err seglog_load_pending(writer_t *w)
 
     if (rc != RP_OK)
         return rc;
-    rc = store_cursor_open(txn, w->db[DB_SEGLOGS], &cur);
+    rc = store_cursor_open(txn, w->db[WRITER_DB_SEGLOGS], &cur);
     if (rc != RP_OK) {
         store_txn_abort(txn);
         return rc;
@@ -236,7 +236,7 @@ static rp_err s_discard(writer_txn_t *t, seglog_t *sl)
         Rapport__V1__Entry *e;
         if (i % 1024 == 0)
             wire_arena_reset(a);
-        rc = writer_get_record(t->txn, t->w, a, DB_ENTRIES, sl->h.first + i,
+        rc = writer_get_record(t->txn, t->w, a, WRITER_DB_ENTRIES, sl->h.first + i,
                                &rapport__v1__entry__descriptor, (ProtobufCMessage **)&e);
         if (rc == RP_ENOTFOUND) {
             rc = RP_OK;
@@ -249,7 +249,7 @@ static rp_err s_discard(writer_txn_t *t, seglog_t *sl)
     if (rc != RP_OK)
         return rc;
     s_stats_prefix(sl->h.lse, prefix);
-    rc = store_cursor_open(t->txn, t->w->db[DB_SEGLOG_STATS], &cur);
+    rc = store_cursor_open(t->txn, t->w->db[WRITER_DB_SEGLOG_STATS], &cur);
     if (rc != RP_OK)
         return rc;
     k.data = prefix;
@@ -373,7 +373,8 @@ rp_err seglog_begin(writer_txn_t *t, server_req_t *req)
             return RP_OK;
         }
     }
-    rc = store_get(t->txn, t->w->db[DB_LSE_BY_SEGMENT], b->segment_no, strlen(b->segment_no), &v);
+    rc = store_get(t->txn, t->w->db[WRITER_DB_LSE_BY_SEGMENT], b->segment_no, strlen(b->segment_no),
+                   &v);
     if (rc == RP_OK) {
         server_req_fail(req, RP_EEXIST, "segment_no",
                         "Logged Segment for Segment No. %s already exists.", b->segment_no);
@@ -422,7 +423,7 @@ typedef struct {
 
 static rp_err s_agg_flush(writer_txn_t *t, agg_t *agg, size_t *n)
 {
-    store_dbi_t dbi = t->w->db[DB_SEGLOG_STATS];
+    store_dbi_t dbi = t->w->db[WRITER_DB_SEGLOG_STATS];
     for (size_t i = 0; i < *n; i++) {
         store_val_t v;
         writer_stats_t s = {0, 0, 0};
@@ -610,7 +611,7 @@ static rp_err s_merge_stats(writer_txn_t *t, uint64_t lse)
     rp_err rc;
 
     s_stats_prefix(lse, prefix);
-    rc = store_cursor_open(t->txn, t->w->db[DB_SEGLOG_STATS], &cur);
+    rc = store_cursor_open(t->txn, t->w->db[WRITER_DB_SEGLOG_STATS], &cur);
     if (rc != RP_OK)
         return rc;
     k.data = prefix;
@@ -678,12 +679,12 @@ rp_err seglog_commit(writer_txn_t *t, server_req_t *req)
     ls.first_entry_no = sl.h.first;
     ls.last_entry_no = sl.h.first + sl.h.count - 1;
     ls.follow_up_segment_no = sl.begin->follow_up_segment_no;
-    rc = writer_put_record(t, DB_LOGGED_SEGMENTS, ls.entry_no, &ls.base, 0);
+    rc = writer_put_record(t, WRITER_DB_LOGGED_SEGMENTS, ls.entry_no, &ls.base, 0);
     if (rc != RP_OK)
         return rc;
     store_u64_key(ls.entry_no, k);
-    rc = store_put(t->txn, t->w->db[DB_LSE_BY_SEGMENT], ls.segment_no, strlen(ls.segment_no), k, 8,
-                   0);
+    rc = store_put(t->txn, t->w->db[WRITER_DB_LSE_BY_SEGMENT], ls.segment_no, strlen(ls.segment_no),
+                   k, 8, 0);
     if (rc != RP_OK)
         return rc;
     out = (Rapport__V1__SegmentLogged *)wire_arena_message(
@@ -711,16 +712,16 @@ rp_err seglog_commit(writer_txn_t *t, server_req_t *req)
         ce->register_no = ls.entry_no;
         ce->salesperson_code = sl.begin->salesperson_code;
         ce->no_of_entries = sl.counts[j];
-        rc = writer_put_record(t, DB_CAMPAIGN_ENTRIES, ce->entry_no, &ce->base, 0);
+        rc = writer_put_record(t, WRITER_DB_CAMPAIGN_ENTRIES, ce->entry_no, &ce->base, 0);
         if (rc != RP_OK)
             return rc;
         store_u64_key(ce->entry_no, cek);
-        rc = store_put(t->txn, t->w->db[DB_CE_BY_LSE], k, 8, cek, 8, 0);
+        rc = store_put(t->txn, t->w->db[WRITER_DB_CE_BY_LSE], k, 8, cek, 8, 0);
         if (rc != RP_OK)
             return rc;
         store_u64_key(ls.first_entry_no, range);
         store_u64_key(ls.last_entry_no, range + 8);
-        rc = store_put(t->txn, t->w->db[DB_CE_RANGE], cek, 8, range, 16, 0);
+        rc = store_put(t->txn, t->w->db[WRITER_DB_CE_RANGE], cek, 8, range, 16, 0);
         if (rc != RP_OK)
             return rc;
         out->campaign_entries[j] = ce;
@@ -797,7 +798,7 @@ rp_err seglog_reveal(writer_txn_t *t, writer_range_t *r)
         return RP_OK; /* revealed before a restart */
     /* segment.logged names who logged it, and the LogSegment's request_id
      * (the segment worker's log_id is "<segment No.>/<request_id>"). */
-    rc = writer_get_record(t->txn, t->w, t->arena, DB_LOGGED_SEGMENTS, sl.h.lse,
+    rc = writer_get_record(t->txn, t->w, t->arena, WRITER_DB_LOGGED_SEGMENTS, sl.h.lse,
                            &rapport__v1__logged_segment__descriptor, (ProtobufCMessage **)&ls);
     if (rc != RP_OK)
         return rc;
@@ -839,13 +840,13 @@ rp_err seglog_single_campaign_entry(writer_txn_t *t, Rapport__V1__Entry *e)
     ce.register_no = 0;
     ce.salesperson_code = e->salesperson_code;
     ce.no_of_entries = 1;
-    rc = writer_put_record(t, DB_CAMPAIGN_ENTRIES, ce.entry_no, &ce.base, 0);
+    rc = writer_put_record(t, WRITER_DB_CAMPAIGN_ENTRIES, ce.entry_no, &ce.base, 0);
     if (rc != RP_OK)
         return rc;
     store_u64_key(ce.entry_no, cek);
     store_u64_key(e->entry_no, range);
     store_u64_key(e->entry_no, range + 8);
-    rc = store_put(t->txn, t->w->db[DB_CE_RANGE], cek, 8, range, 16, 0);
+    rc = store_put(t->txn, t->w->db[WRITER_DB_CE_RANGE], cek, 8, range, 16, 0);
     if (rc != RP_OK)
         return rc;
     e->campaign_entry_no = ce.entry_no;
@@ -875,8 +876,9 @@ static rp_err s_counts_drop(writer_txn_t *t, int db, uint64_t *nos, size_t n)
         if (nos[i] == 0)
             continue;
         rc = writer_get_record(t->txn, t->w, t->arena, db, nos[i],
-                               db == DB_LOGGED_SEGMENTS ? &rapport__v1__logged_segment__descriptor
-                                                        : &rapport__v1__campaign_entry__descriptor,
+                               db == WRITER_DB_LOGGED_SEGMENTS
+                                   ? &rapport__v1__logged_segment__descriptor
+                                   : &rapport__v1__campaign_entry__descriptor,
                                &m);
         if (rc == RP_ENOTFOUND) {
             rc = RP_OK;
@@ -884,8 +886,9 @@ static rp_err s_counts_drop(writer_txn_t *t, int db, uint64_t *nos, size_t n)
         }
         if (rc != RP_OK)
             break;
-        count = db == DB_LOGGED_SEGMENTS ? &((Rapport__V1__LoggedSegment *)m)->no_of_interactions
-                                         : &((Rapport__V1__CampaignEntry *)m)->no_of_entries;
+        count = db == WRITER_DB_LOGGED_SEGMENTS
+                    ? &((Rapport__V1__LoggedSegment *)m)->no_of_interactions
+                    : &((Rapport__V1__CampaignEntry *)m)->no_of_entries;
         *count = *count > j - i ? *count - (j - i) : 0;
         rc = writer_put_record(t, db, nos[i], m, 0);
     }
@@ -894,8 +897,8 @@ static rp_err s_counts_drop(writer_txn_t *t, int db, uint64_t *nos, size_t n)
 
 rp_err seglog_entries_deleted(writer_txn_t *t, uint64_t *lse_nos, uint64_t *ce_nos, size_t n)
 {
-    rp_err rc = s_counts_drop(t, DB_LOGGED_SEGMENTS, lse_nos, n);
-    return rc == RP_OK ? s_counts_drop(t, DB_CAMPAIGN_ENTRIES, ce_nos, n) : rc;
+    rp_err rc = s_counts_drop(t, WRITER_DB_LOGGED_SEGMENTS, lse_nos, n);
+    return rc == RP_OK ? s_counts_drop(t, WRITER_DB_CAMPAIGN_ENTRIES, ce_nos, n) : rc;
 }
 
 /* ---- logged segments ---- */
@@ -905,9 +908,9 @@ rp_err seglog_entries_deleted(writer_txn_t *t, uint64_t *lse_nos, uint64_t *ce_n
  * logged segment, its register no.; a single interaction's has none). */
 static bool s_record_visible(const writer_t *w, int db, const ProtobufCMessage *m)
 {
-    if (db == DB_LOGGED_SEGMENTS)
+    if (db == WRITER_DB_LOGGED_SEGMENTS)
         return writer_lse_visible(w, ((const Rapport__V1__LoggedSegment *)m)->entry_no);
-    if (db == DB_CAMPAIGN_ENTRIES)
+    if (db == WRITER_DB_CAMPAIGN_ENTRIES)
         return writer_lse_visible(w, ((const Rapport__V1__CampaignEntry *)m)->register_no);
     return true;
 }
@@ -917,11 +920,11 @@ static rp_err s_get_visible(store_txn_t *txn, writer_t *w, wire_arena_t *a, int 
                             ProtobufCMessage **ret)
 {
     ProtobufCMessage *m;
-    rp_err rc =
-        writer_get_record(txn, w, a, db, no,
-                          db == DB_LOGGED_SEGMENTS ? &rapport__v1__logged_segment__descriptor
-                                                   : &rapport__v1__campaign_entry__descriptor,
-                          &m);
+    rp_err rc = writer_get_record(txn, w, a, db, no,
+                                  db == WRITER_DB_LOGGED_SEGMENTS
+                                      ? &rapport__v1__logged_segment__descriptor
+                                      : &rapport__v1__campaign_entry__descriptor,
+                                  &m);
     if (rc == RP_OK && !s_record_visible(w, db, m))
         rc = RP_ENOTFOUND;
     if (rc == RP_OK)
@@ -933,7 +936,8 @@ rp_err seglog_get_logged(writer_t *w, store_txn_t *txn, server_req_t *req)
 {
     uint64_t no = writer_request(req)->get_logged_segment->entry_no;
     Rapport__V1__LoggedSegment *ls;
-    rp_err rc = s_get_visible(txn, w, req->arena, DB_LOGGED_SEGMENTS, no, (ProtobufCMessage **)&ls);
+    rp_err rc =
+        s_get_visible(txn, w, req->arena, WRITER_DB_LOGGED_SEGMENTS, no, (ProtobufCMessage **)&ls);
 
     if (rc == RP_ENOTFOUND) {
         s_fail_no(req, "Logged Segment", no);
@@ -1001,7 +1005,7 @@ rp_err seglog_list_logged(writer_t *w, store_txn_t *txn, server_req_t *req)
     Rapport__V1__ListLoggedSegments *l = writer_request(req)->list_logged_segments;
     Rapport__V1__LoggedSegments *out = (Rapport__V1__LoggedSegments *)wire_arena_message(
         req->arena, &rapport__v1__logged_segments__descriptor);
-    rp_err rc = s_page(w, txn, req->arena, DB_LOGGED_SEGMENTS,
+    rp_err rc = s_page(w, txn, req->arena, WRITER_DB_LOGGED_SEGMENTS,
                        &rapport__v1__logged_segment__descriptor, l->after, l->limit, s_keep_segment,
                        l->segment_no, (ProtobufCMessage ***)&out->logged_segments,
                        &out->n_logged_segments, &out->next_after);
@@ -1029,8 +1033,8 @@ static rp_err s_cancel_range(writer_txn_t *t, uint64_t first, uint64_t last, uin
         Rapport__V1__Entry *e, copy;
         if ((no - first) % 1024 == 0)
             wire_arena_reset(a);
-        rc = writer_get_record(t->txn, t->w, a, DB_ENTRIES, no, &rapport__v1__entry__descriptor,
-                               (ProtobufCMessage **)&e);
+        rc = writer_get_record(t->txn, t->w, a, WRITER_DB_ENTRIES, no,
+                               &rapport__v1__entry__descriptor, (ProtobufCMessage **)&e);
         if (rc == RP_ENOTFOUND) {
             rc = RP_OK;
             continue;
@@ -1081,7 +1085,7 @@ static rp_err s_ces_of(writer_txn_t *t, uint64_t lse, uint64_t **ret, size_t *re
     rp_err rc;
 
     store_u64_key(lse, key);
-    rc = store_cursor_open(t->txn, t->w->db[DB_CE_BY_LSE], &cur);
+    rc = store_cursor_open(t->txn, t->w->db[WRITER_DB_CE_BY_LSE], &cur);
     if (rc != RP_OK)
         return rc;
     k.data = key;
@@ -1107,7 +1111,7 @@ static rp_err s_set_ce_flag(writer_txn_t *t, uint64_t ce_no, bool canceled, uint
 {
     Rapport__V1__CampaignEntry *ce;
     rp_err rc =
-        writer_get_record(t->txn, t->w, t->arena, DB_CAMPAIGN_ENTRIES, ce_no,
+        writer_get_record(t->txn, t->w, t->arena, WRITER_DB_CAMPAIGN_ENTRIES, ce_no,
                           &rapport__v1__campaign_entry__descriptor, (ProtobufCMessage **)&ce);
     if (rc == RP_ENOTFOUND)
         return RP_OK;
@@ -1117,7 +1121,7 @@ static rp_err s_set_ce_flag(writer_txn_t *t, uint64_t ce_no, bool canceled, uint
         ce->register_no = register_no;
     else
         ce->canceled = canceled;
-    return writer_put_record(t, DB_CAMPAIGN_ENTRIES, ce_no, &ce->base, 0);
+    return writer_put_record(t, WRITER_DB_CAMPAIGN_ENTRIES, ce_no, &ce->base, 0);
 }
 
 rp_err seglog_set_logged_canceled(writer_txn_t *t, server_req_t *req)
@@ -1129,7 +1133,7 @@ rp_err seglog_set_logged_canceled(writer_txn_t *t, server_req_t *req)
     size_t n = 0, n_ces;
     rp_err rc;
 
-    rc = s_get_visible(t->txn, t->w, t->arena, DB_LOGGED_SEGMENTS, sc->entry_no,
+    rc = s_get_visible(t->txn, t->w, t->arena, WRITER_DB_LOGGED_SEGMENTS, sc->entry_no,
                        (ProtobufCMessage **)&ls);
     if (rc == RP_ENOTFOUND) {
         s_fail_no(req, "Logged Segment", sc->entry_no);
@@ -1142,7 +1146,7 @@ rp_err seglog_set_logged_canceled(writer_txn_t *t, server_req_t *req)
     if (ls->canceled == (protobuf_c_boolean)sc->canceled)
         return RP_OK;
     ls->canceled = sc->canceled;
-    rc = writer_put_record(t, DB_LOGGED_SEGMENTS, ls->entry_no, &ls->base, 0);
+    rc = writer_put_record(t, WRITER_DB_LOGGED_SEGMENTS, ls->entry_no, &ls->base, 0);
     if (rc == RP_OK)
         rc = s_cancel_range(t, ls->first_entry_no, ls->last_entry_no, ls->entry_no, 0, sc->canceled,
                             &nos, &n);
@@ -1174,8 +1178,8 @@ static rp_err s_unlink_range(writer_txn_t *t, const Rapport__V1__LoggedSegment *
         Rapport__V1__Entry *e, copy;
         if ((no - ls->first_entry_no) % 1024 == 0)
             wire_arena_reset(a);
-        rc = writer_get_record(t->txn, t->w, a, DB_ENTRIES, no, &rapport__v1__entry__descriptor,
-                               (ProtobufCMessage **)&e);
+        rc = writer_get_record(t->txn, t->w, a, WRITER_DB_ENTRIES, no,
+                               &rapport__v1__entry__descriptor, (ProtobufCMessage **)&e);
         if (rc == RP_ENOTFOUND) {
             rc = RP_OK;
             continue;
@@ -1196,7 +1200,7 @@ rp_err seglog_delete_canceled_logged(writer_txn_t *t, server_req_t *req)
     store_val_t k, v;
     uint64_t *dead = NULL;
     size_t n = 0;
-    rp_err rc = store_cursor_open(t->txn, t->w->db[DB_LOGGED_SEGMENTS], &cur);
+    rp_err rc = store_cursor_open(t->txn, t->w->db[WRITER_DB_LOGGED_SEGMENTS], &cur);
 
     if (rc != RP_OK)
         return rc;
@@ -1227,7 +1231,7 @@ rp_err seglog_delete_canceled_logged(writer_txn_t *t, server_req_t *req)
         uint8_t key[8];
         store_val_t cur_lse;
 
-        rc = writer_get_record(t->txn, t->w, t->arena, DB_LOGGED_SEGMENTS, dead[i],
+        rc = writer_get_record(t->txn, t->w, t->arena, WRITER_DB_LOGGED_SEGMENTS, dead[i],
                                &rapport__v1__logged_segment__descriptor, (ProtobufCMessage **)&ls);
         if (rc == RP_OK)
             rc = s_unlink_range(t, ls);
@@ -1237,17 +1241,17 @@ rp_err seglog_delete_canceled_logged(writer_txn_t *t, server_req_t *req)
             rc = s_set_ce_flag(t, ces[j], false, 0, true);
         store_u64_key(ls->entry_no, key);
         if (rc == RP_OK && n_ces) {
-            rc = store_del(t->txn, t->w->db[DB_CE_BY_LSE], key, 8, NULL, 0);
+            rc = store_del(t->txn, t->w->db[WRITER_DB_CE_BY_LSE], key, 8, NULL, 0);
             rc = rc == RP_ENOTFOUND ? RP_OK : rc;
         }
         if (rc == RP_OK &&
-            store_get(t->txn, t->w->db[DB_LSE_BY_SEGMENT], ls->segment_no, strlen(ls->segment_no),
-                      &cur_lse) == RP_OK &&
+            store_get(t->txn, t->w->db[WRITER_DB_LSE_BY_SEGMENT], ls->segment_no,
+                      strlen(ls->segment_no), &cur_lse) == RP_OK &&
             cur_lse.len == 8 && store_key_u64(cur_lse.data) == ls->entry_no)
-            rc = store_del(t->txn, t->w->db[DB_LSE_BY_SEGMENT], ls->segment_no,
+            rc = store_del(t->txn, t->w->db[WRITER_DB_LSE_BY_SEGMENT], ls->segment_no,
                            strlen(ls->segment_no), NULL, 0);
         if (rc == RP_OK)
-            rc = store_del(t->txn, t->w->db[DB_LOGGED_SEGMENTS], key, 8, NULL, 0);
+            rc = store_del(t->txn, t->w->db[WRITER_DB_LOGGED_SEGMENTS], key, 8, NULL, 0);
         if (rc != RP_OK)
             return rc;
     }
@@ -1278,9 +1282,9 @@ rp_err seglog_list_campaign_entries(writer_t *w, store_txn_t *txn, server_req_t 
     Rapport__V1__CampaignEntries *out = (Rapport__V1__CampaignEntries *)wire_arena_message(
         req->arena, &rapport__v1__campaign_entries__descriptor);
     rp_err rc = s_page(
-        w, txn, req->arena, DB_CAMPAIGN_ENTRIES, &rapport__v1__campaign_entry__descriptor, l->after,
-        l->limit, s_keep_campaign, l->campaign_no, (ProtobufCMessage ***)&out->campaign_entries,
-        &out->n_campaign_entries, &out->next_after);
+        w, txn, req->arena, WRITER_DB_CAMPAIGN_ENTRIES, &rapport__v1__campaign_entry__descriptor,
+        l->after, l->limit, s_keep_campaign, l->campaign_no,
+        (ProtobufCMessage ***)&out->campaign_entries, &out->n_campaign_entries, &out->next_after);
     if (rc != RP_OK)
         return rc;
     writer_reply(req)->result_case = RAPPORT__V1__LOG_REPLY__RESULT_CAMPAIGN_ENTRIES;
@@ -1295,7 +1299,7 @@ static rp_err s_ce_range(writer_txn_t *t, uint64_t ce, uint64_t *first, uint64_t
     rp_err rc;
 
     store_u64_key(ce, k);
-    rc = store_get(t->txn, t->w->db[DB_CE_RANGE], k, 8, &v);
+    rc = store_get(t->txn, t->w->db[WRITER_DB_CE_RANGE], k, 8, &v);
     if (rc == RP_ENOTFOUND) {
         *first = 1;
         *last = 0;
@@ -1318,7 +1322,7 @@ rp_err seglog_set_campaign_entry_canceled(writer_txn_t *t, server_req_t *req)
     size_t n = 0;
     rp_err rc;
 
-    rc = s_get_visible(t->txn, t->w, t->arena, DB_CAMPAIGN_ENTRIES, sc->entry_no,
+    rc = s_get_visible(t->txn, t->w, t->arena, WRITER_DB_CAMPAIGN_ENTRIES, sc->entry_no,
                        (ProtobufCMessage **)&ce);
     if (rc == RP_ENOTFOUND) {
         s_fail_no(req, "Campaign Entry", sc->entry_no);
@@ -1332,7 +1336,7 @@ rp_err seglog_set_campaign_entry_canceled(writer_txn_t *t, server_req_t *req)
         return RP_OK;
     if (!sc->canceled && ce->register_no) {
         Rapport__V1__LoggedSegment *ls;
-        rc = writer_get_record(t->txn, t->w, t->arena, DB_LOGGED_SEGMENTS, ce->register_no,
+        rc = writer_get_record(t->txn, t->w, t->arena, WRITER_DB_LOGGED_SEGMENTS, ce->register_no,
                                &rapport__v1__logged_segment__descriptor, (ProtobufCMessage **)&ls);
         if (rc == RP_OK && ls->canceled) {
             server_req_fail(req, RP_EPRECOND, "entry_no",
@@ -1344,7 +1348,7 @@ rp_err seglog_set_campaign_entry_canceled(writer_txn_t *t, server_req_t *req)
             return rc;
     }
     ce->canceled = sc->canceled;
-    rc = writer_put_record(t, DB_CAMPAIGN_ENTRIES, ce->entry_no, &ce->base, 0);
+    rc = writer_put_record(t, WRITER_DB_CAMPAIGN_ENTRIES, ce->entry_no, &ce->base, 0);
     if (rc == RP_OK)
         rc = s_ce_range(t, ce->entry_no, &first, &last);
     if (rc == RP_OK)
@@ -1365,7 +1369,7 @@ rp_err seglog_delete_canceled_campaign_entries(writer_txn_t *t, server_req_t *re
     uint64_t *ce_nos = NULL, *nos = NULL, *lse_nos = NULL;
     size_t n = 0, n_nos = 0, cap = 0;
     wire_arena_t *a;
-    rp_err rc = store_cursor_open(t->txn, t->w->db[DB_CAMPAIGN_ENTRIES], &cur);
+    rp_err rc = store_cursor_open(t->txn, t->w->db[WRITER_DB_CAMPAIGN_ENTRIES], &cur);
 
     if (rc != RP_OK)
         return rc;
@@ -1402,8 +1406,8 @@ rp_err seglog_delete_canceled_campaign_entries(writer_txn_t *t, server_req_t *re
             Rapport__V1__Entry *e;
             if ((no - first) % 1024 == 0)
                 wire_arena_reset(a);
-            rc = writer_get_record(t->txn, t->w, a, DB_ENTRIES, no, &rapport__v1__entry__descriptor,
-                                   (ProtobufCMessage **)&e);
+            rc = writer_get_record(t->txn, t->w, a, WRITER_DB_ENTRIES, no,
+                                   &rapport__v1__entry__descriptor, (ProtobufCMessage **)&e);
             if (rc == RP_ENOTFOUND) {
                 rc = RP_OK;
                 continue;
@@ -1434,32 +1438,32 @@ rp_err seglog_delete_canceled_campaign_entries(writer_txn_t *t, server_req_t *re
         /* The logged segment has one campaign entry less. */
         if (rc == RP_OK && dead[i]->register_no) {
             Rapport__V1__LoggedSegment *ls;
-            rc = writer_get_record(t->txn, t->w, t->arena, DB_LOGGED_SEGMENTS, dead[i]->register_no,
-                                   &rapport__v1__logged_segment__descriptor,
+            rc = writer_get_record(t->txn, t->w, t->arena, WRITER_DB_LOGGED_SEGMENTS,
+                                   dead[i]->register_no, &rapport__v1__logged_segment__descriptor,
                                    (ProtobufCMessage **)&ls);
             if (rc == RP_OK && ls->no_of_campaign_entries > 0) {
                 ls->no_of_campaign_entries--;
-                rc = writer_put_record(t, DB_LOGGED_SEGMENTS, ls->entry_no, &ls->base, 0);
+                rc = writer_put_record(t, WRITER_DB_LOGGED_SEGMENTS, ls->entry_no, &ls->base, 0);
             }
             rc = rc == RP_ENOTFOUND ? RP_OK : rc;
         }
         store_u64_key(dead[i]->entry_no, cek);
         if (rc == RP_OK)
-            rc = store_del(t->txn, t->w->db[DB_CAMPAIGN_ENTRIES], cek, 8, NULL, 0);
+            rc = store_del(t->txn, t->w->db[WRITER_DB_CAMPAIGN_ENTRIES], cek, 8, NULL, 0);
         if (rc == RP_OK) {
-            rc = store_del(t->txn, t->w->db[DB_CE_RANGE], cek, 8, NULL, 0);
+            rc = store_del(t->txn, t->w->db[WRITER_DB_CE_RANGE], cek, 8, NULL, 0);
             rc = rc == RP_ENOTFOUND ? RP_OK : rc;
         }
         if (rc == RP_OK && dead[i]->register_no) {
             store_u64_key(dead[i]->register_no, lsek);
-            rc = store_del(t->txn, t->w->db[DB_CE_BY_LSE], lsek, 8, cek, 8);
+            rc = store_del(t->txn, t->w->db[WRITER_DB_CE_BY_LSE], lsek, 8, cek, 8);
             rc = rc == RP_ENOTFOUND ? RP_OK : rc;
         }
     }
     wire_arena_destroy(&a);
     /* Their campaign entries are gone; their logged segments stay. */
     if (rc == RP_OK && n_nos)
-        rc = s_counts_drop(t, DB_LOGGED_SEGMENTS, lse_nos, n_nos);
+        rc = s_counts_drop(t, WRITER_DB_LOGGED_SEGMENTS, lse_nos, n_nos);
     free(lse_nos);
     if (rc == RP_OK && n)
         rc = events_append_entry_nos(t, "entries.deleted", nos, n_nos, ce_nos, n, NULL, 0);

@@ -28,23 +28,23 @@
 
 /* DBIs of the writer's env, in store_open order. */
 enum {
-    DB_META,             /* counter name -> u64 */
-    DB_ENTRIES,          /* entry_no -> Entry */
-    DB_BY_CONTACT,       /* contact_no -> entry_no (DUPFIXED) */
-    DB_POSTPONED,        /* entry_no -> "" */
-    DB_LOGGED_SEGMENTS,  /* entry_no -> LoggedSegment */
-    DB_LSE_BY_SEGMENT,   /* segment_no -> logged segment entry_no */
-    DB_CAMPAIGN_ENTRIES, /* entry_no -> CampaignEntry */
-    DB_CE_BY_LSE,        /* logged segment no -> campaign entry no (DUPFIXED) */
-    DB_CE_RANGE,         /* campaign entry no -> first, last entry_no it can cover */
-    DB_STATS,            /* kind + code + date -> sums */
-    DB_EVENTS,           /* seq -> Event */
-    DB_DEDUP,            /* request_id -> first reply */
-    DB_DEDUP_TIME,       /* time + request_id -> "" */
-    DB_SEGLOGS,          /* log_id -> in-flight segment log */
-    DB_SEGLOG_STATS,     /* log key + stats key -> sums not yet visible */
-    DB_SEGLOG_TIME,      /* commit time + log_id -> "" (pruning committed logs) */
-    DB_COUNT
+    WRITER_DB_META,             /* counter name -> u64 */
+    WRITER_DB_ENTRIES,          /* entry_no -> Entry */
+    WRITER_DB_BY_CONTACT,       /* contact_no -> entry_no (DUPFIXED) */
+    WRITER_DB_POSTPONED,        /* entry_no -> "" */
+    WRITER_DB_LOGGED_SEGMENTS,  /* entry_no -> LoggedSegment */
+    WRITER_DB_LSE_BY_SEGMENT,   /* segment_no -> logged segment entry_no */
+    WRITER_DB_CAMPAIGN_ENTRIES, /* entry_no -> CampaignEntry */
+    WRITER_DB_CE_BY_LSE,        /* logged segment no -> campaign entry no (DUPFIXED) */
+    WRITER_DB_CE_RANGE,         /* campaign entry no -> first, last entry_no it can cover */
+    WRITER_DB_STATS,            /* kind + code + date -> sums */
+    WRITER_DB_EVENTS,           /* seq -> Event */
+    WRITER_DB_DEDUP,            /* request_id -> first reply */
+    WRITER_DB_DEDUP_TIME,       /* time + request_id -> "" */
+    WRITER_DB_SEGLOGS,          /* log_id -> in-flight segment log */
+    WRITER_DB_SEGLOG_STATS,     /* log key + stats key -> sums not yet visible */
+    WRITER_DB_SEGLOG_TIME,      /* commit time + log_id -> "" (pruning committed logs) */
+    WRITER_DB_COUNT
 };
 
 /* An entry range reserved by a segment log and not yet visible: in flight,
@@ -73,11 +73,11 @@ typedef struct writer_event {
 typedef struct writer {
     const config_t *cfg;
     store_t *store;
-    store_dbi_t db[DB_COUNT];
+    store_dbi_t db[WRITER_DB_COUNT];
     server_t *server;
     void *pub;
     uint8_t stream_id[8];    /* event_id = stream_id + seq */
-    uint64_t max_entry_key;  /* largest entry_no in DB_ENTRIES (MDB_APPEND) */
+    uint64_t max_entry_key;  /* largest entry_no in WRITER_DB_ENTRIES (MDB_APPEND) */
     writer_range_t *pending; /* invisible ranges of in-flight segment logs */
     int64_t last_prune_ms;
     /* metrics */
@@ -133,7 +133,7 @@ typedef rp_err (*writer_read_fn)(writer_t *w, store_txn_t *txn, server_req_t *re
  * errors. */
 rp_err writer_txn_run(writer_t *w, writer_txn_fn fn, void *ctx, unsigned flags);
 
-/* Counter in DB_META (0 when absent). */
+/* Counter in WRITER_DB_META (0 when absent). */
 rp_err writer_meta_get(store_txn_t *txn, writer_t *w, const char *name, uint64_t *ret);
 rp_err writer_meta_put(store_txn_t *txn, writer_t *w, const char *name, uint64_t v);
 
@@ -306,7 +306,7 @@ rp_err seglog_single_campaign_entry(writer_txn_t *t, Rapport__V1__Entry *e);
 
 /* ---- events.c ---- */
 
-/* Append a durable event (seq assigned) to DB_EVENTS and stage it for
+/* Append a durable event (seq assigned) to WRITER_DB_EVENTS and stage it for
  * publication. `body_case` is the Event.body case and `body` its message. */
 rp_err events_append(writer_txn_t *t, const char *type, uint32_t body_case, ProtobufCMessage *body);
 

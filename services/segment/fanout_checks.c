@@ -251,7 +251,7 @@ static rp_err s_read_chunk(logrun_t *r, chunk_t *ch, Rapport__V1__Lookup *lk)
     rp_err rc = store_txn_begin(s->store, false, &txn);
 
     if (rc == RP_OK)
-        rc = store_cursor_open(txn, s->db[DB_LINES], &cur);
+        rc = store_cursor_open(txn, s->db[SEG_DB_LINES], &cur);
     if (rc != RP_OK)
         goto out;
     ch->first = r->counted;

@@ -219,7 +219,7 @@ void fanout_retry_later(logrun_t *r, phase_t from, const char *why)
 
 /* ---- the LOGGING record ----
  *
- * DB_LOGS[segment no.] = fields, each u32 length + bytes: log_id,
+ * SEG_DB_LOGS[segment no.] = fields, each u32 length + bytes: log_id,
  * request_id, user_id, follow-up No.; then one byte: follow-up asked; then
  * the follow-up's internal segment id (u64) and date (u32); then, since the
  * log may be committed before the run finishes, one byte of flags (1: the
@@ -265,7 +265,7 @@ static rp_err s_logrec_put(store_txn_t *txn, logrun_t *r)
     if (n)
         memcpy(buf + pos + 4, r->logged, n);
     pos += 4 + n;
-    rc = store_put(txn, r->s->db[DB_LOGS], r->segment_no, strlen(r->segment_no), buf, pos, 0);
+    rc = store_put(txn, r->s->db[SEG_DB_LOGS], r->segment_no, strlen(r->segment_no), buf, pos, 0);
     free(buf);
     return rc;
 }
@@ -422,7 +422,7 @@ static rp_err s_apply_unlog(store_txn_t *txn, void *ctx)
         rc = seg_save(r->s, txn, &seg);
     }
     if (rc == RP_OK || rc == RP_ENOTFOUND) {
-        rc = store_del(txn, r->s->db[DB_LOGS], r->segment_no, strlen(r->segment_no), NULL, 0);
+        rc = store_del(txn, r->s->db[SEG_DB_LOGS], r->segment_no, strlen(r->segment_no), NULL, 0);
         rc = rc == RP_ENOTFOUND ? RP_OK : rc;
     }
     if (rc == RP_OK && r->fu_seg_id)
@@ -560,11 +560,11 @@ static rp_err s_apply_finish(store_txn_t *txn, void *ctx)
     if (rc == RP_OK)
         rc = seg_trash_put(s, txn, seg.seg_id);
     if (rc == RP_OK)
-        rc = store_del(txn, s->db[DB_SEGMENTS], r->segment_no, strlen(r->segment_no), NULL, 0);
+        rc = store_del(txn, s->db[SEG_DB_SEGMENTS], r->segment_no, strlen(r->segment_no), NULL, 0);
     if (rc == RP_ENOTFOUND)
         rc = RP_OK; /* finished before: only the records below are left */
     if (rc == RP_OK) {
-        rc = store_del(txn, s->db[DB_LOGS], r->segment_no, strlen(r->segment_no), NULL, 0);
+        rc = store_del(txn, s->db[SEG_DB_LOGS], r->segment_no, strlen(r->segment_no), NULL, 0);
         rc = rc == RP_ENOTFOUND ? RP_OK : rc;
     }
     if (rc == RP_OK && rid.len && !r->answered)
@@ -682,7 +682,7 @@ void fanout_log_segment(void *ctx, server_req_t *req)
         rc = seg_load(s, txn, req->arena, ls->segment_no, &seg);
     if (rc == RP_OK && seg.h->logging) {
         bool have =
-            store_get(txn, s->db[DB_LOGS], ls->segment_no, strlen(ls->segment_no), &v) == RP_OK;
+            store_get(txn, s->db[SEG_DB_LOGS], ls->segment_no, strlen(ls->segment_no), &v) == RP_OK;
         /* s_join reads the record before the transaction ends. */
         s_join(s, req, have ? &v : NULL);
         store_txn_abort(txn);
@@ -730,7 +730,7 @@ void fanout_recover(segsrv_t *s)
     rp_err rc = a ? store_txn_begin(s->store, false, &txn) : RP_ENOMEM;
 
     if (rc == RP_OK)
-        rc = store_cursor_open(txn, s->db[DB_LOGS], &cur);
+        rc = store_cursor_open(txn, s->db[SEG_DB_LOGS], &cur);
     for (rc = rc == RP_OK ? store_cursor_get(cur, STORE_FIRST, &k, &v) : rc; rc == RP_OK;
          rc = store_cursor_get(cur, STORE_NEXT, &k, &v)) {
         char no[SEG_NO_MAX + 1];
@@ -837,7 +837,7 @@ rp_err fanout_reserves(segsrv_t *s, store_txn_t *txn, const char *no, bool *ret_
     store_val_t k, v;
     logrun_t *probe = calloc(1, sizeof(*probe));
     bool reserved = false;
-    rp_err rc = probe ? store_cursor_open(txn, s->db[DB_LOGS], &cur) : RP_ENOMEM;
+    rp_err rc = probe ? store_cursor_open(txn, s->db[SEG_DB_LOGS], &cur) : RP_ENOMEM;
 
     for (rc = rc == RP_OK ? store_cursor_get(cur, STORE_FIRST, &k, &v) : rc;
          rc == RP_OK && !reserved; rc = store_cursor_get(cur, STORE_NEXT, &k, &v)) {

@@ -174,7 +174,7 @@ static bool s_send_batch(logrun_t *r)
     vec_clear(&r->packed);
     rc = store_txn_begin(s->store, false, &txn);
     if (rc == RP_OK)
-        rc = store_cursor_open(txn, s->db[DB_LINES], &cur);
+        rc = store_cursor_open(txn, s->db[SEG_DB_LINES], &cur);
     seg_line_key(r->seg_id, r->stream_after + 1, key);
     k.data = key;
     k.len = 16;
@@ -379,7 +379,7 @@ static rp_err s_fu_read(logrun_t *r, fu_src_t *src, size_t *ret_n, uint64_t *ret
 
     *ret_after = r->fu_after;
     if (rc == RP_OK)
-        rc = store_cursor_open(txn, r->s->db[DB_LINES], &cur);
+        rc = store_cursor_open(txn, r->s->db[SEG_DB_LINES], &cur);
     seg_line_key(r->seg_id, r->fu_after + 1, key);
     k.data = key;
     k.len = 16;
@@ -424,9 +424,9 @@ static rp_err s_fu_line(logrun_t *r, store_txn_t *txn, const fu_base_t *fb, cons
         q += pbscan_put_uint(q, ENTRY_CORRESPONDENCE_TYPE, corr);
     len = fb->base_len + (size_t)(q - tail);
     seg_line_key(r->fu_seg_id, line_no, k);
-    rc = store_reserve(txn, r->s->db[DB_LINES], k, 16, len, STORE_PUT_APPEND, (void **)&dst);
+    rc = store_reserve(txn, r->s->db[SEG_DB_LINES], k, 16, len, STORE_PUT_APPEND, (void **)&dst);
     if (rc == RP_EEXIST) /* not the last key (written before a restart, or a newer segment) */
-        rc = store_reserve(txn, r->s->db[DB_LINES], k, 16, len, 0, (void **)&dst);
+        rc = store_reserve(txn, r->s->db[SEG_DB_LINES], k, 16, len, 0, (void **)&dst);
     if (rc != RP_OK)
         return rc;
     memcpy(dst, fb->base, fb->base_len);

@@ -30,15 +30,15 @@
 #include "rapport/v1/segment.pb-c.h"
 
 enum {
-    DB_META,         /* "numbering" -> SegmentNumbering, "seg_id" -> u64 */
-    DB_SEGMENTS,     /* segment no. -> seg_rec_t + SegmentHeader */
-    DB_LINES,        /* seg_id + line_no -> SegmentLine */
-    DB_LINE_CONTACT, /* seg_id + contact no. -> line_no */
-    DB_LOGS,         /* segment no. -> log record (segment in LOGGING) */
-    DB_DEDUP,
-    DB_DEDUP_TIME,
-    DB_TRASH, /* seg_id of lines to delete in the background */
-    DB_COUNT
+    SEG_DB_META,         /* "numbering" -> SegmentNumbering, "seg_id" -> u64 */
+    SEG_DB_SEGMENTS,     /* segment no. -> seg_rec_t + SegmentHeader */
+    SEG_DB_LINES,        /* seg_id + line_no -> SegmentLine */
+    SEG_DB_LINE_CONTACT, /* seg_id + contact no. -> line_no */
+    SEG_DB_LOGS,         /* segment no. -> log record (segment in LOGGING) */
+    SEG_DB_DEDUP,
+    SEG_DB_DEDUP_TIME,
+    SEG_DB_TRASH, /* seg_id of lines to delete in the background */
+    SEG_DB_COUNT
 };
 
 #define SEG_NO_MAX 20
@@ -51,14 +51,14 @@ typedef struct logrun logrun_t;
 typedef struct segsrv {
     const config_t *cfg;
     store_t *store;
-    store_dbi_t db[DB_COUNT];
+    store_dbi_t db[SEG_DB_COUNT];
     server_t *server;
     link_t *interaction;
     link_t *writer;
     logrun_t *runs;
     uint64_t next_run_id;
     int64_t last_recovery_ms;
-    bool trash_pending; /* DB_TRASH may hold ids: the tick empties it */
+    bool trash_pending; /* SEG_DB_TRASH may hold ids: the tick empties it */
     /* metrics */
     uint64_t logs_done, logs_failed, entries_streamed;
     server_hist_t log_seconds;

@@ -46,15 +46,15 @@ static const server_command_t s_commands[CMD_COUNT] = {
     [CMD_STATS] = {"stats", NULL, ROLE_READER, false},
 };
 
-static const store_dbi_spec_t s_dbis[DB_COUNT] = {
-    [DB_META] = {"meta", 0},
-    [DB_SEGMENTS] = {"segments", 0},
-    [DB_LINES] = {"segment_lines", 0},
-    [DB_LINE_CONTACT] = {"segment_line_by_contact", 0},
-    [DB_LOGS] = {"segments_logging", 0},
-    [DB_DEDUP] = {"dedup", 0},
-    [DB_DEDUP_TIME] = {"dedup_by_time", 0},
-    [DB_TRASH] = {"segment_trash", 0},
+static const store_dbi_spec_t s_dbis[SEG_DB_COUNT] = {
+    [SEG_DB_META] = {"meta", 0},
+    [SEG_DB_SEGMENTS] = {"segments", 0},
+    [SEG_DB_LINES] = {"segment_lines", 0},
+    [SEG_DB_LINE_CONTACT] = {"segment_line_by_contact", 0},
+    [SEG_DB_LOGS] = {"segments_logging", 0},
+    [SEG_DB_DEDUP] = {"dedup", 0},
+    [SEG_DB_DEDUP_TIME] = {"dedup_by_time", 0},
+    [SEG_DB_TRASH] = {"segment_trash", 0},
 };
 
 static bool s_background(void *ctx)
@@ -137,11 +137,11 @@ rp_err segsrv_new(const config_t *cfg, void *zctx, segsrv_t **ret, char *errbuf,
         return RP_ENOMEM;
     s->cfg = cfg;
     snprintf(dir, sizeof(dir), "%s/segment", cfg->state_dir);
-    rc = store_open(dir, s_dbis, DB_COUNT, (uint64_t)cfg->map_size, cfg->sync_mode, &s->store,
+    rc = store_open(dir, s_dbis, SEG_DB_COUNT, (uint64_t)cfg->map_size, cfg->sync_mode, &s->store,
                     errbuf, errlen);
     if (rc != RP_OK)
         goto out_free;
-    for (int i = 0; i < DB_COUNT; i++)
+    for (int i = 0; i < SEG_DB_COUNT; i++)
         s->db[i] = store_dbi(s->store, (size_t)i);
     rc =
         link_new(zctx, cfg->interaction_endpoint, "interaction",
@@ -153,8 +153,8 @@ rp_err segsrv_new(const config_t *cfg, void *zctx, segsrv_t **ret, char *errbuf,
         goto out_free;
     spec.ctx = s;
     spec.dedup_store = s->store;
-    spec.dedup_dbi = s->db[DB_DEDUP];
-    spec.dedup_time_dbi = s->db[DB_DEDUP_TIME];
+    spec.dedup_dbi = s->db[SEG_DB_DEDUP];
+    spec.dedup_time_dbi = s->db[SEG_DB_DEDUP_TIME];
     rc = server_new(&spec, cfg, zctx, cfg->segment_endpoint, &s->server, errbuf, errlen);
     if (rc != RP_OK)
         goto out_free;

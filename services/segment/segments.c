@@ -307,10 +307,10 @@ static rp_err s_apply_numbering(store_txn_t *txn, void *ctx)
 
     server_req_reset_reply(ap->req);
     if (n->width == 0) {
-        rc = store_del(txn, ap->s->db[DB_META], "numbering", 9, NULL, 0);
+        rc = store_del(txn, ap->s->db[SEG_DB_META], "numbering", 9, NULL, 0);
         rc = rc == RP_ENOTFOUND ? RP_OK : rc;
     } else {
-        rc = store_reserve(txn, ap->s->db[DB_META], "numbering", 9, wire_size(&n->base), 0,
+        rc = store_reserve(txn, ap->s->db[SEG_DB_META], "numbering", 9, wire_size(&n->base), 0,
                            (void **)&dst);
         if (rc == RP_OK)
             wire_encode_to(&n->base, dst);
@@ -544,7 +544,7 @@ static rp_err s_apply_create(store_txn_t *txn, void *ctx)
         if (rc != RP_OK)
             return rc;
     }
-    rc = store_get(txn, ap->s->db[DB_SEGMENTS], no, strlen(no), &v);
+    rc = store_get(txn, ap->s->db[SEG_DB_SEGMENTS], no, strlen(no), &v);
     if (rc == RP_ENOTFOUND) {
         /* A log in flight has taken the No. for its follow-up. */
         bool reserved;
@@ -627,7 +627,7 @@ void segments_list(void *ctx, server_req_t *req)
 
     out->segments = (Rapport__V1__SegmentHeader **)wire_arena_ptrs(req->arena, max);
     if (rc == RP_OK)
-        rc = store_cursor_open(txn, s->db[DB_SEGMENTS], &cur);
+        rc = store_cursor_open(txn, s->db[SEG_DB_SEGMENTS], &cur);
     if (rc == RP_OK) {
         k.data = ls->after;
         k.len = strlen(ls->after);
@@ -676,7 +676,7 @@ static rp_err s_apply_delete(store_txn_t *txn, void *ctx)
         return s_domain(rc);
     rc = seg_trash_put(ap->s, txn, seg.seg_id);
     if (rc == RP_OK)
-        rc = store_del(txn, ap->s->db[DB_SEGMENTS], no, strlen(no), NULL, 0);
+        rc = store_del(txn, ap->s->db[SEG_DB_SEGMENTS], no, strlen(no), NULL, 0);
     if (rc != RP_OK)
         return rc;
     c = (Rapport__V1__Count *)wire_arena_message(req->arena, &rapport__v1__count__descriptor);
@@ -782,7 +782,7 @@ static rp_err s_apply_update(store_txn_t *txn, void *ctx)
         h->total_cost_cents = 0;
         h->total_duration_min = 0;
         store_u64_key(seg.seg_id, prefix);
-        rc = store_cursor_open(txn, s->db[DB_LINES], &cur);
+        rc = store_cursor_open(txn, s->db[SEG_DB_LINES], &cur);
         k.data = prefix;
         k.len = 8;
         if (rc == RP_OK)
@@ -1162,7 +1162,7 @@ static rp_err s_apply_remove(store_txn_t *txn, void *ctx)
         {
             uint8_t k[16];
             seg_line_key(seg.seg_id, l->line_no, k);
-            rc = store_del(txn, ap->s->db[DB_LINES], k, 16, NULL, 0);
+            rc = store_del(txn, ap->s->db[SEG_DB_LINES], k, 16, NULL, 0);
         }
         if (rc == RP_OK)
             rc = seg_contact_index_del(ap->s, txn, seg.seg_id, l->contact_no);
@@ -1219,7 +1219,7 @@ void segments_list_lines(void *ctx, server_req_t *req)
     }
     out->lines = (Rapport__V1__SegmentLine **)wire_arena_ptrs(req->arena, max);
     if (rc == RP_OK)
-        rc = store_cursor_open(txn, s->db[DB_LINES], &cur);
+        rc = store_cursor_open(txn, s->db[SEG_DB_LINES], &cur);
     if (rc == RP_OK) {
         seg_line_key(seg.seg_id, ll->after + 1, key);
         k.data = key;

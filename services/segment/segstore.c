@@ -1,9 +1,9 @@
 /* segstore: the segment worker's records.
  *
- * Header: DB_SEGMENTS[no] = u64 seg_id, u64 last line no., SegmentHeader.
- * Lines: DB_LINES[seg_id, line_no] = a stored line (below), and
- * DB_LINE_CONTACT [seg_id, contact no.] = line_no, which keeps a contact
- * from being added twice. Numbering: DB_META["numbering"] =
+ * Header: SEG_DB_SEGMENTS[no] = u64 seg_id, u64 last line no., SegmentHeader.
+ * Lines: SEG_DB_LINES[seg_id, line_no] = a stored line (below), and
+ * SEG_DB_LINE_CONTACT [seg_id, contact no.] = line_no, which keeps a contact
+ * from being added twice. Numbering: SEG_DB_META["numbering"] =
  * SegmentNumbering.
  *
  * A stored line is what its interaction log entry will be: a byte 0x07
@@ -29,7 +29,7 @@ rp_err seg_load(segsrv_t *s, store_txn_t *txn, wire_arena_t *a, const char *no, 
 {
     store_val_t v;
     seg_rec_t r;
-    rp_err rc = store_get(txn, s->db[DB_SEGMENTS], no, strlen(no), &v);
+    rp_err rc = store_get(txn, s->db[SEG_DB_SEGMENTS], no, strlen(no), &v);
 
     if (rc != RP_OK)
         return rc;
@@ -51,7 +51,7 @@ rp_err seg_save(segsrv_t *s, store_txn_t *txn, const seg_t *seg)
     seg_rec_t r = {seg->seg_id, seg->last_line_no};
     size_t len = wire_size(&seg->h->base);
     uint8_t *dst;
-    rp_err rc = store_reserve(txn, s->db[DB_SEGMENTS], seg->h->no, strlen(seg->h->no),
+    rp_err rc = store_reserve(txn, s->db[SEG_DB_SEGMENTS], seg->h->no, strlen(seg->h->no),
                               sizeof(r) + len, 0, (void **)&dst);
     if (rc != RP_OK)
         return rc;
@@ -65,14 +65,14 @@ rp_err seg_new_id(segsrv_t *s, store_txn_t *txn, uint64_t *ret)
     store_val_t v;
     uint64_t last = 0;
     uint8_t b[8];
-    rp_err rc = store_get(txn, s->db[DB_META], "seg_id", 6, &v);
+    rp_err rc = store_get(txn, s->db[SEG_DB_META], "seg_id", 6, &v);
 
     if (rc == RP_OK && v.len == 8)
         last = store_key_u64(v.data);
     else if (rc != RP_ENOTFOUND && rc != RP_OK)
         return rc;
     store_u64_key(last + 1, b);
-    rc = store_put(txn, s->db[DB_META], "seg_id", 6, b, 8, 0);
+    rc = store_put(txn, s->db[SEG_DB_META], "seg_id", 6, b, 8, 0);
     if (rc == RP_OK)
         *ret = last + 1;
     return rc;
@@ -239,7 +239,7 @@ rp_err seg_line_load(segsrv_t *s, store_txn_t *txn, wire_arena_t *a, const seg_t
     rp_err rc;
 
     seg_line_key(seg->seg_id, line_no, k);
-    rc = store_get(txn, s->db[DB_LINES], k, sizeof(k), &v);
+    rc = store_get(txn, s->db[SEG_DB_LINES], k, sizeof(k), &v);
     if (rc != RP_OK)
         return rc;
     return seg_line_decode(a, seg->h ? seg->h->no : "", line_no, v.data, v.len, ret);
@@ -253,7 +253,7 @@ rp_err seg_line_save(segsrv_t *s, store_txn_t *txn, uint64_t seg_id,
     rp_err rc;
 
     seg_line_key(seg_id, line->line_no, k);
-    rc = store_reserve(txn, s->db[DB_LINES], k, sizeof(k), seg_line_size(line), flags, &dst);
+    rc = store_reserve(txn, s->db[SEG_DB_LINES], k, sizeof(k), seg_line_size(line), flags, &dst);
     if (rc != RP_OK)
         return rc;
     seg_line_encode(line, dst);
@@ -275,7 +275,8 @@ rp_err seg_line_of_contact(segsrv_t *s, store_txn_t *txn, uint64_t seg_id, const
 {
     uint8_t k[8 + SEG_NO_MAX];
     store_val_t v;
-    rp_err rc = store_get(txn, s->db[DB_LINE_CONTACT], k, s_contact_key(seg_id, contact, k), &v);
+    rp_err rc =
+        store_get(txn, s->db[SEG_DB_LINE_CONTACT], k, s_contact_key(seg_id, contact, k), &v);
     if (rc != RP_OK)
         return rc;
     if (v.len != 8)
@@ -289,14 +290,15 @@ rp_err seg_contact_index_put(segsrv_t *s, store_txn_t *txn, uint64_t seg_id, con
 {
     uint8_t k[8 + SEG_NO_MAX], v[8];
     store_u64_key(line_no, v);
-    return store_put(txn, s->db[DB_LINE_CONTACT], k, s_contact_key(seg_id, contact, k), v, 8, 0);
+    return store_put(txn, s->db[SEG_DB_LINE_CONTACT], k, s_contact_key(seg_id, contact, k), v, 8,
+                     0);
 }
 
 rp_err seg_contact_index_del(segsrv_t *s, store_txn_t *txn, uint64_t seg_id, const char *contact)
 {
     uint8_t k[8 + SEG_NO_MAX];
     rp_err rc =
-        store_del(txn, s->db[DB_LINE_CONTACT], k, s_contact_key(seg_id, contact, k), NULL, 0);
+        store_del(txn, s->db[SEG_DB_LINE_CONTACT], k, s_contact_key(seg_id, contact, k), NULL, 0);
     return rc == RP_ENOTFOUND ? RP_OK : rc;
 }
 
@@ -305,7 +307,7 @@ rp_err seg_trash_put(segsrv_t *s, store_txn_t *txn, uint64_t seg_id)
     uint8_t k[8];
     store_u64_key(seg_id, k);
     s->trash_pending = true;
-    return store_put(txn, s->db[DB_TRASH], k, 8, "", 0, 0);
+    return store_put(txn, s->db[SEG_DB_TRASH], k, 8, "", 0, 0);
 }
 
 /* Delete at most `budget` keys of `dbi` starting with the 8-byte prefix;
@@ -353,7 +355,7 @@ static rp_err s_apply_trash(store_txn_t *txn, void *ctx)
     store_val_t k, v;
     uint8_t prefix[8];
     size_t lines = 0, index = 0;
-    rp_err rc = store_cursor_open(txn, s->db[DB_TRASH], &cur);
+    rp_err rc = store_cursor_open(txn, s->db[SEG_DB_TRASH], &cur);
 
     t->done = 0;
     t->more = false;
@@ -367,14 +369,14 @@ static rp_err s_apply_trash(store_txn_t *txn, void *ctx)
         return RP_OK;
     if (rc != RP_OK)
         return rc;
-    rc = s_drop_some(txn, s->db[DB_LINES], prefix, t->budget, &lines);
+    rc = s_drop_some(txn, s->db[SEG_DB_LINES], prefix, t->budget, &lines);
     if (rc == RP_OK)
-        rc = s_drop_some(txn, s->db[DB_LINE_CONTACT], prefix, t->budget, &index);
+        rc = s_drop_some(txn, s->db[SEG_DB_LINE_CONTACT], prefix, t->budget, &index);
     if (rc != RP_OK)
         return rc;
     t->done = lines + index;
     if (lines < t->budget && index < t->budget)
-        rc = store_del(txn, s->db[DB_TRASH], prefix, 8, NULL, 0);
+        rc = store_del(txn, s->db[SEG_DB_TRASH], prefix, 8, NULL, 0);
     t->more = true; /* the next call finds out whether anything is left */
     return rc;
 }
@@ -405,7 +407,7 @@ rp_err seg_numbering_get(segsrv_t *s, store_txn_t *txn, wire_arena_t *a,
                          Rapport__V1__SegmentNumbering **ret)
 {
     store_val_t v;
-    rp_err rc = store_get(txn, s->db[DB_META], "numbering", 9, &v);
+    rp_err rc = store_get(txn, s->db[SEG_DB_META], "numbering", 9, &v);
     if (rc == RP_ENOTFOUND) {
         *ret = (Rapport__V1__SegmentNumbering *)wire_arena_message(
             a, &rapport__v1__segment_numbering__descriptor);
@@ -437,7 +439,7 @@ rp_err seg_numbering_take(segsrv_t *s, store_txn_t *txn, char out[SEG_NO_MAX + 1
             break;
         }
         n->next++;
-        rc = store_get(txn, s->db[DB_SEGMENTS], out, (size_t)len, &v);
+        rc = store_get(txn, s->db[SEG_DB_SEGMENTS], out, (size_t)len, &v);
         if (rc == RP_ENOTFOUND) {
             /* Nor the follow-up of a log in flight (numbering set back). */
             bool reserved;
@@ -448,7 +450,7 @@ rp_err seg_numbering_take(segsrv_t *s, store_txn_t *txn, char out[SEG_NO_MAX + 1
         if (rc == RP_ENOTFOUND) {
             uint8_t *dst;
             size_t sz = wire_size(&n->base);
-            rc = store_reserve(txn, s->db[DB_META], "numbering", 9, sz, 0, (void **)&dst);
+            rc = store_reserve(txn, s->db[SEG_DB_META], "numbering", 9, sz, 0, (void **)&dst);
             if (rc == RP_OK)
                 wire_encode_to(&n->base, dst);
             break;

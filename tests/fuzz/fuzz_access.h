@@ -1,6 +1,5 @@
 /* fuzz_access: what the fuzz cluster needs from inside the log writer and
- * the segment worker, whose internal headers (writer.h, segment.h) cannot
- * be included together (both name their DBIs DB_*). */
+ * the segment worker, kept out of their public headers. */
 #ifndef RAPPORT_FUZZ_ACCESS_H
 #define RAPPORT_FUZZ_ACCESS_H
 
