@@ -536,6 +536,21 @@ rp_err store_cursor_get(store_cursor_t *cur, store_op_t op, store_val_t *key, st
     return RP_OK;
 }
 
+rp_err store_cursor_after(store_cursor_t *cur, const void *after, size_t alen, store_val_t *key,
+                          store_val_t *val)
+{
+    rp_err rc;
+
+    if (alen == 0)
+        return store_cursor_get(cur, STORE_FIRST, key, val);
+    key->data = (void *)(uintptr_t)after;
+    key->len = alen;
+    rc = store_cursor_get(cur, STORE_SET_RANGE, key, val);
+    if (rc == RP_OK && key->len == alen && memcmp(key->data, after, alen) == 0)
+        rc = store_cursor_get(cur, STORE_NEXT, key, val);
+    return rc;
+}
+
 rp_err store_cursor_put(store_cursor_t *cur, const store_val_t *key, const store_val_t *val,
                         unsigned flags)
 {

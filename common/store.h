@@ -159,6 +159,10 @@ void store_cursor_close(store_cursor_t *cur);
 /* Position the cursor; key and val are in/out as for mdb_cursor_get.
  * RP_ENOTFOUND at the end. */
 rp_err store_cursor_get(store_cursor_t *cur, store_op_t op, store_val_t *key, store_val_t *val);
+/* Position the cursor on the first key strictly after `after` (the first
+ * key when alen is 0), the start of a page that follows `after`. */
+rp_err store_cursor_after(store_cursor_t *cur, const void *after, size_t alen, store_val_t *key,
+                          store_val_t *val);
 rp_err store_cursor_put(store_cursor_t *cur, const store_val_t *key, const store_val_t *val,
                         unsigned flags);
 /* Delete the current item (all_dups: every value of its key). */

@@ -669,15 +669,7 @@ static rp_err s_list_keys(interaction_server_t *ix, store_txn_t *txn, server_req
 
     if (rc != RP_OK)
         return rc;
-    if (s_blank(after)) {
-        rc = store_cursor_get(cur, STORE_FIRST, &k, &v);
-    } else {
-        k.len = strlen(after);
-        k.data = (void *)(uintptr_t)after;
-        rc = store_cursor_get(cur, STORE_SET_RANGE, &k, &v);
-        if (rc == RP_OK && k.len == strlen(after) && memcmp(k.data, after, k.len) == 0)
-            rc = store_cursor_get(cur, STORE_NEXT, &k, &v);
-    }
+    rc = store_cursor_after(cur, after, s_blank(after) ? 0 : strlen(after), &k, &v);
     while (rc == RP_OK) {
         ProtobufCMessage *msg;
         if (pg->n == pg->limit) {

@@ -18,7 +18,18 @@
 
 #include "clock.h"
 #include "log.h"
+#include "vec.h"
 #include "writer.h"
+
+/* Append a number to a vector of uint64_t. */
+static rp_err s_vec_add(vec_t *v, uint64_t no)
+{
+    uint64_t *slot = vec_push(v, 1);
+    if (!slot)
+        return RP_ENOMEM;
+    *slot = no;
+    return RP_OK;
+}
 
 #define SEGLOG_IN_FLIGHT     0u
 #define SEGLOG_COMMITTED     1u /* visible */
@@ -1018,13 +1029,11 @@ rp_err seglog_list_logged(writer_t *w, store_txn_t *txn, server_req_t *req)
 
 /* Set canceled on the entries in [first, last] that belong to `lse` (or,
  * with lse 0, to campaign entry `ce`), keeping statistics right. The
- * entries' numbers go to *nos (malloc'd). */
+ * changed entries' numbers are appended to `nos` unless it is NULL. */
 static rp_err s_cancel_range(writer_txn_t *t, uint64_t first, uint64_t last, uint64_t lse,
-                             uint64_t ce, bool canceled, uint64_t **ret_nos, size_t *ret_n)
+                             uint64_t ce, bool canceled, vec_t *nos)
 {
     wire_arena_t *a = wire_arena_new();
-    size_t n = 0, cap = 0;
-    uint64_t *nos = NULL;
     rp_err rc = RP_OK;
 
     if (!a)
@@ -1048,40 +1057,21 @@ static rp_err s_cancel_range(writer_txn_t *t, uint64_t first, uint64_t last, uin
         copy = *e;
         copy.canceled = canceled;
         rc = writer_entry_store(t, &copy, e, true);
-        if (rc != RP_OK)
-            break;
-        if (n == cap) {
-            uint64_t *g;
-            cap = cap ? cap * 2 : 1024;
-            g = realloc(nos, cap * sizeof(*nos));
-            if (!g) {
-                rc = RP_ENOMEM;
-                break;
-            }
-            nos = g;
-        }
-        nos[n++] = no;
-        if (no == UINT64_MAX)
+        if (rc == RP_OK && nos)
+            rc = s_vec_add(nos, no);
+        if (rc != RP_OK || no == UINT64_MAX)
             break;
     }
     wire_arena_destroy(&a);
-    if (rc != RP_OK) {
-        free(nos);
-        return rc;
-    }
-    *ret_nos = nos;
-    *ret_n = n;
-    return RP_OK;
+    return rc;
 }
 
-/* Campaign entry numbers of a logged segment. */
-static rp_err s_ces_of(writer_txn_t *t, uint64_t lse, uint64_t **ret, size_t *ret_n)
+/* Append the campaign entry numbers of a logged segment to `ces`. */
+static rp_err s_ces_of(writer_txn_t *t, uint64_t lse, vec_t *ces)
 {
     store_cursor_t *cur = NULL;
     store_val_t k, v;
     uint8_t key[8];
-    size_t n = 0;
-    uint64_t *out = NULL;
     rp_err rc;
 
     store_u64_key(lse, key);
@@ -1092,18 +1082,12 @@ static rp_err s_ces_of(writer_txn_t *t, uint64_t lse, uint64_t **ret, size_t *re
     k.len = 8;
     for (rc = store_cursor_get(cur, STORE_SET, &k, &v); rc == RP_OK;
          rc = store_cursor_get(cur, STORE_NEXT_DUP, &k, &v)) {
-        uint64_t *g = wire_arena_alloc(t->arena, sizeof(*g) * (n + 1));
-        if (n)
-            memcpy(g, out, sizeof(*g) * n);
-        g[n++] = store_key_u64(v.data);
-        out = g;
+        rc = s_vec_add(ces, store_key_u64(v.data));
+        if (rc != RP_OK)
+            break;
     }
     store_cursor_close(cur);
-    if (rc != RP_OK && rc != RP_ENOTFOUND)
-        return rc;
-    *ret = out;
-    *ret_n = n;
-    return RP_OK;
+    return rc == RP_ENOTFOUND ? RP_OK : rc;
 }
 
 static rp_err s_set_ce_flag(writer_txn_t *t, uint64_t ce_no, bool canceled, uint64_t register_no,
@@ -1129,8 +1113,7 @@ rp_err seglog_set_logged_canceled(writer_txn_t *t, server_req_t *req)
     Rapport__V1__SetLoggedSegmentCanceled *sc = writer_request(req)->set_logged_segment_canceled;
     Rapport__V1__LoggedSegment *ls;
     Rapport__V1__LoggedSegmentNos body = RAPPORT__V1__LOGGED_SEGMENT_NOS__INIT;
-    uint64_t *nos = NULL, *ces;
-    size_t n = 0, n_ces;
+    vec_t ces = VEC_INIT(sizeof(uint64_t), 0);
     rp_err rc;
 
     rc = s_get_visible(t->txn, t->w, t->arena, WRITER_DB_LOGGED_SEGMENTS, sc->entry_no,
@@ -1149,21 +1132,22 @@ rp_err seglog_set_logged_canceled(writer_txn_t *t, server_req_t *req)
     rc = writer_put_record(t, WRITER_DB_LOGGED_SEGMENTS, ls->entry_no, &ls->base, 0);
     if (rc == RP_OK)
         rc = s_cancel_range(t, ls->first_entry_no, ls->last_entry_no, ls->entry_no, 0, sc->canceled,
-                            &nos, &n);
-    if (rc != RP_OK)
-        return rc;
-    free(nos);
-    rc = s_ces_of(t, ls->entry_no, &ces, &n_ces);
-    for (size_t i = 0; rc == RP_OK && i < n_ces; i++)
-        rc = s_set_ce_flag(t, ces[i], sc->canceled, 0, false);
-    if (rc != RP_OK)
-        return rc;
-    body.logged_segment_nos = &ls->entry_no;
-    body.n_logged_segment_nos = 1;
-    body.campaign_entry_nos = ces;
-    body.n_campaign_entry_nos = n_ces;
-    return events_append(t, sc->canceled ? "logged_segment.canceled" : "logged_segment.uncanceled",
-                         RAPPORT__V1__EVENT__BODY_LOGGED_SEGMENTS, &body.base);
+                            NULL);
+    if (rc == RP_OK)
+        rc = s_ces_of(t, ls->entry_no, &ces);
+    for (size_t i = 0; rc == RP_OK && i < ces.n; i++)
+        rc = s_set_ce_flag(t, ((uint64_t *)ces.data)[i], sc->canceled, 0, false);
+    if (rc == RP_OK) {
+        body.logged_segment_nos = &ls->entry_no;
+        body.n_logged_segment_nos = 1;
+        body.campaign_entry_nos = ces.data;
+        body.n_campaign_entry_nos = ces.n;
+        rc =
+            events_append(t, sc->canceled ? "logged_segment.canceled" : "logged_segment.uncanceled",
+                          RAPPORT__V1__EVENT__BODY_LOGGED_SEGMENTS, &body.base);
+    }
+    vec_free(&ces);
+    return rc;
 }
 
 /* Zero the logged segment link of a deleted logged segment's entries. */
@@ -1194,12 +1178,47 @@ static rp_err s_unlink_range(writer_txn_t *t, const Rapport__V1__LoggedSegment *
     return rc;
 }
 
+/* Delete one canceled logged segment: its entries lose their link to it,
+ * its campaign entries theirs, and its record and indexes go. */
+static rp_err s_delete_logged(writer_txn_t *t, uint64_t entry_no, vec_t *ces)
+{
+    Rapport__V1__LoggedSegment *ls;
+    uint8_t key[8];
+    store_val_t cur_lse;
+    rp_err rc =
+        writer_get_record(t->txn, t->w, t->arena, WRITER_DB_LOGGED_SEGMENTS, entry_no,
+                          &rapport__v1__logged_segment__descriptor, (ProtobufCMessage **)&ls);
+
+    vec_clear(ces);
+    if (rc == RP_OK)
+        rc = s_unlink_range(t, ls);
+    if (rc == RP_OK)
+        rc = s_ces_of(t, ls->entry_no, ces);
+    for (size_t j = 0; rc == RP_OK && j < ces->n; j++)
+        rc = s_set_ce_flag(t, ((uint64_t *)ces->data)[j], false, 0, true);
+    if (rc != RP_OK)
+        return rc;
+    store_u64_key(ls->entry_no, key);
+    if (ces->n) {
+        rc = store_del(t->txn, t->w->db[WRITER_DB_CE_BY_LSE], key, 8, NULL, 0);
+        rc = rc == RP_ENOTFOUND ? RP_OK : rc;
+    }
+    if (rc == RP_OK &&
+        store_get(t->txn, t->w->db[WRITER_DB_LSE_BY_SEGMENT], ls->segment_no,
+                  strlen(ls->segment_no), &cur_lse) == RP_OK &&
+        cur_lse.len == 8 && store_key_u64(cur_lse.data) == ls->entry_no)
+        rc = store_del(t->txn, t->w->db[WRITER_DB_LSE_BY_SEGMENT], ls->segment_no,
+                       strlen(ls->segment_no), NULL, 0);
+    if (rc == RP_OK)
+        rc = store_del(t->txn, t->w->db[WRITER_DB_LOGGED_SEGMENTS], key, 8, NULL, 0);
+    return rc;
+}
+
 rp_err seglog_delete_canceled_logged(writer_txn_t *t, server_req_t *req)
 {
     store_cursor_t *cur = NULL;
     store_val_t k, v;
-    uint64_t *dead = NULL;
-    size_t n = 0;
+    vec_t dead = VEC_INIT(sizeof(uint64_t), 0), ces = VEC_INIT(sizeof(uint64_t), 0);
     rp_err rc = store_cursor_open(t->txn, t->w->db[WRITER_DB_LOGGED_SEGMENTS], &cur);
 
     if (rc != RP_OK)
@@ -1208,64 +1227,29 @@ rp_err seglog_delete_canceled_logged(writer_txn_t *t, server_req_t *req)
     for (rc = store_cursor_get(cur, STORE_FIRST, &k, &v); rc == RP_OK;
          rc = store_cursor_get(cur, STORE_NEXT, &k, &v)) {
         Rapport__V1__LoggedSegment *ls;
-        uint64_t *g;
         rc = wire_decode_trusted(t->arena, &rapport__v1__logged_segment__descriptor, v.data, v.len,
                                  (ProtobufCMessage **)&ls);
+        if (rc == RP_OK && ls->canceled)
+            rc = s_vec_add(&dead, ls->entry_no);
         if (rc != RP_OK)
             break;
-        if (!ls->canceled)
-            continue;
-        g = wire_arena_alloc(t->arena, sizeof(*g) * (n + 1));
-        if (n)
-            memcpy(g, dead, sizeof(*g) * n);
-        g[n++] = ls->entry_no;
-        dead = g;
     }
     store_cursor_close(cur);
-    if (rc != RP_OK && rc != RP_ENOTFOUND)
-        return rc;
-    for (size_t i = 0; i < n; i++) {
-        Rapport__V1__LoggedSegment *ls;
-        uint64_t *ces;
-        size_t n_ces;
-        uint8_t key[8];
-        store_val_t cur_lse;
-
-        rc = writer_get_record(t->txn, t->w, t->arena, WRITER_DB_LOGGED_SEGMENTS, dead[i],
-                               &rapport__v1__logged_segment__descriptor, (ProtobufCMessage **)&ls);
-        if (rc == RP_OK)
-            rc = s_unlink_range(t, ls);
-        if (rc == RP_OK)
-            rc = s_ces_of(t, ls->entry_no, &ces, &n_ces);
-        for (size_t j = 0; rc == RP_OK && j < n_ces; j++)
-            rc = s_set_ce_flag(t, ces[j], false, 0, true);
-        store_u64_key(ls->entry_no, key);
-        if (rc == RP_OK && n_ces) {
-            rc = store_del(t->txn, t->w->db[WRITER_DB_CE_BY_LSE], key, 8, NULL, 0);
-            rc = rc == RP_ENOTFOUND ? RP_OK : rc;
-        }
-        if (rc == RP_OK &&
-            store_get(t->txn, t->w->db[WRITER_DB_LSE_BY_SEGMENT], ls->segment_no,
-                      strlen(ls->segment_no), &cur_lse) == RP_OK &&
-            cur_lse.len == 8 && store_key_u64(cur_lse.data) == ls->entry_no)
-            rc = store_del(t->txn, t->w->db[WRITER_DB_LSE_BY_SEGMENT], ls->segment_no,
-                           strlen(ls->segment_no), NULL, 0);
-        if (rc == RP_OK)
-            rc = store_del(t->txn, t->w->db[WRITER_DB_LOGGED_SEGMENTS], key, 8, NULL, 0);
-        if (rc != RP_OK)
-            return rc;
-    }
-    if (n) {
+    rc = rc == RP_ENOTFOUND ? RP_OK : rc;
+    for (size_t i = 0; rc == RP_OK && i < dead.n; i++)
+        rc = s_delete_logged(t, ((uint64_t *)dead.data)[i], &ces);
+    if (rc == RP_OK && dead.n) {
         Rapport__V1__LoggedSegmentNos body = RAPPORT__V1__LOGGED_SEGMENT_NOS__INIT;
-        body.logged_segment_nos = dead;
-        body.n_logged_segment_nos = n;
+        body.logged_segment_nos = dead.data;
+        body.n_logged_segment_nos = dead.n;
         rc = events_append(t, "logged_segments.deleted", RAPPORT__V1__EVENT__BODY_LOGGED_SEGMENTS,
                            &body.base);
-        if (rc != RP_OK)
-            return rc;
     }
-    writer_reply_count(req, n);
-    return RP_OK;
+    if (rc == RP_OK)
+        writer_reply_count(req, dead.n);
+    vec_free(&dead);
+    vec_free(&ces);
+    return rc;
 }
 
 /* ---- campaign entries ---- */
@@ -1318,8 +1302,8 @@ rp_err seglog_set_campaign_entry_canceled(writer_txn_t *t, server_req_t *req)
 {
     Rapport__V1__SetCampaignEntryCanceled *sc = writer_request(req)->set_campaign_entry_canceled;
     Rapport__V1__CampaignEntry *ce;
-    uint64_t first, last, *nos = NULL;
-    size_t n = 0;
+    uint64_t first, last;
+    vec_t nos = VEC_INIT(sizeof(uint64_t), 0);
     rp_err rc;
 
     rc = s_get_visible(t->txn, t->w, t->arena, WRITER_DB_CAMPAIGN_ENTRIES, sc->entry_no,
@@ -1352,12 +1336,67 @@ rp_err seglog_set_campaign_entry_canceled(writer_txn_t *t, server_req_t *req)
     if (rc == RP_OK)
         rc = s_ce_range(t, ce->entry_no, &first, &last);
     if (rc == RP_OK)
-        rc = s_cancel_range(t, first, last, 0, ce->entry_no, sc->canceled, &nos, &n);
-    if (rc != RP_OK)
-        return rc;
-    rc = events_append_entry_nos(t, sc->canceled ? "entries.canceled" : "entries.uncanceled", nos,
-                                 n, &ce->entry_no, 1, NULL, 0);
-    free(nos);
+        rc = s_cancel_range(t, first, last, 0, ce->entry_no, sc->canceled, &nos);
+    if (rc == RP_OK)
+        rc = events_append_entry_nos(t, sc->canceled ? "entries.canceled" : "entries.uncanceled",
+                                     nos.data, nos.n, &ce->entry_no, 1, NULL, 0);
+    vec_free(&nos);
+    return rc;
+}
+
+/* Delete one canceled campaign entry with its entries (their numbers and
+ * their logged segments' go to nos and lse_nos); its logged segment stays,
+ * with one campaign entry less. */
+static rp_err s_delete_campaign_entry(writer_txn_t *t, const Rapport__V1__CampaignEntry *ce,
+                                      wire_arena_t *a, vec_t *nos, vec_t *lse_nos)
+{
+    uint64_t first, last;
+    uint8_t cek[8], lsek[8];
+    rp_err rc = s_ce_range(t, ce->entry_no, &first, &last);
+
+    for (uint64_t no = first; rc == RP_OK && no && no <= last; no++) {
+        Rapport__V1__Entry *e;
+        if ((no - first) % 1024 == 0)
+            wire_arena_reset(a);
+        rc = writer_get_record(t->txn, t->w, a, WRITER_DB_ENTRIES, no,
+                               &rapport__v1__entry__descriptor, (ProtobufCMessage **)&e);
+        if (rc == RP_ENOTFOUND) {
+            rc = RP_OK;
+            continue;
+        }
+        if (rc != RP_OK || e->campaign_entry_no != ce->entry_no)
+            continue;
+        if (!e->canceled && !e->postponed)
+            rc = writer_stats_apply(t, e, -1);
+        if (rc == RP_OK)
+            rc = writer_entry_delete(t, e);
+        if (rc == RP_OK)
+            rc = s_vec_add(nos, no);
+        if (rc == RP_OK)
+            rc = s_vec_add(lse_nos, e->logged_segment_entry_no);
+    }
+    if (rc == RP_OK && ce->register_no) {
+        Rapport__V1__LoggedSegment *ls;
+        rc = writer_get_record(t->txn, t->w, t->arena, WRITER_DB_LOGGED_SEGMENTS, ce->register_no,
+                               &rapport__v1__logged_segment__descriptor, (ProtobufCMessage **)&ls);
+        if (rc == RP_OK && ls->no_of_campaign_entries > 0) {
+            ls->no_of_campaign_entries--;
+            rc = writer_put_record(t, WRITER_DB_LOGGED_SEGMENTS, ls->entry_no, &ls->base, 0);
+        }
+        rc = rc == RP_ENOTFOUND ? RP_OK : rc;
+    }
+    store_u64_key(ce->entry_no, cek);
+    if (rc == RP_OK)
+        rc = store_del(t->txn, t->w->db[WRITER_DB_CAMPAIGN_ENTRIES], cek, 8, NULL, 0);
+    if (rc == RP_OK) {
+        rc = store_del(t->txn, t->w->db[WRITER_DB_CE_RANGE], cek, 8, NULL, 0);
+        rc = rc == RP_ENOTFOUND ? RP_OK : rc;
+    }
+    if (rc == RP_OK && ce->register_no) {
+        store_u64_key(ce->register_no, lsek);
+        rc = store_del(t->txn, t->w->db[WRITER_DB_CE_BY_LSE], lsek, 8, cek, 8);
+        rc = rc == RP_ENOTFOUND ? RP_OK : rc;
+    }
     return rc;
 }
 
@@ -1365,111 +1404,45 @@ rp_err seglog_delete_canceled_campaign_entries(writer_txn_t *t, server_req_t *re
 {
     store_cursor_t *cur = NULL;
     store_val_t k, v;
-    Rapport__V1__CampaignEntry **dead = NULL;
-    uint64_t *ce_nos = NULL, *nos = NULL, *lse_nos = NULL;
-    size_t n = 0, n_nos = 0, cap = 0;
-    wire_arena_t *a;
-    rp_err rc = store_cursor_open(t->txn, t->w->db[WRITER_DB_CAMPAIGN_ENTRIES], &cur);
+    vec_t dead = VEC_INIT(sizeof(uint64_t), 0), nos = VEC_INIT(sizeof(uint64_t), 0),
+          lse_nos = VEC_INIT(sizeof(uint64_t), 0);
+    wire_arena_t *a = wire_arena_new();
+    rp_err rc =
+        a ? store_cursor_open(t->txn, t->w->db[WRITER_DB_CAMPAIGN_ENTRIES], &cur) : RP_ENOMEM;
 
-    if (rc != RP_OK)
-        return rc;
-    for (rc = store_cursor_get(cur, STORE_FIRST, &k, &v); rc == RP_OK;
+    /* Collect first: the loop below writes to the same DBI. */
+    for (rc = rc == RP_OK ? store_cursor_get(cur, STORE_FIRST, &k, &v) : rc; rc == RP_OK;
          rc = store_cursor_get(cur, STORE_NEXT, &k, &v)) {
         Rapport__V1__CampaignEntry *ce;
-        void **g;
-        rc = wire_decode_trusted(t->arena, &rapport__v1__campaign_entry__descriptor, v.data, v.len,
+        rc = wire_decode_trusted(a, &rapport__v1__campaign_entry__descriptor, v.data, v.len,
                                  (ProtobufCMessage **)&ce);
+        if (rc == RP_OK && ce->canceled)
+            rc = s_vec_add(&dead, ce->entry_no);
+        wire_arena_reset(a);
         if (rc != RP_OK)
             break;
-        if (!ce->canceled)
-            continue;
-        g = wire_arena_ptrs(t->arena, n + 1);
-        if (n)
-            memcpy(g, dead, sizeof(*g) * n);
-        g[n++] = ce;
-        dead = (Rapport__V1__CampaignEntry **)g;
     }
     store_cursor_close(cur);
-    if (rc != RP_OK && rc != RP_ENOTFOUND)
-        return rc;
-    rc = RP_OK;
-    a = wire_arena_new();
-    if (!a)
-        return RP_ENOMEM;
-    ce_nos = wire_arena_alloc(t->arena, sizeof(*ce_nos) * (n + 1));
-    for (size_t i = 0; i < n && rc == RP_OK; i++) {
-        uint64_t first, last;
-        uint8_t cek[8], lsek[8];
-        ce_nos[i] = dead[i]->entry_no;
-        rc = s_ce_range(t, dead[i]->entry_no, &first, &last);
-        for (uint64_t no = first; rc == RP_OK && no && no <= last; no++) {
-            Rapport__V1__Entry *e;
-            if ((no - first) % 1024 == 0)
-                wire_arena_reset(a);
-            rc = writer_get_record(t->txn, t->w, a, WRITER_DB_ENTRIES, no,
-                                   &rapport__v1__entry__descriptor, (ProtobufCMessage **)&e);
-            if (rc == RP_ENOTFOUND) {
-                rc = RP_OK;
-                continue;
-            }
-            if (rc != RP_OK || e->campaign_entry_no != dead[i]->entry_no)
-                continue;
-            if (!e->canceled && !e->postponed)
-                rc = writer_stats_apply(t, e, -1);
-            if (rc == RP_OK)
-                rc = writer_entry_delete(t, e);
-            if (rc == RP_OK && n_nos == cap) {
-                uint64_t *g, *g2;
-                cap = cap ? cap * 2 : 1024;
-                g = realloc(nos, cap * sizeof(*nos));
-                if (g)
-                    nos = g;
-                g2 = g ? realloc(lse_nos, cap * sizeof(*lse_nos)) : NULL;
-                if (g2)
-                    lse_nos = g2;
-                else
-                    rc = RP_ENOMEM;
-            }
-            if (rc == RP_OK) {
-                lse_nos[n_nos] = e->logged_segment_entry_no;
-                nos[n_nos++] = no;
-            }
-        }
-        /* The logged segment has one campaign entry less. */
-        if (rc == RP_OK && dead[i]->register_no) {
-            Rapport__V1__LoggedSegment *ls;
-            rc = writer_get_record(t->txn, t->w, t->arena, WRITER_DB_LOGGED_SEGMENTS,
-                                   dead[i]->register_no, &rapport__v1__logged_segment__descriptor,
-                                   (ProtobufCMessage **)&ls);
-            if (rc == RP_OK && ls->no_of_campaign_entries > 0) {
-                ls->no_of_campaign_entries--;
-                rc = writer_put_record(t, WRITER_DB_LOGGED_SEGMENTS, ls->entry_no, &ls->base, 0);
-            }
-            rc = rc == RP_ENOTFOUND ? RP_OK : rc;
-        }
-        store_u64_key(dead[i]->entry_no, cek);
+    rc = rc == RP_ENOTFOUND ? RP_OK : rc;
+    for (size_t i = 0; rc == RP_OK && i < dead.n; i++) {
+        Rapport__V1__CampaignEntry *ce;
+        rc = writer_get_record(t->txn, t->w, t->arena, WRITER_DB_CAMPAIGN_ENTRIES,
+                               ((uint64_t *)dead.data)[i], &rapport__v1__campaign_entry__descriptor,
+                               (ProtobufCMessage **)&ce);
         if (rc == RP_OK)
-            rc = store_del(t->txn, t->w->db[WRITER_DB_CAMPAIGN_ENTRIES], cek, 8, NULL, 0);
-        if (rc == RP_OK) {
-            rc = store_del(t->txn, t->w->db[WRITER_DB_CE_RANGE], cek, 8, NULL, 0);
-            rc = rc == RP_ENOTFOUND ? RP_OK : rc;
-        }
-        if (rc == RP_OK && dead[i]->register_no) {
-            store_u64_key(dead[i]->register_no, lsek);
-            rc = store_del(t->txn, t->w->db[WRITER_DB_CE_BY_LSE], lsek, 8, cek, 8);
-            rc = rc == RP_ENOTFOUND ? RP_OK : rc;
-        }
+            rc = s_delete_campaign_entry(t, ce, a, &nos, &lse_nos);
     }
-    wire_arena_destroy(&a);
     /* Their campaign entries are gone; their logged segments stay. */
-    if (rc == RP_OK && n_nos)
-        rc = s_counts_drop(t, WRITER_DB_LOGGED_SEGMENTS, lse_nos, n_nos);
-    free(lse_nos);
-    if (rc == RP_OK && n)
-        rc = events_append_entry_nos(t, "entries.deleted", nos, n_nos, ce_nos, n, NULL, 0);
-    free(nos);
-    if (rc != RP_OK)
-        return rc;
-    writer_reply_count(req, n);
-    return RP_OK;
+    if (rc == RP_OK && lse_nos.n)
+        rc = s_counts_drop(t, WRITER_DB_LOGGED_SEGMENTS, lse_nos.data, lse_nos.n);
+    if (rc == RP_OK && dead.n)
+        rc = events_append_entry_nos(t, "entries.deleted", nos.data, nos.n, dead.data, dead.n, NULL,
+                                     0);
+    if (rc == RP_OK)
+        writer_reply_count(req, dead.n);
+    wire_arena_destroy(&a);
+    vec_free(&dead);
+    vec_free(&nos);
+    vec_free(&lse_nos);
+    return rc;
 }

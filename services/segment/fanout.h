@@ -118,8 +118,7 @@ struct logrun {
     size_t cinfo_cap;
     seg_map_t *codes;                  /* "T:code", "S:code", "C:no" -> CODE_ASKED / CODE_FOUND */
     char last_code[3][SEG_NO_MAX + 1]; /* the template, salesperson, campaign noted last */
-    char **campaigns;                  /* distinct campaigns of the lines */
-    size_t n_campaigns;
+    vec_t campaigns;                   /* char *: distinct campaigns of the lines */
     /* stream */
     uint64_t stream_after, sent, acked;
     uint32_t credit, inflight;

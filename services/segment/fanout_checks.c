@@ -69,9 +69,9 @@ void checks_reset(logrun_t *r)
     r->n_chunks = 0;
     seg_map_destroy(&r->codes);
     memset(r->last_code, 0, sizeof(r->last_code));
-    for (size_t i = 0; i < r->n_campaigns; i++)
-        free(r->campaigns[i]);
-    r->n_campaigns = 0;
+    for (size_t i = 0; i < r->campaigns.n; i++)
+        free(((char **)r->campaigns.data)[i]);
+    vec_clear(&r->campaigns);
 }
 
 /* ---- CHECK: was this segment No. logged already? ---- */
@@ -131,13 +131,11 @@ static bool s_code_key(char kind, const char *code, char out[SEG_MAP_KEY_MAX + 1
     return true;
 }
 
-static void s_lookup_add(wire_arena_t *a, char ***arr, size_t *n, const char *code)
+/* Append a code to one of a lookup's arrays, which s_read_chunk sized for
+ * LOOKUP_KEYS. */
+static void s_lookup_add(wire_arena_t *a, char **arr, size_t *n, const char *code)
 {
-    char **grown = (char **)wire_arena_ptrs(a, *n + 1);
-    if (*n)
-        memcpy(grown, *arr, sizeof(char *) * *n);
-    grown[(*n)++] = wire_arena_strdup(a, code);
-    *arr = grown;
+    arr[(*n)++] = wire_arena_strdup(a, code);
 }
 
 /* Note a code of a line; the first time, put it into this chunk's lookup.
@@ -164,21 +162,19 @@ static bool s_code_note(logrun_t *r, char kind, const char *code, wire_arena_t *
         return true;
     *slot = CODE_ASKED;
     if (kind == 'C') {
-        char **g = realloc(r->campaigns, sizeof(char *) * (r->n_campaigns + 1));
-        if (!g)
+        char **slot_c = vec_push(&r->campaigns, 1);
+        if (!slot_c || !(*slot_c = strdup(code))) {
+            if (slot_c)
+                r->campaigns.n--;
             return false;
-        r->campaigns = g;
-        r->campaigns[r->n_campaigns] = strdup(code);
-        if (!r->campaigns[r->n_campaigns])
-            return false;
-        r->n_campaigns++;
+        }
     }
     if (kind == 'T')
-        s_lookup_add(a, &lk->template_codes, &lk->n_template_codes, code);
+        s_lookup_add(a, lk->template_codes, &lk->n_template_codes, code);
     else if (kind == 'S')
-        s_lookup_add(a, &lk->salesperson_codes, &lk->n_salesperson_codes, code);
+        s_lookup_add(a, lk->salesperson_codes, &lk->n_salesperson_codes, code);
     else
-        s_lookup_add(a, &lk->campaign_nos, &lk->n_campaign_nos, code);
+        s_lookup_add(a, lk->campaign_nos, &lk->n_campaign_nos, code);
     return true;
 }
 
@@ -256,7 +252,10 @@ static rp_err s_read_chunk(logrun_t *r, chunk_t *ch, Rapport__V1__Lookup *lk)
         goto out;
     ch->first = r->counted;
     ch->lines = wire_arena_alloc(ch->arena, sizeof(*ch->lines) * LOOKUP_BATCH);
-    lk->contact_nos = (char **)wire_arena_ptrs(ch->arena, LOOKUP_BATCH);
+    lk->contact_nos = (char **)wire_arena_ptrs(ch->arena, LOOKUP_KEYS);
+    lk->template_codes = (char **)wire_arena_ptrs(ch->arena, LOOKUP_KEYS);
+    lk->salesperson_codes = (char **)wire_arena_ptrs(ch->arena, LOOKUP_KEYS);
+    lk->campaign_nos = (char **)wire_arena_ptrs(ch->arena, LOOKUP_KEYS);
     lk->packed = true;
     seg_line_key(r->seg_id, r->scan_after + 1, key);
     k.data = key;

@@ -46,7 +46,7 @@ static void s_run_free(logrun_t *r)
     seg_map_destroy(&r->codes);
     vec_free(&r->packed);
     free(r->cinfo);
-    free(r->campaigns);
+    vec_free(&r->campaigns);
     free(r->logged);
     free(r);
 }
@@ -86,6 +86,7 @@ static logrun_t *s_run_new(segsrv_t *s, const char *segment_no)
     snprintf(r->segment_no, sizeof(r->segment_no), "%s", segment_no);
     r->chunks_tail = &r->chunks;
     r->packed = (vec_t)VEC_INIT(1, 0);
+    r->campaigns = (vec_t)VEC_INIT(sizeof(char *), 0);
     r->next = s->runs;
     s->runs = r;
     return r;

@@ -34,8 +34,8 @@ void stream_enter_begin(logrun_t *r)
     b.description = r->description;
     b.creation_date = clock_work_date();
     b.line_count = r->counted;
-    b.campaign_nos = r->campaigns;
-    b.n_campaign_nos = r->n_campaigns;
+    b.campaign_nos = r->campaigns.data;
+    b.n_campaign_nos = r->campaigns.n;
     b.date = r->date;
     b.salesperson_code = r->salesperson;
     b.follow_up_segment_no = r->follow_up_no;

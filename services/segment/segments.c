@@ -628,14 +628,8 @@ void segments_list(void *ctx, server_req_t *req)
     out->segments = (Rapport__V1__SegmentHeader **)wire_arena_ptrs(req->arena, max);
     if (rc == RP_OK)
         rc = store_cursor_open(txn, s->db[SEG_DB_SEGMENTS], &cur);
-    if (rc == RP_OK) {
-        k.data = ls->after;
-        k.len = strlen(ls->after);
-        rc = k.len ? store_cursor_get(cur, STORE_SET_RANGE, &k, &v)
-                   : store_cursor_get(cur, STORE_FIRST, &k, &v);
-        if (rc == RP_OK && k.len == strlen(ls->after) && memcmp(k.data, ls->after, k.len) == 0)
-            rc = store_cursor_get(cur, STORE_NEXT, &k, &v);
-    }
+    if (rc == RP_OK)
+        rc = store_cursor_after(cur, ls->after, strlen(ls->after), &k, &v);
     while (rc == RP_OK) {
         seg_t seg;
         char *no;

@@ -639,6 +639,41 @@ static void s_read_txn_reuse(void)
     store_close(&s);
 }
 
+/* store_cursor_after: the first key past a page's last one, whether that
+ * key is stored, between two stored keys, before them all or after them. */
+static void s_cursor_after(void)
+{
+    static const struct {
+        const char *after, *want;
+    } cases[] = {
+        {"", "b"},   {"a", "b"}, {"b", "bb"}, {"ba", "bb"},
+        {"bb", "d"}, {"c", "d"}, {"d", NULL}, {"zz", NULL},
+    };
+    store_t *s = s_open("after", MIB);
+    store_dbi_t db = store_dbi(s, DB_MAIN);
+    store_txn_t *t;
+    store_cursor_t *cur;
+    store_val_t k, v;
+
+    ASSERT_OK(store_txn_begin(s, true, &t));
+    s_put_str(t, db, "b", "1", 0);
+    s_put_str(t, db, "bb", "2", 0);
+    s_put_str(t, db, "d", "3", 0);
+    ASSERT_OK(store_cursor_open(t, db, &cur));
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        rp_err rc = store_cursor_after(cur, cases[i].after, strlen(cases[i].after), &k, &v);
+        if (!cases[i].want) {
+            ASSERT_ERR(rc, RP_ENOTFOUND);
+            continue;
+        }
+        ASSERT_OK(rc);
+        ASSERT_EQ_MEM(k.data, k.len, cases[i].want, strlen(cases[i].want));
+    }
+    store_cursor_close(cur);
+    store_txn_abort(t);
+    store_close(&s);
+}
+
 static const test_case_t s_cases[] = {
     {"u64_keys", s_u64_keys},
     {"open_close", s_open_close},
@@ -652,6 +687,7 @@ static const test_case_t s_cases[] = {
     {"info", s_info},
     {"copy", s_copy},
     {"read_txn_reuse", s_read_txn_reuse},
+    {"cursor_after", s_cursor_after},
 };
 
 TEST_MAIN(s_cases)
