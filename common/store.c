@@ -551,6 +551,63 @@ rp_err store_cursor_after(store_cursor_t *cur, const void *after, size_t alen, s
     return rc;
 }
 
+/* The first item of a page: the first value of dup_key after `after`. */
+static rp_err s_page_first_dup(store_cursor_t *cur, const store_page_spec_t *sp, store_val_t *k,
+                               store_val_t *v)
+{
+    rp_err rc;
+
+    *k = *sp->dup_key;
+    if (sp->after_len == 0)
+        return store_cursor_get(cur, STORE_SET, k, v);
+    v->data = (void *)(uintptr_t)sp->after;
+    v->len = sp->after_len;
+    rc = store_cursor_get(cur, STORE_GET_BOTH_RANGE, k, v);
+    if (rc == RP_OK && v->len == sp->after_len && memcmp(v->data, sp->after, v->len) == 0)
+        rc = store_cursor_get(cur, STORE_NEXT_DUP, k, v);
+    return rc;
+}
+
+rp_err store_page(store_txn_t *txn, store_dbi_t dbi, const store_page_spec_t *sp, store_page_t *pg)
+{
+    store_cursor_t *cur = NULL;
+    store_val_t k, v;
+    size_t examined = 0;
+    rp_err rc = store_cursor_open(txn, dbi, &cur);
+
+    memset(pg, 0, sizeof(*pg));
+    if (rc != RP_OK)
+        return rc;
+    rc = sp->dup_key ? s_page_first_dup(cur, sp, &k, &v)
+                     : store_cursor_after(cur, sp->after, sp->after_len, &k, &v);
+    while (rc == RP_OK) {
+        const store_val_t *item = sp->dup_key ? &v : &k;
+        bool taken = false;
+
+        if (sp->prefix_len && (k.len < sp->prefix_len || sp->after_len < sp->prefix_len ||
+                               memcmp(k.data, sp->after, sp->prefix_len) != 0))
+            break;
+        if (pg->taken == sp->limit || (sp->scan_max && examined == sp->scan_max)) {
+            pg->more = true;
+            break;
+        }
+        if (item->len > sizeof(pg->last)) {
+            rc = RP_ECORRUPT;
+            break;
+        }
+        rc = sp->take(sp->ctx, &k, &v, &taken);
+        if (rc != RP_OK)
+            break;
+        examined++;
+        pg->taken += taken;
+        memcpy(pg->last, item->data, item->len);
+        pg->last_len = item->len;
+        rc = store_cursor_get(cur, sp->dup_key ? STORE_NEXT_DUP : STORE_NEXT, &k, &v);
+    }
+    store_cursor_close(cur);
+    return rc == RP_ENOTFOUND ? RP_OK : rc;
+}
+
 rp_err store_cursor_put(store_cursor_t *cur, const store_val_t *key, const store_val_t *val,
                         unsigned flags)
 {

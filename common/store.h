@@ -163,6 +163,41 @@ rp_err store_cursor_get(store_cursor_t *cur, store_op_t op, store_val_t *key, st
  * key when alen is 0), the start of a page that follows `after`. */
 rp_err store_cursor_after(store_cursor_t *cur, const void *after, size_t alen, store_val_t *key,
                           store_val_t *val);
+
+/* ---- pages ----
+ * A list command answers one page at a time: the keys after the last one
+ * of the previous page. store_page walks a DBI in key order (or one key's
+ * values, in a DUPSORT DBI) and hands each item to `take`, which says
+ * whether the page takes it (a filter may refuse). */
+typedef rp_err (*store_take_fn)(void *ctx, const store_val_t *key, const store_val_t *val,
+                                bool *ret_taken);
+
+#define STORE_PAGE_KEY_MAX 511 /* LMDB's default key size bound */
+
+typedef struct {
+    const void *after;          /* start after this key (value, with dup_key) */
+    size_t after_len;           /* 0: from the first */
+    size_t prefix_len;          /* stop at the first key that differs from `after` in
+                                 * its first prefix_len bytes (0: no bound) */
+    const store_val_t *dup_key; /* walk this key's values instead of the keys */
+    size_t limit;               /* items a page takes at most (> 0) */
+    size_t scan_max;            /* items a page examines at most (0: no bound) */
+    store_take_fn take;
+    void *ctx;
+} store_page_spec_t;
+
+typedef struct {
+    size_t taken; /* items `take` took */
+    bool more;    /* the page ended at limit or scan_max, and items follow */
+    /* The last item examined (its value, with dup_key): the next page's
+     * `after` when `more`. */
+    uint8_t last[STORE_PAGE_KEY_MAX];
+    size_t last_len;
+} store_page_t;
+
+/* One page; an error from `take` ends it and is returned. */
+rp_err store_page(store_txn_t *txn, store_dbi_t dbi, const store_page_spec_t *spec,
+                  store_page_t *ret_page);
 rp_err store_cursor_put(store_cursor_t *cur, const store_val_t *key, const store_val_t *val,
                         unsigned flags);
 /* Delete the current item (all_dups: every value of its key). */

@@ -653,95 +653,60 @@ void catalog_record_get(void *ctx, server_req_t *req)
 }
 
 typedef struct {
+    interaction_server_t *ix;
+    store_txn_t *txn;
+    server_req_t *req;
+    interaction_kind_t kind;
+    const char *salesperson; /* keep only contacts of this salesperson (NULL: all) */
     ProtobufCMessage **items;
-    size_t n, limit;
-    bool more;
+    size_t n;
 } s_page_t;
 
-/* Page through a record DBI from `after`. */
-static rp_err s_list_keys(interaction_server_t *ix, store_txn_t *txn, server_req_t *req,
-                          interaction_kind_t kind, const char *after, s_page_t *pg)
+/* A record of a page through a record DBI. */
+static rp_err s_take_record(void *ctx, const store_val_t *k, const store_val_t *v, bool *taken)
 {
-    store_cursor_t *cur = NULL;
-    store_val_t k, v;
+    s_page_t *pg = ctx;
     wire_error_t werr;
-    rp_err rc = store_cursor_open(txn, ix->dbi[interaction_kinds[kind].dbi], &cur);
+    rp_err rc = wire_decode_arena(pg->req->arena, interaction_kinds[pg->kind].desc, v->data, v->len,
+                                  SIZE_MAX, 0, &pg->items[pg->n], &werr);
 
-    if (rc != RP_OK)
-        return rc;
-    rc = store_cursor_after(cur, after, s_blank(after) ? 0 : strlen(after), &k, &v);
-    while (rc == RP_OK) {
-        ProtobufCMessage *msg;
-        if (pg->n == pg->limit) {
-            pg->more = true;
-            break;
-        }
-        rc = wire_decode_arena(req->arena, interaction_kinds[kind].desc, v.data, v.len, SIZE_MAX, 0,
-                               &msg, &werr);
-        if (rc != RP_OK) {
-            log_warnx("%s '%.*s' is stored undecodable: %s", interaction_kinds[kind].table,
-                      (int)k.len, (const char *)k.data, werr.message);
-            rc = RP_ECORRUPT;
-            break;
-        }
-        pg->items[pg->n++] = msg;
-        rc = store_cursor_get(cur, STORE_NEXT, &k, &v);
+    if (rc != RP_OK) {
+        log_warnx("%s '%.*s' is stored undecodable: %s", interaction_kinds[pg->kind].table,
+                  (int)k->len, (const char *)k->data, werr.message);
+        return RP_ECORRUPT;
     }
-    store_cursor_close(cur);
-    return rc == RP_ENOTFOUND ? RP_OK : rc;
+    pg->n++;
+    *taken = true;
+    return RP_OK;
 }
 
-/* Page through the contacts listed under `key` in a contact index, keeping
- * those whose salesperson is `salesperson` when that is set. */
-static rp_err s_list_index(interaction_server_t *ix, store_txn_t *txn, server_req_t *req,
-                           store_dbi_t dbi, const char *key, const char *after,
-                           const char *salesperson, s_page_t *pg)
+/* A contact named by a contact index, kept when its salesperson is the
+ * one asked for (if any). */
+static rp_err s_take_indexed(void *ctx, const store_val_t *k, const store_val_t *v, bool *taken)
 {
-    store_cursor_t *cur = NULL;
-    store_val_t k = {strlen(key), (void *)(uintptr_t)key}, v;
-    rp_err rc = store_cursor_open(txn, dbi, &cur);
+    s_page_t *pg = ctx;
+    char no[128];
+    ProtobufCMessage *msg;
+    rp_err rc;
 
+    (void)k;
+    if (v->len >= sizeof(no))
+        return RP_ECORRUPT;
+    memcpy(no, v->data, v->len);
+    no[v->len] = '\0';
+    rc = interaction_record_get(pg->ix, pg->txn, IX_KIND_CONTACT, no, pg->req->arena, &msg);
+    if (rc == RP_ENOTFOUND) {
+        log_warnx("contact index names contact '%s', which does not exist", no);
+        return RP_OK;
+    }
     if (rc != RP_OK)
         return rc;
-    if (s_blank(after)) {
-        rc = store_cursor_get(cur, STORE_SET, &k, &v);
-    } else {
-        v.len = strlen(after);
-        v.data = (void *)(uintptr_t)after;
-        rc = store_cursor_get(cur, STORE_GET_BOTH_RANGE, &k, &v);
-        if (rc == RP_OK && v.len == strlen(after) && memcmp(v.data, after, v.len) == 0)
-            rc = store_cursor_get(cur, STORE_NEXT_DUP, &k, &v);
-    }
-    while (rc == RP_OK) {
-        char no[128];
-        ProtobufCMessage *msg;
-        Rapport__V1__Contact *c;
-
-        if (v.len >= sizeof(no)) {
-            rc = RP_ECORRUPT;
-            break;
-        }
-        memcpy(no, v.data, v.len);
-        no[v.len] = '\0';
-        rc = interaction_record_get(ix, txn, IX_KIND_CONTACT, no, req->arena, &msg);
-        if (rc == RP_ENOTFOUND) {
-            log_warnx("contact index names contact '%s', which does not exist", no);
-        } else if (rc != RP_OK) {
-            break;
-        } else {
-            c = (Rapport__V1__Contact *)msg;
-            if (s_blank(salesperson) || strcmp(c->salesperson_code, salesperson) == 0) {
-                if (pg->n == pg->limit) {
-                    pg->more = true;
-                    break;
-                }
-                pg->items[pg->n++] = msg;
-            }
-        }
-        rc = store_cursor_get(cur, STORE_NEXT_DUP, &k, &v);
-    }
-    store_cursor_close(cur);
-    return rc == RP_ENOTFOUND ? RP_OK : rc;
+    if (!s_blank(pg->salesperson) &&
+        strcmp(((Rapport__V1__Contact *)msg)->salesperson_code, pg->salesperson) != 0)
+        return RP_OK;
+    pg->items[pg->n++] = msg;
+    *taken = true;
+    return RP_OK;
 }
 
 void catalog_records_list(void *ctx, server_req_t *req)
@@ -755,39 +720,56 @@ void catalog_records_list(void *ctx, server_req_t *req)
     const ProtobufCFieldDescriptor *items_fd =
         protobuf_c_message_descriptor_get_field(page_desc, 1);
     const ProtobufCFieldDescriptor *next_fd = protobuf_c_message_descriptor_get_field(page_desc, 2);
-    s_page_t pg = {0};
+    s_page_t pg = {ix, NULL, req, kind, NULL, NULL, 0};
+    store_page_spec_t spec = {0};
+    store_page_t out;
+    store_val_t index_key;
     ProtobufCMessage *page;
-    store_txn_t *txn = NULL;
+    char *next;
     rp_err rc;
 
-    pg.limit = lc->limit == 0 ? LIST_DEFAULT : lc->limit > LIST_MAX ? LIST_MAX : lc->limit;
-    pg.items = (ProtobufCMessage **)wire_arena_ptrs(req->arena, pg.limit);
+    spec.limit = lc->limit == 0 ? LIST_DEFAULT : lc->limit > LIST_MAX ? LIST_MAX : lc->limit;
+    spec.after = lc->after;
+    spec.after_len = s_blank(lc->after) ? 0 : strlen(lc->after);
+    spec.take = s_take_record;
+    spec.ctx = &pg;
+    pg.items = (ProtobufCMessage **)wire_arena_ptrs(req->arena, spec.limit);
     if (kind != IX_KIND_CONTACT && (!s_blank(lc->company_no) || !s_blank(lc->salesperson_code))) {
         server_req_status(req, STATUS(INVALID_ARGUMENT), interaction_field(req, "company_no"),
                           "Only list_contacts filters by company_no or salesperson_code.");
         return;
     }
-    txn = interaction_read_begin(ix, req);
-    if (!txn)
+    pg.txn = interaction_read_begin(ix, req);
+    if (!pg.txn)
         return;
-    if (kind == IX_KIND_CONTACT && !s_blank(lc->company_no))
-        rc = s_list_index(ix, txn, req, ix->dbi[IX_DBI_CONTACTS_BY_COMPANY], lc->company_no,
-                          lc->after, lc->salesperson_code, &pg);
-    else if (kind == IX_KIND_CONTACT && !s_blank(lc->salesperson_code))
-        rc = s_list_index(ix, txn, req, ix->dbi[IX_DBI_CONTACTS_BY_SALESPERSON],
-                          lc->salesperson_code, lc->after, NULL, &pg);
-    else
-        rc = s_list_keys(ix, txn, req, kind, lc->after, &pg);
-    store_txn_abort(txn);
+    if (kind == IX_KIND_CONTACT && (!s_blank(lc->company_no) || !s_blank(lc->salesperson_code))) {
+        /* The contacts under one key of a contact index. */
+        bool by_company = !s_blank(lc->company_no);
+        const char *key = by_company ? lc->company_no : lc->salesperson_code;
+        index_key.data = (void *)(uintptr_t)key;
+        index_key.len = strlen(key);
+        spec.dup_key = &index_key;
+        spec.take = s_take_indexed;
+        pg.salesperson = by_company ? lc->salesperson_code : NULL;
+        rc = store_page(
+            pg.txn,
+            ix->dbi[by_company ? IX_DBI_CONTACTS_BY_COMPANY : IX_DBI_CONTACTS_BY_SALESPERSON],
+            &spec, &out);
+    } else {
+        rc = store_page(pg.txn, ix->dbi[interaction_kinds[kind].dbi], &spec, &out);
+    }
+    store_txn_abort(pg.txn);
     if (rc != RP_OK) {
         s_store_fail(ix, req, rc);
         return;
     }
+    next = wire_arena_alloc(req->arena, out.more ? out.last_len + 1 : 1);
+    memcpy(next, out.last, out.more ? out.last_len : 0);
+    next[out.more ? out.last_len : 0] = '\0';
     page = wire_arena_message(req->arena, page_desc);
     *(size_t *)((char *)page + items_fd->quantifier_offset) = pg.n;
     *(ProtobufCMessage ***)((char *)page + items_fd->offset) = pg.items;
-    *(const char **)((char *)page + next_fd->offset) =
-        pg.more && pg.n ? interaction_record_key(pg.items[pg.n - 1]) : "";
+    *(const char **)((char *)page + next_fd->offset) = next;
     s_reply_result(req, REPLY_LIST(kind), page);
 }
 

@@ -962,46 +962,61 @@ rp_err seglog_get_logged(writer_t *w, store_txn_t *txn, server_req_t *req)
 }
 
 /* Page through a u64-keyed DBI of records: keys > after, at most limit,
- * keeping those `keep` accepts. */
+ * keeping the visible ones that `keep` accepts. */
 typedef bool (*keep_fn)(const ProtobufCMessage *m, const void *arg);
+
+typedef struct {
+    writer_t *w;
+    wire_arena_t *a;
+    int db;
+    const ProtobufCMessageDescriptor *desc;
+    keep_fn keep;
+    const void *arg;
+    ProtobufCMessage **out;
+    size_t n;
+} s_page_t;
+
+static rp_err s_take_record(void *ctx, const store_val_t *k, const store_val_t *v, bool *taken)
+{
+    s_page_t *pg = ctx;
+    ProtobufCMessage *m;
+    rp_err rc = wire_decode_trusted(pg->a, pg->desc, v->data, v->len, &m);
+
+    (void)k;
+    if (rc != RP_OK)
+        return rc;
+    if ((pg->keep && !pg->keep(m, pg->arg)) || !s_record_visible(pg->w, pg->db, m))
+        return RP_OK;
+    pg->out[pg->n++] = m;
+    *taken = true;
+    return RP_OK;
+}
 
 static rp_err s_page(writer_t *w, store_txn_t *txn, wire_arena_t *a, int db,
                      const ProtobufCMessageDescriptor *desc, uint64_t after, uint32_t limit,
                      keep_fn keep, const void *arg, ProtobufCMessage ***ret, size_t *ret_n,
                      uint64_t *ret_next)
 {
-    store_cursor_t *cur = NULL;
-    store_val_t k, v;
+    s_page_t pg = {w, a, db, desc, keep, arg, NULL, 0};
+    store_page_spec_t spec = {0};
+    store_page_t page;
     uint8_t key[8];
-    size_t max = limit ? (limit > 1000 ? 1000 : limit) : 100, n = 0, scanned = 0;
-    ProtobufCMessage **out = (ProtobufCMessage **)wire_arena_ptrs(a, max);
-    rp_err rc = store_cursor_open(txn, w->db[db], &cur);
+    rp_err rc;
 
+    store_u64_key(after, key);
+    spec.after = key;
+    spec.after_len = sizeof(key);
+    spec.limit = limit ? (limit > 1000 ? 1000 : limit) : 100;
+    spec.scan_max = 100000;
+    spec.take = s_take_record;
+    spec.ctx = &pg;
+    pg.out = (ProtobufCMessage **)wire_arena_ptrs(a, spec.limit);
+    rc = store_page(txn, w->db[db], &spec, &page);
     if (rc != RP_OK)
         return rc;
-    *ret_next = 0;
-    store_u64_key(after + 1, key);
-    k.data = key;
-    k.len = 8;
-    for (rc = store_cursor_get(cur, STORE_SET_RANGE, &k, &v); rc == RP_OK;
-         rc = store_cursor_get(cur, STORE_NEXT, &k, &v)) {
-        ProtobufCMessage *m;
-        if (n == max || ++scanned > 100000) {
-            *ret_next = n ? store_key_u64(k.data) - 1 : store_key_u64(k.data);
-            break;
-        }
-        rc = wire_decode_trusted(a, desc, v.data, v.len, &m);
-        if (rc != RP_OK)
-            break;
-        if ((keep && !keep(m, arg)) || !s_record_visible(w, db, m))
-            continue;
-        out[n++] = m;
-    }
-    store_cursor_close(cur);
-    if (rc != RP_OK && rc != RP_ENOTFOUND)
-        return rc;
-    *ret = out;
-    *ret_n = n;
+    *ret = pg.out;
+    *ret_n = pg.n;
+    *ret_next = page.more && page.last_len == 8 ? store_key_u64(page.last) : 0;
     return RP_OK;
 }
 

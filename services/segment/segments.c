@@ -612,47 +612,60 @@ void segments_get(void *ctx, server_req_t *req)
         s_reply_segment(req, seg.h);
 }
 
+typedef struct {
+    segsrv_t *s;
+    store_txn_t *txn;
+    server_req_t *req;
+    seg_t seg; /* list_lines: the segment */
+    Rapport__V1__Segments *segments;
+    Rapport__V1__SegmentLines *lines;
+} s_page_t;
+
+static rp_err s_take_segment(void *ctx, const store_val_t *k, const store_val_t *v, bool *taken)
+{
+    s_page_t *pg = ctx;
+    char *no = wire_arena_alloc(pg->req->arena, k->len + 1);
+    seg_t seg;
+    rp_err rc;
+
+    (void)v;
+    memcpy(no, k->data, k->len);
+    rc = seg_load(pg->s, pg->txn, pg->req->arena, no, &seg);
+    if (rc == RP_OK) {
+        pg->segments->segments[pg->segments->n_segments++] = seg.h;
+        *taken = true;
+    }
+    return rc;
+}
+
 void segments_list(void *ctx, server_req_t *req)
 {
-    segsrv_t *s = ctx;
     Rapport__V1__ListSegments *ls = seg_request(req)->list_segments;
-    Rapport__V1__Segments *out =
-        (Rapport__V1__Segments *)wire_arena_message(req->arena, &rapport__v1__segments__descriptor);
-    size_t max =
-        ls->limit ? (ls->limit > SEGMENTS_MAX ? SEGMENTS_MAX : ls->limit) : SEGMENTS_DEFAULT;
-    store_txn_t *txn = NULL;
-    store_cursor_t *cur = NULL;
-    store_val_t k, v;
-    rp_err rc = store_txn_begin(s->store, false, &txn);
+    s_page_t pg = {ctx, NULL, req, {0}, NULL, NULL};
+    store_page_spec_t spec = {0};
+    store_page_t page;
+    rp_err rc = store_txn_begin(pg.s->store, false, &pg.txn);
 
-    out->segments = (Rapport__V1__SegmentHeader **)wire_arena_ptrs(req->arena, max);
+    spec.after = ls->after;
+    spec.after_len = strlen(ls->after);
+    spec.limit =
+        ls->limit ? (ls->limit > SEGMENTS_MAX ? SEGMENTS_MAX : ls->limit) : SEGMENTS_DEFAULT;
+    spec.take = s_take_segment;
+    spec.ctx = &pg;
+    pg.segments =
+        (Rapport__V1__Segments *)wire_arena_message(req->arena, &rapport__v1__segments__descriptor);
+    pg.segments->segments = (Rapport__V1__SegmentHeader **)wire_arena_ptrs(req->arena, spec.limit);
     if (rc == RP_OK)
-        rc = store_cursor_open(txn, s->db[SEG_DB_SEGMENTS], &cur);
-    if (rc == RP_OK)
-        rc = store_cursor_after(cur, ls->after, strlen(ls->after), &k, &v);
-    while (rc == RP_OK) {
-        seg_t seg;
-        char *no;
-        if (out->n_segments == max) {
-            out->next_after = out->segments[max - 1]->no;
-            break;
-        }
-        no = wire_arena_alloc(req->arena, k.len + 1);
-        memcpy(no, k.data, k.len);
-        rc = seg_load(s, txn, req->arena, no, &seg);
-        if (rc != RP_OK)
-            break;
-        out->segments[out->n_segments++] = seg.h;
-        rc = store_cursor_get(cur, STORE_NEXT, &k, &v);
-    }
-    store_cursor_close(cur);
-    store_txn_abort(txn);
-    if (rc != RP_OK && rc != RP_ENOTFOUND) {
+        rc = store_page(pg.txn, pg.s->db[SEG_DB_SEGMENTS], &spec, &page);
+    store_txn_abort(pg.txn);
+    if (rc != RP_OK) {
         seg_fail_store(req, rc);
         return;
     }
+    if (page.more)
+        pg.segments->next_after = pg.segments->segments[pg.segments->n_segments - 1]->no;
     seg_reply(req)->result_case = RAPPORT__V1__SEGMENT_REPLY__RESULT_SEGMENTS;
-    seg_reply(req)->segments = out;
+    seg_reply(req)->segments = pg.segments;
 }
 
 static rp_err s_apply_delete(store_txn_t *txn, void *ctx)
@@ -1190,58 +1203,59 @@ void segments_remove_lines(void *ctx, server_req_t *req)
         seg_fail_store(req, rc);
 }
 
+static rp_err s_take_line(void *ctx, const store_val_t *k, const store_val_t *v, bool *taken)
+{
+    s_page_t *pg = ctx;
+    Rapport__V1__SegmentLines *out = pg->lines;
+    rp_err rc =
+        seg_line_decode(pg->req->arena, pg->seg.h->no, store_key_u64((const uint8_t *)k->data + 8),
+                        v->data, v->len, &out->lines[out->n_lines]);
+
+    if (rc == RP_OK) {
+        out->n_lines++;
+        *taken = true;
+    }
+    return rc;
+}
+
 void segments_list_lines(void *ctx, server_req_t *req)
 {
-    segsrv_t *s = ctx;
     Rapport__V1__ListLines *ll = seg_request(req)->list_lines;
-    Rapport__V1__SegmentLines *out = (Rapport__V1__SegmentLines *)wire_arena_message(
-        req->arena, &rapport__v1__segment_lines__descriptor);
-    size_t max = ll->limit ? (ll->limit > LINES_MAX ? LINES_MAX : ll->limit) : LINES_DEFAULT;
-    store_txn_t *txn = NULL;
-    store_cursor_t *cur = NULL;
-    store_val_t k, v;
-    uint8_t key[16];
-    seg_t seg;
-    rp_err rc = store_txn_begin(s->store, false, &txn);
+    s_page_t pg = {ctx, NULL, req, {0}, NULL, NULL};
+    store_page_spec_t spec = {0};
+    store_page_t page;
+    uint8_t after[16];
+    rp_err rc = store_txn_begin(pg.s->store, false, &pg.txn);
 
     if (rc == RP_OK)
-        rc = seg_load(s, txn, req->arena, ll->segment_no, &seg);
+        rc = seg_load(pg.s, pg.txn, req->arena, ll->segment_no, &pg.seg);
     if (rc == RP_ENOTFOUND) {
-        store_txn_abort(txn);
+        store_txn_abort(pg.txn);
         seg_fail_no_segment(req, ll->segment_no);
         return;
     }
-    out->lines = (Rapport__V1__SegmentLine **)wire_arena_ptrs(req->arena, max);
+    /* The segment's lines are the keys that start with its id. */
+    seg_line_key(rc == RP_OK ? pg.seg.seg_id : 0, ll->after, after);
+    spec.after = after;
+    spec.after_len = sizeof(after);
+    spec.prefix_len = 8;
+    spec.limit = ll->limit ? (ll->limit > LINES_MAX ? LINES_MAX : ll->limit) : LINES_DEFAULT;
+    spec.take = s_take_line;
+    spec.ctx = &pg;
+    pg.lines = (Rapport__V1__SegmentLines *)wire_arena_message(
+        req->arena, &rapport__v1__segment_lines__descriptor);
+    pg.lines->lines = (Rapport__V1__SegmentLine **)wire_arena_ptrs(req->arena, spec.limit);
     if (rc == RP_OK)
-        rc = store_cursor_open(txn, s->db[SEG_DB_LINES], &cur);
-    if (rc == RP_OK) {
-        seg_line_key(seg.seg_id, ll->after + 1, key);
-        k.data = key;
-        k.len = 16;
-        rc =
-            ll->after == UINT64_MAX ? RP_ENOTFOUND : store_cursor_get(cur, STORE_SET_RANGE, &k, &v);
-    }
-    while (rc == RP_OK && k.len == 16 && memcmp(k.data, key, 8) == 0) {
-        Rapport__V1__SegmentLine *l;
-        if (out->n_lines == max) {
-            out->next_after = out->lines[max - 1]->line_no;
-            break;
-        }
-        rc = seg_line_decode(req->arena, seg.h->no, store_key_u64((const uint8_t *)k.data + 8),
-                             v.data, v.len, &l);
-        if (rc != RP_OK)
-            break;
-        out->lines[out->n_lines++] = l;
-        rc = store_cursor_get(cur, STORE_NEXT, &k, &v);
-    }
-    store_cursor_close(cur);
-    store_txn_abort(txn);
-    if (rc != RP_OK && rc != RP_ENOTFOUND) {
+        rc = store_page(pg.txn, pg.s->db[SEG_DB_LINES], &spec, &page);
+    store_txn_abort(pg.txn);
+    if (rc != RP_OK) {
         seg_fail_store(req, rc);
         return;
     }
+    if (page.more)
+        pg.lines->next_after = pg.lines->lines[pg.lines->n_lines - 1]->line_no;
     seg_reply(req)->result_case = RAPPORT__V1__SEGMENT_REPLY__RESULT_LINES;
-    seg_reply(req)->lines = out;
+    seg_reply(req)->lines = pg.lines;
 }
 
 /* ---- personalize a line ---- */

@@ -674,6 +674,117 @@ static void s_cursor_after(void)
     store_close(&s);
 }
 
+/* store_page's take: takes even numbers, refuses odd ones, fails on 99. */
+static rp_err s_take_even(void *ctx, const store_val_t *k, const store_val_t *v, bool *taken)
+{
+    uint64_t *seen = ctx, x = store_key_u64(v->len == 8 ? v->data : k->data);
+    if (x == 99)
+        return RP_ECORRUPT;
+    seen[++seen[0]] = x;
+    *taken = x % 2 == 0;
+    return RP_OK;
+}
+
+/* store_page: pages of keys (limit, a filter, the scan bound, a prefix) and
+ * of one key's values; `last` resumes each page where the previous ended. */
+static void s_page(void)
+{
+    store_t *s = s_open("page", MIB);
+    store_dbi_t db = store_dbi(s, DB_MAIN), dups = store_dbi(s, DB_DUPS);
+    store_txn_t *t;
+    store_page_spec_t sp = {0};
+    store_page_t pg;
+    uint64_t seen[64];
+    uint8_t key[16], after[16], val[8];
+    store_val_t dk = {8, key};
+
+    ASSERT_OK(store_txn_begin(s, true, &t));
+    for (uint64_t x = 1; x <= 10; x++) { /* keys (7, 1..10), values 1..10 */
+        store_u64_key(7, key);
+        store_u64_key(x, key + 8);
+        store_u64_key(x, val);
+        ASSERT_OK(store_put(t, db, key, 16, val, 8, 0));
+        ASSERT_OK(store_put(t, dups, key, 8, val, 8, 0));
+    }
+    store_u64_key(8, key); /* another prefix */
+    store_u64_key(1, key + 8);
+    store_u64_key(77, val);
+    ASSERT_OK(store_put(t, db, key, 16, val, 8, 0));
+    ASSERT_OK(store_txn_commit(t));
+    ASSERT_OK(store_txn_begin(s, false, &t));
+
+    /* From the first key, 3 even ones: 2, 4, 6 taken; 7 follows. */
+    sp.limit = 3;
+    sp.take = s_take_even;
+    sp.ctx = seen;
+    seen[0] = 0;
+    ASSERT_OK(store_page(t, db, &sp, &pg));
+    ASSERT_EQ_U64(pg.taken, 3);
+    ASSERT_TRUE(pg.more);
+    ASSERT_EQ_U64(seen[0], 6);
+    ASSERT_EQ_U64(pg.last_len, 16);
+    ASSERT_EQ_U64(store_key_u64(pg.last + 8), 6);
+
+    /* The next page, bounded to prefix 7: 8 and 10, and no more. */
+    memcpy(after, pg.last, 16);
+    sp.after = after;
+    sp.after_len = 16;
+    sp.prefix_len = 8;
+    seen[0] = 0;
+    ASSERT_OK(store_page(t, db, &sp, &pg));
+    ASSERT_EQ_U64(pg.taken, 2);
+    ASSERT_TRUE(!pg.more);
+    ASSERT_EQ_U64(seen[0], 4); /* 7, 8, 9, 10: not (8, 1) */
+    ASSERT_EQ_U64(seen[4], 10);
+
+    /* Without the prefix the walk reaches (8, 1), and the scan bound ends
+     * a page that took nothing. */
+    sp.prefix_len = 0;
+    store_u64_key(9, after + 8);
+    sp.scan_max = 1;
+    seen[0] = 0;
+    ASSERT_OK(store_page(t, db, &sp, &pg));
+    ASSERT_EQ_U64(pg.taken, 1);
+    ASSERT_TRUE(pg.more);
+    sp.scan_max = 0;
+    memcpy(after, pg.last, 16);
+    seen[0] = 0;
+    ASSERT_OK(store_page(t, db, &sp, &pg));
+    ASSERT_EQ_U64(seen[0], 1);
+    ASSERT_EQ_U64(seen[1], 77); /* (8, 1)'s value */
+    ASSERT_TRUE(!pg.more);
+
+    /* One key's values after 5: 6, 8 taken, 10 follows. */
+    store_u64_key(7, key);
+    store_u64_key(5, val);
+    sp.dup_key = &dk;
+    sp.after = val;
+    sp.after_len = 8;
+    sp.limit = 2;
+    seen[0] = 0;
+    ASSERT_OK(store_page(t, dups, &sp, &pg));
+    ASSERT_EQ_U64(pg.taken, 2);
+    ASSERT_TRUE(pg.more);
+    ASSERT_EQ_U64(seen[1], 6);
+    ASSERT_EQ_U64(store_key_u64(pg.last), 8);
+    sp.after_len = 0; /* from the first value */
+    seen[0] = 0;
+    ASSERT_OK(store_page(t, dups, &sp, &pg));
+    ASSERT_EQ_U64(seen[1], 1);
+
+    /* An error from take ends the page. */
+    store_txn_abort(t);
+    ASSERT_OK(store_txn_begin(s, true, &t));
+    store_u64_key(99, val);
+    ASSERT_OK(store_put(t, dups, key, 8, val, 8, 0));
+    sp.after_len = 0;
+    sp.limit = 100;
+    seen[0] = 0;
+    ASSERT_ERR(store_page(t, dups, &sp, &pg), RP_ECORRUPT);
+    store_txn_abort(t);
+    store_close(&s);
+}
+
 static const test_case_t s_cases[] = {
     {"u64_keys", s_u64_keys},
     {"open_close", s_open_close},
@@ -688,6 +799,7 @@ static const test_case_t s_cases[] = {
     {"copy", s_copy},
     {"read_txn_reuse", s_read_txn_reuse},
     {"cursor_after", s_cursor_after},
+    {"page", s_page},
 };
 
 TEST_MAIN(s_cases)
