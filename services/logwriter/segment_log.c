@@ -232,31 +232,50 @@ static void s_stats_prefix(uint64_t lse, uint8_t out[8])
     store_u64_key(lse, out);
 }
 
+/* ---- the entries of a range ----
+ * A logged segment's entries, and a campaign entry's, have consecutive
+ * numbers: s_each_entry hands each stored one in [first, last] to `fn`
+ * (a later command may have deleted some), decoded into a scratch arena. */
+typedef rp_err (*entry_fn)(writer_txn_t *t, Rapport__V1__Entry *e, void *ctx);
+
+static rp_err s_each_entry(writer_txn_t *t, uint64_t first, uint64_t last, entry_fn fn, void *ctx)
+{
+    wire_arena_t *a = wire_arena_new();
+    rp_err rc = a ? RP_OK : RP_ENOMEM;
+
+    for (uint64_t no = first; rc == RP_OK && no && no <= last; no++) {
+        Rapport__V1__Entry *e;
+        if ((no - first) % 1024 == 0)
+            wire_arena_reset(a);
+        rc = writer_get_record(t->txn, t->w, a, WRITER_DB_ENTRIES, no,
+                               &rapport__v1__entry__descriptor, (ProtobufCMessage **)&e);
+        if (rc == RP_OK)
+            rc = fn(t, e, ctx);
+        else if (rc == RP_ENOTFOUND)
+            rc = RP_OK;
+        if (no == UINT64_MAX)
+            break;
+    }
+    wire_arena_destroy(&a);
+    return rc;
+}
+
+static rp_err s_entry_discard(writer_txn_t *t, Rapport__V1__Entry *e, void *ctx)
+{
+    (void)ctx;
+    return writer_entry_delete(t, e);
+}
+
 /* Remove what an interrupted attempt wrote: entries and kept-aside sums. */
 static rp_err s_discard(writer_txn_t *t, seglog_t *sl)
 {
-    wire_arena_t *a = wire_arena_new();
     store_cursor_t *cur = NULL;
     store_val_t k, v;
     uint8_t prefix[8];
-    rp_err rc = RP_OK;
+    rp_err rc = sl->h.received ? s_each_entry(t, sl->h.first, sl->h.first + sl->h.received - 1,
+                                              s_entry_discard, NULL)
+                               : RP_OK;
 
-    if (!a)
-        return RP_ENOMEM;
-    for (uint64_t i = 0; i < sl->h.received && rc == RP_OK; i++) {
-        Rapport__V1__Entry *e;
-        if (i % 1024 == 0)
-            wire_arena_reset(a);
-        rc = writer_get_record(t->txn, t->w, a, WRITER_DB_ENTRIES, sl->h.first + i,
-                               &rapport__v1__entry__descriptor, (ProtobufCMessage **)&e);
-        if (rc == RP_ENOTFOUND) {
-            rc = RP_OK;
-            continue;
-        }
-        if (rc == RP_OK)
-            rc = writer_entry_delete(t, e);
-    }
-    wire_arena_destroy(&a);
     if (rc != RP_OK)
         return rc;
     s_stats_prefix(sl->h.lse, prefix);
@@ -1042,43 +1061,37 @@ rp_err seglog_list_logged(writer_t *w, store_txn_t *txn, server_req_t *req)
     return RP_OK;
 }
 
+typedef struct {
+    uint64_t lse, ce; /* the entries of logged segment lse, or with lse 0 of campaign entry ce */
+    bool canceled;
+    vec_t *nos;
+} s_cancel_t;
+
+static rp_err s_entry_cancel(writer_txn_t *t, Rapport__V1__Entry *e, void *ctx)
+{
+    s_cancel_t *c = ctx;
+    Rapport__V1__Entry copy;
+    rp_err rc;
+
+    if ((c->lse && e->logged_segment_entry_no != c->lse) ||
+        (c->ce && e->campaign_entry_no != c->ce))
+        return RP_OK;
+    if (e->canceled == (protobuf_c_boolean)c->canceled || e->postponed)
+        return RP_OK;
+    copy = *e;
+    copy.canceled = c->canceled;
+    rc = writer_entry_store(t, &copy, e, true);
+    return rc == RP_OK && c->nos ? s_vec_add(c->nos, e->entry_no) : rc;
+}
+
 /* Set canceled on the entries in [first, last] that belong to `lse` (or,
  * with lse 0, to campaign entry `ce`), keeping statistics right. The
  * changed entries' numbers are appended to `nos` unless it is NULL. */
 static rp_err s_cancel_range(writer_txn_t *t, uint64_t first, uint64_t last, uint64_t lse,
                              uint64_t ce, bool canceled, vec_t *nos)
 {
-    wire_arena_t *a = wire_arena_new();
-    rp_err rc = RP_OK;
-
-    if (!a)
-        return RP_ENOMEM;
-    for (uint64_t no = first; no <= last && rc == RP_OK && no != 0; no++) {
-        Rapport__V1__Entry *e, copy;
-        if ((no - first) % 1024 == 0)
-            wire_arena_reset(a);
-        rc = writer_get_record(t->txn, t->w, a, WRITER_DB_ENTRIES, no,
-                               &rapport__v1__entry__descriptor, (ProtobufCMessage **)&e);
-        if (rc == RP_ENOTFOUND) {
-            rc = RP_OK;
-            continue;
-        }
-        if (rc != RP_OK)
-            break;
-        if ((lse && e->logged_segment_entry_no != lse) || (ce && e->campaign_entry_no != ce))
-            continue;
-        if (e->canceled == (protobuf_c_boolean)canceled || e->postponed)
-            continue;
-        copy = *e;
-        copy.canceled = canceled;
-        rc = writer_entry_store(t, &copy, e, true);
-        if (rc == RP_OK && nos)
-            rc = s_vec_add(nos, no);
-        if (rc != RP_OK || no == UINT64_MAX)
-            break;
-    }
-    wire_arena_destroy(&a);
-    return rc;
+    s_cancel_t c = {lse, ce, canceled, nos};
+    return s_each_entry(t, first, last, s_entry_cancel, &c);
 }
 
 /* Append the campaign entry numbers of a logged segment to `ces`. */
@@ -1165,32 +1178,23 @@ rp_err seglog_set_logged_canceled(writer_txn_t *t, server_req_t *req)
     return rc;
 }
 
+static rp_err s_entry_unlink(writer_txn_t *t, Rapport__V1__Entry *e, void *ctx)
+{
+    uint64_t lse = *(uint64_t *)ctx;
+    Rapport__V1__Entry copy;
+
+    if (e->logged_segment_entry_no != lse)
+        return RP_OK;
+    copy = *e;
+    copy.logged_segment_entry_no = 0;
+    return writer_entry_store(t, &copy, e, true);
+}
+
 /* Zero the logged segment link of a deleted logged segment's entries. */
 static rp_err s_unlink_range(writer_txn_t *t, const Rapport__V1__LoggedSegment *ls)
 {
-    wire_arena_t *a = wire_arena_new();
-    rp_err rc = RP_OK;
-
-    if (!a)
-        return RP_ENOMEM;
-    for (uint64_t no = ls->first_entry_no; no && no <= ls->last_entry_no && rc == RP_OK; no++) {
-        Rapport__V1__Entry *e, copy;
-        if ((no - ls->first_entry_no) % 1024 == 0)
-            wire_arena_reset(a);
-        rc = writer_get_record(t->txn, t->w, a, WRITER_DB_ENTRIES, no,
-                               &rapport__v1__entry__descriptor, (ProtobufCMessage **)&e);
-        if (rc == RP_ENOTFOUND) {
-            rc = RP_OK;
-            continue;
-        }
-        if (rc != RP_OK || e->logged_segment_entry_no != ls->entry_no)
-            continue;
-        copy = *e;
-        copy.logged_segment_entry_no = 0;
-        rc = writer_entry_store(t, &copy, e, true);
-    }
-    wire_arena_destroy(&a);
-    return rc;
+    uint64_t lse = ls->entry_no;
+    return s_each_entry(t, ls->first_entry_no, ls->last_entry_no, s_entry_unlink, &lse);
 }
 
 /* Delete one canceled logged segment: its entries lose their link to it,
@@ -1359,37 +1363,40 @@ rp_err seglog_set_campaign_entry_canceled(writer_txn_t *t, server_req_t *req)
     return rc;
 }
 
+typedef struct {
+    uint64_t ce;
+    vec_t *nos, *lse_nos; /* the deleted entries' numbers, and their logged segments' */
+} s_ce_delete_t;
+
+static rp_err s_entry_delete_of_ce(writer_txn_t *t, Rapport__V1__Entry *e, void *ctx)
+{
+    s_ce_delete_t *d = ctx;
+    rp_err rc = RP_OK;
+
+    if (e->campaign_entry_no != d->ce)
+        return RP_OK;
+    if (!e->canceled && !e->postponed)
+        rc = writer_stats_apply(t, e, -1);
+    if (rc == RP_OK)
+        rc = s_vec_add(d->nos, e->entry_no);
+    if (rc == RP_OK)
+        rc = s_vec_add(d->lse_nos, e->logged_segment_entry_no);
+    return rc == RP_OK ? writer_entry_delete(t, e) : rc;
+}
+
 /* Delete one canceled campaign entry with its entries (their numbers and
  * their logged segments' go to nos and lse_nos); its logged segment stays,
  * with one campaign entry less. */
 static rp_err s_delete_campaign_entry(writer_txn_t *t, const Rapport__V1__CampaignEntry *ce,
-                                      wire_arena_t *a, vec_t *nos, vec_t *lse_nos)
+                                      vec_t *nos, vec_t *lse_nos)
 {
+    s_ce_delete_t d = {ce->entry_no, nos, lse_nos};
     uint64_t first, last;
     uint8_t cek[8], lsek[8];
     rp_err rc = s_ce_range(t, ce->entry_no, &first, &last);
 
-    for (uint64_t no = first; rc == RP_OK && no && no <= last; no++) {
-        Rapport__V1__Entry *e;
-        if ((no - first) % 1024 == 0)
-            wire_arena_reset(a);
-        rc = writer_get_record(t->txn, t->w, a, WRITER_DB_ENTRIES, no,
-                               &rapport__v1__entry__descriptor, (ProtobufCMessage **)&e);
-        if (rc == RP_ENOTFOUND) {
-            rc = RP_OK;
-            continue;
-        }
-        if (rc != RP_OK || e->campaign_entry_no != ce->entry_no)
-            continue;
-        if (!e->canceled && !e->postponed)
-            rc = writer_stats_apply(t, e, -1);
-        if (rc == RP_OK)
-            rc = writer_entry_delete(t, e);
-        if (rc == RP_OK)
-            rc = s_vec_add(nos, no);
-        if (rc == RP_OK)
-            rc = s_vec_add(lse_nos, e->logged_segment_entry_no);
-    }
+    if (rc == RP_OK)
+        rc = s_each_entry(t, first, last, s_entry_delete_of_ce, &d);
     if (rc == RP_OK && ce->register_no) {
         Rapport__V1__LoggedSegment *ls;
         rc = writer_get_record(t->txn, t->w, t->arena, WRITER_DB_LOGGED_SEGMENTS, ce->register_no,
@@ -1445,7 +1452,7 @@ rp_err seglog_delete_canceled_campaign_entries(writer_txn_t *t, server_req_t *re
                                ((uint64_t *)dead.data)[i], &rapport__v1__campaign_entry__descriptor,
                                (ProtobufCMessage **)&ce);
         if (rc == RP_OK)
-            rc = s_delete_campaign_entry(t, ce, a, &nos, &lse_nos);
+            rc = s_delete_campaign_entry(t, ce, &nos, &lse_nos);
     }
     /* Their campaign entries are gone; their logged segments stay. */
     if (rc == RP_OK && lse_nos.n)
