@@ -97,7 +97,7 @@ static void s_appended_fields_win(void)
 static void s_varints(void)
 {
     uint8_t b[16];
-    uint64_t v;
+    uint64_t v = 0;
     const uint64_t values[] = {0, 1, 127, 128, 300, 1ull << 35, UINT64_MAX};
 
     for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
