@@ -203,6 +203,29 @@ rp_err writer_entry_delete(writer_txn_t *t, const Rapport__V1__Entry *e)
     return RP_OK;
 }
 
+rp_err writer_each_entry(writer_txn_t *t, uint64_t first, uint64_t last, writer_entry_fn fn,
+                         void *ctx)
+{
+    wire_arena_t *a = wire_arena_new();
+    rp_err rc = a ? RP_OK : RP_ENOMEM;
+
+    for (uint64_t no = first; rc == RP_OK && no && no <= last; no++) {
+        Rapport__V1__Entry *e;
+        if ((no - first) % 1024 == 0)
+            wire_arena_reset(a);
+        rc = writer_get_record(t->txn, t->w, a, WRITER_DB_ENTRIES, no,
+                               &rapport__v1__entry__descriptor, (ProtobufCMessage **)&e);
+        if (rc == RP_OK)
+            rc = fn(t, e, ctx);
+        else if (rc == RP_ENOTFOUND)
+            rc = RP_OK;
+        if (no == UINT64_MAX)
+            break;
+    }
+    wire_arena_destroy(&a);
+    return rc;
+}
+
 /* Load a visible entry into the arena; RP_ENOTFOUND when absent. */
 static rp_err s_load(writer_t *w, store_txn_t *txn, wire_arena_t *a, uint64_t no,
                      Rapport__V1__Entry **ret)
@@ -270,7 +293,7 @@ rp_err entries_write(writer_txn_t *t, server_req_t *req)
         type = e->postponed ? "interaction.postponed" : "interaction.logged";
     }
     if (!e->postponed && e->campaign_no[0]) {
-        rc = seglog_single_campaign_entry(t, e);
+        rc = logged_single_campaign_entry(t, e);
         if (rc != RP_OK)
             return rc;
     }
@@ -712,7 +735,7 @@ rp_err entries_delete_canceled(writer_txn_t *t, server_req_t *req)
     free(found);
     /* No. of Interactions / No. of Entries are derived: keep them right. */
     if (rc == RP_OK && n)
-        rc = seglog_entries_deleted(t, nos + n, nos + 2 * n, n);
+        rc = logged_entries_deleted(t, nos + n, nos + 2 * n, n);
     if (rc == RP_OK && n)
         rc = events_append_entry_nos(t, "entries.deleted", nos, n, NULL, 0, NULL, 0);
     free(nos);

@@ -265,7 +265,7 @@ static rp_err s_prune(store_txn_t *txn, void *ctx)
     store_cursor_close(cur);
     if (rc != RP_OK && rc != RP_ENOTFOUND)
         return rc;
-    return seglog_prune(w, txn, w->cfg->dedup_retention_days * 86400000LL, PRUNE_BUDGET);
+    return intake_prune(w, txn, w->cfg->dedup_retention_days * 86400000LL, PRUNE_BUDGET);
 }
 
 void events_prune(writer_t *w)

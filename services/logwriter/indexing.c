@@ -113,8 +113,8 @@ static rp_err s_index_chunk(writer_txn_t *t, void *ctx)
     if (n == 0 || c->indexed >= total)
         c->indexed = total;
     if (c->indexed < total)
-        return seglog_set_indexed(t, r, c->indexed);
-    return seglog_reveal(t, r);
+        return intake_set_indexed(t, r, c->indexed);
+    return intake_reveal(t, r);
 }
 
 /* The range is visible: it goes, and what waited for it is answered. */
@@ -132,7 +132,7 @@ static void s_reveal_done(writer_t *w, writer_range_t *r)
     for (size_t i = 0; i < r->n_waiters; i++) {
         server_req_t *req = r->waiters[i];
         req->deferred = false;
-        if (!txn || seglog_visible(w, txn, req) != RP_OK)
+        if (!txn || intake_visible(w, txn, req) != RP_OK)
             server_req_fail(req, RP_EUNAVAIL, NULL, "the log writer cannot read its store");
         server_req_finish(req);
     }

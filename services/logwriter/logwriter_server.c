@@ -91,26 +91,25 @@ static const server_command_t s_commands[CMD_COUNT] = {
     [CMD_STATISTICS] = {"statistics", NULL, ROLE_READER, false, READ(entries_statistics)},
     [CMD_READ_EVENTS] = {"read_events", NULL, ROLE_READER, false, READ(events_read)},
     [CMD_LOG_BEGIN] = {"log_begin", NULL, ROLE_WRITER, true, .internal = true,
-                       .own_idempotency = true, WRITE(seglog_begin)},
+                       .own_idempotency = true, WRITE(intake_begin)},
     [CMD_LOG_BATCH] = {"log_batch", NULL, ROLE_WRITER, true, .internal = true,
-                       .own_idempotency = true, WRITE(seglog_batch)},
+                       .own_idempotency = true, WRITE(intake_batch)},
     [CMD_LOG_COMMIT] = {"log_commit", NULL, ROLE_WRITER, true, .internal = true,
-                        .own_idempotency = true, WRITE(seglog_commit)},
+                        .own_idempotency = true, WRITE(intake_commit)},
     [CMD_LOG_VISIBLE] = {"log_visible", NULL, ROLE_WRITER, false, .internal = true,
-                         READ(seglog_visible)},
-    [CMD_GET_LOGGED] = {"get_logged_segment", NULL, ROLE_READER, false, READ(seglog_get_logged)},
-    [CMD_LIST_LOGGED] = {"list_logged_segments", NULL, ROLE_READER, false,
-                         READ(seglog_list_logged)},
+                         READ(intake_visible)},
+    [CMD_GET_LOGGED] = {"get_logged_segment", NULL, ROLE_READER, false, READ(logged_get)},
+    [CMD_LIST_LOGGED] = {"list_logged_segments", NULL, ROLE_READER, false, READ(logged_list)},
     [CMD_SET_LOGGED_CANCELED] = {"set_logged_segment_canceled", NULL, ROLE_ADMIN, true,
-                                 WRITE(seglog_set_logged_canceled)},
+                                 WRITE(logged_set_canceled)},
     [CMD_DELETE_LOGGED] = {"delete_canceled_logged_segments", NULL, ROLE_ADMIN, true,
-                           WRITE(seglog_delete_canceled_logged)},
+                           WRITE(logged_delete_canceled)},
     [CMD_LIST_CE] = {"list_campaign_entries", NULL, ROLE_READER, false,
-                     READ(seglog_list_campaign_entries)},
+                     READ(logged_list_campaign_entries)},
     [CMD_SET_CE_CANCELED] = {"set_campaign_entry_canceled", NULL, ROLE_ADMIN, true,
-                             WRITE(seglog_set_campaign_entry_canceled)},
+                             WRITE(logged_set_campaign_entry_canceled)},
     [CMD_DELETE_CE] = {"delete_canceled_campaign_entries", NULL, ROLE_ADMIN, true,
-                       WRITE(seglog_delete_canceled_campaign_entries)},
+                       WRITE(logged_delete_canceled_campaign_entries)},
     [CMD_STATS] = {"stats", NULL, ROLE_READER, false}, /* answered by the server */
 };
 
@@ -606,7 +605,7 @@ rp_err logwriter_new(const config_t *cfg, void *zctx, logwriter_t **ret, char *e
         w->db[i] = store_dbi(w->store, (size_t)i);
     rc = store_write(w->store, s_load, w, NULL);
     if (rc == RP_OK)
-        rc = seglog_load_pending(w);
+        rc = intake_load_pending(w);
     if (rc != RP_OK) {
         snprintf(errbuf, errlen, "%s: cannot read the store: %s", dir, rp_strerror(rc));
         goto out_free;

@@ -2,7 +2,10 @@
  *
  * logwriter_server.c  the server spec, group commit and the batch loop
  * entries.c           interaction log entries: write, query, cancel, delete
- * segment_log.c       the segment log stream, logged segments, campaign entries
+ * forwarded.c         a segment log batch's entries, read from forwarded bytes
+ * intake.c            the segment log stream: Begin, Batch, Commit, reveal
+ * indexing.c          a committed segment log's contact index, built after
+ * logged.c            logged segments and campaign entries
  * events.c            the durable event log, publication and replay
  *
  * Every mutating handler runs inside the batch's write transaction (a
@@ -205,6 +208,14 @@ rp_err writer_stats_merge(writer_txn_t *t, const uint8_t *key, size_t klen,
 /* Delete an entry and its index records (not the statistics). */
 rp_err writer_entry_delete(writer_txn_t *t, const Rapport__V1__Entry *e);
 
+/* A logged segment's entries, and a campaign entry's, have consecutive
+ * numbers: writer_each_entry hands each stored one in [first, last] to
+ * `fn` (a later command may have deleted some), decoded into a scratch
+ * arena that lives for 1024 entries. An error from fn ends the walk. */
+typedef rp_err (*writer_entry_fn)(writer_txn_t *t, Rapport__V1__Entry *e, void *ctx);
+rp_err writer_each_entry(writer_txn_t *t, uint64_t first, uint64_t last, writer_entry_fn fn,
+                         void *ctx);
+
 rp_err entries_write(writer_txn_t *t, server_req_t *req);
 rp_err entries_set_canceled(writer_txn_t *t, server_req_t *req);
 rp_err entries_delete_canceled(writer_txn_t *t, server_req_t *req);
@@ -254,35 +265,44 @@ rp_err writer_fwd_parse(server_req_t *req, wire_arena_t *a, const ProtobufCBinar
  * statistics are the caller's). */
 rp_err writer_fwd_store(writer_txn_t *t, const writer_fwd_t *e, const writer_fwd_ids_t *ids);
 
-/* ---- segment_log.c ---- */
+/* ---- intake.c ---- */
 
-rp_err seglog_begin(writer_txn_t *t, server_req_t *req);
-rp_err seglog_batch(writer_txn_t *t, server_req_t *req);
-rp_err seglog_commit(writer_txn_t *t, server_req_t *req);
-rp_err seglog_visible(writer_t *w, store_txn_t *txn, server_req_t *req);
-rp_err seglog_get_logged(writer_t *w, store_txn_t *txn, server_req_t *req);
-rp_err seglog_list_logged(writer_t *w, store_txn_t *txn, server_req_t *req);
-rp_err seglog_set_logged_canceled(writer_txn_t *t, server_req_t *req);
-rp_err seglog_delete_canceled_logged(writer_txn_t *t, server_req_t *req);
-rp_err seglog_list_campaign_entries(writer_t *w, store_txn_t *txn, server_req_t *req);
-rp_err seglog_set_campaign_entry_canceled(writer_txn_t *t, server_req_t *req);
-rp_err seglog_delete_canceled_campaign_entries(writer_txn_t *t, server_req_t *req);
+rp_err intake_begin(writer_txn_t *t, server_req_t *req);
+rp_err intake_batch(writer_txn_t *t, server_req_t *req);
+rp_err intake_commit(writer_txn_t *t, server_req_t *req);
+rp_err intake_visible(writer_t *w, store_txn_t *txn, server_req_t *req);
+
+/* Delete committed segment logs older than max_age_ms (at most `budget`). */
+rp_err intake_prune(writer_t *w, store_txn_t *txn, int64_t max_age_ms, size_t budget);
+
+/* In the transaction of a log's last index chunk: merge its statistics,
+ * append segment.logged, mark it visible (the range goes after commit). */
+rp_err intake_reveal(writer_txn_t *t, writer_range_t *r);
+
+/* Record how far a committed log's contact index is built. */
+rp_err intake_set_indexed(writer_txn_t *t, const writer_range_t *r, uint64_t indexed);
+
+/* Load the invisible ranges of segment logs in flight (start-up). */
+rp_err intake_load_pending(writer_t *w);
+
+/* ---- logged.c ---- */
+
+rp_err logged_get(writer_t *w, store_txn_t *txn, server_req_t *req);
+rp_err logged_list(writer_t *w, store_txn_t *txn, server_req_t *req);
+rp_err logged_set_canceled(writer_txn_t *t, server_req_t *req);
+rp_err logged_delete_canceled(writer_txn_t *t, server_req_t *req);
+rp_err logged_list_campaign_entries(writer_t *w, store_txn_t *txn, server_req_t *req);
+rp_err logged_set_campaign_entry_canceled(writer_txn_t *t, server_req_t *req);
+rp_err logged_delete_canceled_campaign_entries(writer_txn_t *t, server_req_t *req);
 
 /* Entries were deleted: lower the derived counts of the logged segments
  * and campaign entries they belonged to (No. of Interactions, No. of
  * Entries). lse_nos / ce_nos hold one number per deleted entry (0: none);
  * the arrays are reordered. Records that are gone are skipped. */
-rp_err seglog_entries_deleted(writer_txn_t *t, uint64_t *lse_nos, uint64_t *ce_nos, size_t n);
+rp_err logged_entries_deleted(writer_txn_t *t, uint64_t *lse_nos, uint64_t *ce_nos, size_t n);
 
-/* Delete committed segment logs older than max_age_ms (at most `budget`). */
-rp_err seglog_prune(writer_t *w, store_txn_t *txn, int64_t max_age_ms, size_t budget);
-
-/* In the transaction of a log's last index chunk: merge its statistics,
- * append segment.logged, mark it visible (the range goes after commit). */
-rp_err seglog_reveal(writer_txn_t *t, writer_range_t *r);
-
-/* Record how far a committed log's contact index is built. */
-rp_err seglog_set_indexed(writer_txn_t *t, const writer_range_t *r, uint64_t indexed);
+/* A campaign entry for a single interaction (register no. 0). */
+rp_err logged_single_campaign_entry(writer_txn_t *t, Rapport__V1__Entry *e);
 
 /* ---- indexing.c ---- */
 
@@ -297,12 +317,6 @@ bool indexing_busy(const writer_t *w);
 
 /* Answer req (a SegmentLogVisible) once range r is visible. */
 rp_err indexing_wait(writer_range_t *r, server_req_t *req);
-
-/* Load the invisible ranges of segment logs in flight (start-up). */
-rp_err seglog_load_pending(writer_t *w);
-
-/* A campaign entry for a single interaction (register no. 0). */
-rp_err seglog_single_campaign_entry(writer_txn_t *t, Rapport__V1__Entry *e);
 
 /* ---- events.c ---- */
 
