@@ -100,6 +100,7 @@ static const cli_opt_t s_line_opts[] = {
 
 static const cli_opt_t s_log_opts[] = {
     {.name = "--follow-up", .path = "create_follow_up"},
+    {.name = "--when-durable", .path = "reply_when_durable"},
     {0},
 };
 
@@ -524,9 +525,10 @@ const cli_cmd_t cli_segment_cmds[] = {
      .print = s_print_deleted},
     {.group = "segment",
      .name = "log",
-     .usage = "NO [--follow-up]",
+     .usage = "NO [--follow-up] [--when-durable]",
      .summary = "log the segment (all or nothing); prints the logged segment No., the entry\n"
-                "      range and the follow-up segment No.; a progress bar on a terminal",
+                "      range and the follow-up segment No.; a progress bar on a terminal;\n"
+                "      --when-durable answers once the log is durable, before it is visible",
      .service = CLI_SVC_SEGMENT,
      .command = "log_segment",
      .pos = {{.name = "NO", .path = "segment_no"}},

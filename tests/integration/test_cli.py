@@ -1429,6 +1429,35 @@ class CliTest(CliMixin, ClusterTest):
         self.assertEqual([self.wire_entry(n).logged_segment_entry_no for n in (1, 2, 3, 4)],
                          [0, 0, 0, 2])
 
+    def test_segment_log_when_durable(self):
+        # --when-durable answers at the log's commit; the logged segment and
+        # the follow-up become visible a moment later, all at once.
+        self.seed()
+        self.ok("segment", "numbering", "--prefix", "FU", "--next", "1", "--width", "3")
+        self.ok("segment", "create", "S1", "--description", "Early", "--salesperson", "SP1",
+                "--template", "CALL")
+        self.ok("segment", "add", "S1", "P1", "P2", "P3")
+        doc = self.js("segment", "log", "S1", "--follow-up", "--when-durable",
+                      cls=c.SegmentLogged)
+        self.assertEqual((doc["logged_segment_no"], doc["entry_count"], doc["first_entry_no"],
+                          doc["last_entry_no"]), (1, 3, 1, 3))
+        fu = doc["follow_up_segment_no"]
+        self.assertTrue(fu)
+        deadline = time.monotonic() + 30
+        while True:
+            shown = self.cl.call("logwriter", lw.LogRequest(
+                get_logged_segment=lw.GetLoggedSegment(entry_no=1)))
+            follow = self.cl.call("segment", sg.SegmentRequest(
+                get_segment=sg.SegmentRef(segment_no=fu)))
+            if shown.status.code == c.OK and follow.status.code == c.OK:
+                break
+            self.assertLess(time.monotonic(), deadline, "not visible after 30 s")
+            time.sleep(0.02)
+        self.assertEqual(shown.logged_segment.no_of_interactions, 3)
+        self.assertEqual(follow.segment.no_of_lines, 3)
+        self.refused("segment", "show", "S1", code="not-found",
+                     message=no_record("Segment Header", "No.", "S1"))
+
     def test_campaign_entries(self):
         self.seed()
         single = self.create("--contact", "P1", "--salesperson", "SP2", "--template", "CALL",

@@ -9,6 +9,8 @@ as a real client would, until it succeeds. Then: exactly one logged
 segment, every entry once, the follow-up created once, the segment gone,
 one durable segment.logged and no gap in the event log, and no
 segment.logged published for a partial attempt."""
+import json
+import os
 import re
 import signal
 import subprocess
@@ -371,6 +373,31 @@ class WriterMidIndexTest(CrashCase):
         self.assert_window(committed=True)
         self.assertIn("its index built for %d of %d entries" % (2 * N // 5, N),
                       self.cl["logwriter"].logtext())
+        self.assert_logged_once(self.retry_until_ok())
+
+
+class WhenDurableTest(CrashCase):
+    """`rapport segment log --when-durable` is answered at the log's commit,
+    before the log is visible: here the writer dies at its first index
+    step after the commit, so the log never became visible, and the command
+    has succeeded all the same. The restarted writer finishes the index and
+    a retry of the same request id gets the same answer."""
+    FAULT = ("logwriter", "logwriter.mid_index:1")
+    WRITER_ARGS = ["--set", "index_chunk_entries=%d" % (N // 5)]
+
+    def test_cli_answered_before_visible(self):
+        p = subprocess.run(
+            [os.path.join(harness.BIN_DIR, "rapport"), "--run-dir", self.cl.run_dir, "--json",
+             "--user", "crash", "--request-id", RID.decode(), "--timeout", "60000",
+             "segment", "log", SEGMENT, "--follow-up", "--when-durable"],
+            capture_output=True, timeout=120,
+            env=dict(os.environ, RAPPORT_CONFIG="/dev/null"))
+        self.assertEqual(p.returncode, 0, p.stderr.decode())
+        doc = json.loads(p.stdout)
+        self.assertEqual((doc["segment_no"], doc["entry_count"], doc["follow_up_segment_no"]),
+                         (SEGMENT, N, "FU0001"))
+        self.wait_killed("logwriter", self.FAULT[1])
+        self.restart("logwriter")
         self.assert_logged_once(self.retry_until_ok())
 
 
