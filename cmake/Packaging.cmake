@@ -11,6 +11,7 @@ set(_deploy ${CMAKE_SOURCE_DIR}/deploy)
 
 install(FILES ${_deploy}/systemd/rapport.target ${_deploy}/systemd/rapport-interaction.service
               ${_deploy}/systemd/rapport-segment.service ${_deploy}/systemd/rapport-logwriter.service
+              ${_deploy}/systemd/rapport-relay.service
         DESTINATION /lib/systemd/system)
 install(FILES ${_deploy}/systemd/rapport.tmpfiles DESTINATION lib/tmpfiles.d RENAME rapport.conf)
 install(FILES ${_deploy}/systemd/rapport.sysusers DESTINATION lib/sysusers.d RENAME rapport.conf)
@@ -68,7 +69,8 @@ string(CONCAT CPACK_PACKAGE_DESCRIPTION
        "letters, e-mails, meetings) and logs them for whole segments of contacts.\n"
        "Three workers (rapport-interaction, rapport-segment, rapport-logwriter)\n"
        "exchange protobuf commands over ZeroMQ; the log writer keeps every entry in\n"
-       "LMDB and publishes events. Includes the systemd units (rapport.target),\n"
+       "LMDB and publishes events; rapport-relay puts every change on NATS\n"
+       "JetStream. Includes the systemd units (rapport.target),\n"
        "the rapport command and the .proto contract.")
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_STRIP_FILES ON)
@@ -81,13 +83,13 @@ find_program(RAPPORT_DPKG_SHLIBDEPS dpkg-shlibdeps)
 if(RAPPORT_DPKG_SHLIBDEPS)
   set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 else()
-  set(CPACK_DEBIAN_PACKAGE_DEPENDS "libc6, libzmq5, libprotobuf-c1, liblmdb0")
+  set(CPACK_DEBIAN_PACKAGE_DEPENDS "libc6, libzmq5, libprotobuf-c1, liblmdb0, libnats3.4")
   if(SYSTEMD_FOUND)
     string(APPEND CPACK_DEBIAN_PACKAGE_DEPENDS ", libsystemd0")
   endif()
 endif()
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "systemd")
-set(CPACK_DEBIAN_PACKAGE_SUGGESTS "lmdb-utils, prometheus-node-exporter")
+set(CPACK_DEBIAN_PACKAGE_SUGGESTS "lmdb-utils, prometheus-node-exporter, nats-server")
 # Maintainer scripts (user, tmpfiles, daemon-reload; no automatic start)
 # and the conffile list.
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA

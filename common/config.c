@@ -90,6 +90,35 @@ static const key_t_ s_keys[] = {
         "ADDRESS:PORT where the worker serves GET /metrics for Prometheus (e.g. "
         "127.0.0.1:9101; each worker needs its own port: set it per worker with --set or "
         "RAPPORT_METRICS_LISTEN); empty: no HTTP endpoint"),
+    STR(nats_url, "",
+        "rapport-relay: NATS server URLs, comma-separated (nats://HOST:4222, tls://...); the "
+        "relay does not start without it, and the log writer then keeps every event until "
+        "the relay has published it"),
+    STR(nats_stream, "RAPPORT", "rapport-relay: the JetStream stream (subjects rapport.v1.>)"),
+    INT(nats_replicas, 1, 5, "1",
+        "rapport-relay: replicas of a stream it creates (3 survives "
+        "the loss of a host)"),
+    INT(nats_max_age, 0, INT64_MAX / 1000000000, "0",
+        "rapport-relay: seconds the stream keeps a message (0: no limit)"),
+    INT(nats_max_bytes, 0, INT64_MAX, "0",
+        "rapport-relay: most bytes the stream holds (0: no "
+        "limit); the oldest messages go first"),
+    INT(nats_duplicate_window, 1, 86400, "120",
+        "rapport-relay: seconds JetStream remembers a Nats-Msg-Id"),
+    STR(nats_user, "", "rapport-relay: NATS user name (with nats_password)"),
+    STR(nats_password, "",
+        "rapport-relay: NATS password; $CREDENTIALS_DIRECTORY/nats-password takes precedence"),
+    STR(nats_nkey_seed_file, "",
+        "rapport-relay: file holding an nkey seed (SU...); $CREDENTIALS_DIRECTORY/nats.nk takes "
+        "precedence"),
+    STR(nats_creds_file, "",
+        "rapport-relay: a .creds file (JWT and nkey seed); $CREDENTIALS_DIRECTORY/nats.creds "
+        "takes precedence"),
+    STR(nats_ca_file, "", "rapport-relay: CA certificate(s) (PEM) to verify a tls:// NATS server"),
+    INT(relay_hold_max_days, 0, 36500, "0",
+        "log writer: days an event the relay has not confirmed is kept at most (0: until it is "
+        "confirmed); pruning one logs an error and counts it in "
+        "rapport_events_pruned_unrelayed_total"),
 };
 
 #define N_KEYS (sizeof(s_keys) / sizeof(s_keys[0]))

@@ -55,6 +55,20 @@ typedef struct config {
     int64_t preauth_max_connections;
     int64_t preauth_max_bytes;
     char metrics_listen[128]; /* "" = no HTTP /metrics */
+    /* The change stream: rapport-relay's NATS JetStream settings, and how
+     * long the log writer keeps events the relay has not confirmed. */
+    char nats_url[CONFIG_PATH_MAX];
+    char nats_stream[64];
+    int64_t nats_replicas;
+    int64_t nats_max_age;
+    int64_t nats_max_bytes;
+    int64_t nats_duplicate_window;
+    char nats_user[256];
+    char nats_password[256];
+    char nats_nkey_seed_file[CONFIG_PATH_MAX];
+    char nats_creds_file[CONFIG_PATH_MAX];
+    char nats_ca_file[CONFIG_PATH_MAX];
+    int64_t relay_hold_max_days;
 } config_t;
 
 /* Fill every key with its default. */

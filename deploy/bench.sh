@@ -11,6 +11,13 @@
 #                                      (ctest runs this as bench_smoke) -> bench-smoke.json
 #   deploy/bench.sh [--quick] --plot   the same, then draw <json stem>.svg with gnuplot
 #   deploy/bench.sh --plot-only [FILE] only draw FILE (default bench.json) as an SVG
+#   deploy/bench.sh --no-relay         without rapport-bench-relay
+#
+# Then rapport-bench-relay (same mode: full, --quick or --smoke) measures the
+# change stream with real nats-server processes: S7 (relay throughput at R1
+# and R3 against a raw libnats publish), S8 (interaction to JetStream push
+# consumer at 200/s) and S9 (the writer's S1 and S2 with the relay running
+# against without it) -> bench-relay[-MODE].json.
 #
 # Any other argument goes to rapport-bench (build-release/bin/rapport-bench --help),
 # e.g. --scenarios S1,S5 --s1-sizes 10k,100k,1M --s2-seconds 10 --tmp /var/tmp.
@@ -25,6 +32,7 @@ json=""
 plot_only=0
 plot_file=""
 mode=full
+relay=1
 args=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -32,6 +40,7 @@ while [ $# -gt 0 ]; do
     --plot-only)
       plot_only=1
       if [ $# -gt 1 ] && [ "${2#--}" = "$2" ]; then plot_file=$2; shift; fi ;;
+    --no-relay) relay=0 ;;
     --quick) mode=quick; args+=("$1") ;;
     --smoke) mode=smoke; args+=("$1") ;;
     --out) json=$(cd "$(dirname "$2")" && pwd)/$(basename "$2"); shift ;;
@@ -114,7 +123,8 @@ rapport_install_deps
 echo "== build (release preset)"
 cmake --preset release >/dev/null
 cmake --build build-release -j"$(nproc)" \
-  --target rapport-bench rapport-logwriter rapport-interaction rapport-segment
+  --target rapport-bench rapport-logwriter rapport-interaction rapport-segment \
+  rapport-relay rapport-bench-relay
 
 if [ -z "$json" ]; then
   case "$mode" in
@@ -129,5 +139,17 @@ status=0
 build-release/bin/rapport-bench --out "$json" "${args[@]}" || status=$?
 if [ "$plot" -eq 1 ] && [ -s "$json" ]; then
   bench_plot "$json" "${json%.json}.svg" || status=1
+fi
+if [ "$relay" -eq 1 ]; then
+  rjson=$out_dir/bench-relay.json
+  [ "$mode" = full ] || rjson=$out_dir/bench-relay-$mode.json
+  rargs=()
+  [ "$mode" = full ] || rargs+=("--$mode")
+  echo "== rapport-bench-relay ${rargs[*]:-} (results: $rjson)"
+  rstatus=0
+  build-release/bin/rapport-bench-relay --bin-dir build-release/bin --out "$rjson" \
+    "${rargs[@]}" || rstatus=$?
+  # 77: nats-server is missing (deploy/deps.sh installs it).
+  [ "$rstatus" -eq 0 ] || [ "$rstatus" -eq 77 ] || status=1
 fi
 exit "$status"

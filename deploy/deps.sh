@@ -3,6 +3,7 @@
 RAPPORT_PACKAGES=(
   build-essential cmake pkg-config git
   libzmq3-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
+  libnats-dev nats-server
   liblmdb-dev lmdb-utils libsystemd-dev systemd libmicrohttpd-dev
   python3 python3-zmq python3-protobuf
   clang clang-format libclang-rt-14-dev

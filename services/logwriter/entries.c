@@ -728,7 +728,9 @@ rp_err entries_delete_canceled(writer_txn_t *t, server_req_t *req)
         nos[i] = found[i]->entry_no;
         nos[n + i] = found[i]->logged_segment_entry_no;
         nos[2 * n + i] = found[i]->campaign_entry_no;
-        rc = writer_entry_delete(t, found[i]);
+        rc = changes_entry_deleted(t, found[i]);
+        if (rc == RP_OK)
+            rc = writer_entry_delete(t, found[i]);
         if (rc != RP_OK)
             break;
     }
@@ -780,7 +782,9 @@ rp_err entries_delete_postponed(writer_txn_t *t, server_req_t *req)
             dup |= nos[j] == es[i]->entry_no;
         if (dup)
             continue;
-        rc = writer_entry_delete(t, es[i]);
+        rc = changes_entry_deleted(t, es[i]);
+        if (rc == RP_OK)
+            rc = writer_entry_delete(t, es[i]);
         if (rc != RP_OK)
             return rc;
         nos[n++] = es[i]->entry_no;

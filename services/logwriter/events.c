@@ -230,33 +230,48 @@ rp_err events_read(writer_t *w, store_txn_t *txn, server_req_t *req)
     return RP_OK;
 }
 
+/* One pruning pass; the events pruned before rapport-relay confirmed
+ * them (relay_hold_max_days) are counted once the pass has committed. */
+typedef struct {
+    writer_t *w;
+    uint64_t unrelayed, first_unrelayed, last_unrelayed;
+} prune_t;
+
 static rp_err s_prune(store_txn_t *txn, void *ctx)
 {
-    writer_t *w = ctx;
+    prune_t *pr = ctx;
+    writer_t *w = pr->w;
     int64_t cutoff = clock_now_ms() - w->cfg->event_retention_days * 86400000LL;
     store_cursor_t *cur = NULL;
     store_val_t k, v;
     size_t n = 0;
     rp_err rc = store_cursor_open(txn, w->db[WRITER_DB_EVENTS], &cur);
 
+    pr->unrelayed = 0;
     if (rc != RP_OK)
         return rc;
     for (rc = store_cursor_get(cur, STORE_FIRST, &k, &v); rc == RP_OK && n < PRUNE_BUDGET;) {
         Rapport__V1__Event *ev;
-        bool old;
+        uint64_t seq = store_key_u64(k.data);
+        bool old, unrelayed = false;
         /* Keep the newest event: ReadEvents reports the oldest retained. */
-        if (store_key_u64(k.data) >= w->last_seq)
+        if (seq >= w->last_seq)
             break;
         if (wire_decode_trusted_heap(&rapport__v1__event__descriptor, v.data, v.len,
                                      (ProtobufCMessage **)&ev) != RP_OK)
             break;
-        old = ev->occurred_at_ms < cutoff;
+        old = ev->occurred_at_ms < cutoff &&
+              changes_event_prunable(txn, w, seq, ev->occurred_at_ms, &unrelayed);
         wire_free(&ev->base);
         if (!old)
             break;
         rc = store_cursor_del(cur, false);
         if (rc != RP_OK)
             break;
+        if (unrelayed && pr->unrelayed++ == 0)
+            pr->first_unrelayed = seq;
+        if (unrelayed)
+            pr->last_unrelayed = seq;
         n++;
         /* Re-seek rather than trust the cursor after a delete (LMDB
          * 0.9.24 cursor-delete quirks, ITS#9376). */
@@ -265,12 +280,25 @@ static rp_err s_prune(store_txn_t *txn, void *ctx)
     store_cursor_close(cur);
     if (rc != RP_OK && rc != RP_ENOTFOUND)
         return rc;
+    rc = changes_prune_held(txn, w, PRUNE_BUDGET);
+    if (rc != RP_OK)
+        return rc;
     return intake_prune(w, txn, w->cfg->dedup_retention_days * 86400000LL, PRUNE_BUDGET);
 }
 
 void events_prune(writer_t *w)
 {
-    rp_err rc = store_write(w->store, s_prune, w, NULL);
-    if (rc != RP_OK)
+    prune_t pr = {.w = w};
+    rp_err rc = store_write(w->store, s_prune, &pr, NULL);
+    if (rc != RP_OK) {
         log_warnx("pruning old events failed: %s", rp_strerror(rc));
+        return;
+    }
+    if (pr.unrelayed) {
+        w->events_pruned_unrelayed += pr.unrelayed;
+        log_errx("pruned %llu events (seq %llu to %llu) that rapport-relay has not published: "
+                 "they are older than relay_hold_max_days = %lld; the stream will have a gap",
+                 (unsigned long long)pr.unrelayed, (unsigned long long)pr.first_unrelayed,
+                 (unsigned long long)pr.last_unrelayed, (long long)w->cfg->relay_hold_max_days);
+    }
 }

@@ -404,6 +404,8 @@ static rp_err s_delete_logged(writer_txn_t *t, uint64_t entry_no, vec_t *ces)
         rc = store_del(t->txn, t->w->db[WRITER_DB_LSE_BY_SEGMENT], ls->segment_no,
                        strlen(ls->segment_no), NULL, 0);
     if (rc == RP_OK)
+        rc = changes_record_deleted(t, WRITER_DB_LOGGED_SEGMENTS, ls->entry_no, &ls->base);
+    if (rc == RP_OK)
         rc = store_del(t->txn, t->w->db[WRITER_DB_LOGGED_SEGMENTS], key, 8, NULL, 0);
     return rc;
 }
@@ -556,6 +558,8 @@ static rp_err s_entry_delete_of_ce(writer_txn_t *t, Rapport__V1__Entry *e, void 
         rc = s_vec_add(d->nos, e->entry_no);
     if (rc == RP_OK)
         rc = s_vec_add(d->lse_nos, e->logged_segment_entry_no);
+    if (rc == RP_OK)
+        rc = changes_entry_deleted(t, e); /* the change stream */
     return rc == RP_OK ? writer_entry_delete(t, e) : rc;
 }
 
@@ -583,6 +587,8 @@ static rp_err s_delete_campaign_entry(writer_txn_t *t, const Rapport__V1__Campai
         rc = rc == RP_ENOTFOUND ? RP_OK : rc;
     }
     store_u64_key(ce->entry_no, cek);
+    if (rc == RP_OK)
+        rc = changes_record_deleted(t, WRITER_DB_CAMPAIGN_ENTRIES, ce->entry_no, &ce->base);
     if (rc == RP_OK)
         rc = store_del(t->txn, t->w->db[WRITER_DB_CAMPAIGN_ENTRIES], cek, 8, NULL, 0);
     if (rc == RP_OK) {

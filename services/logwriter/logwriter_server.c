@@ -41,6 +41,8 @@ enum {
     CMD_DELETE_POSTPONED = RAPPORT__V1__LOG_REQUEST__COMMAND_DELETE_POSTPONED_ENTRIES,
     CMD_STATISTICS = RAPPORT__V1__LOG_REQUEST__COMMAND_STATISTICS,
     CMD_READ_EVENTS = RAPPORT__V1__LOG_REQUEST__COMMAND_READ_EVENTS,
+    CMD_READ_CHANGES = RAPPORT__V1__LOG_REQUEST__COMMAND_READ_CHANGES,
+    CMD_CONFIRM_RELAYED = RAPPORT__V1__LOG_REQUEST__COMMAND_CONFIRM_RELAYED,
     CMD_LOG_BEGIN = RAPPORT__V1__LOG_REQUEST__COMMAND_LOG_BEGIN,
     CMD_LOG_BATCH = RAPPORT__V1__LOG_REQUEST__COMMAND_LOG_BATCH,
     CMD_LOG_COMMIT = RAPPORT__V1__LOG_REQUEST__COMMAND_LOG_COMMIT,
@@ -90,6 +92,9 @@ static const server_command_t s_commands[CMD_COUNT] = {
                               WRITE(entries_delete_postponed)},
     [CMD_STATISTICS] = {"statistics", NULL, ROLE_READER, false, READ(entries_statistics)},
     [CMD_READ_EVENTS] = {"read_events", NULL, ROLE_READER, false, READ(events_read)},
+    [CMD_READ_CHANGES] = {"read_changes", NULL, ROLE_READER, false, READ(changes_read)},
+    [CMD_CONFIRM_RELAYED] = {"confirm_relayed", NULL, ROLE_ADMIN, true, .internal = true,
+                             .own_idempotency = true, WRITE(changes_confirm)},
     [CMD_LOG_BEGIN] = {"log_begin", NULL, ROLE_WRITER, true, .internal = true,
                        .own_idempotency = true, WRITE(intake_begin)},
     [CMD_LOG_BATCH] = {"log_batch", NULL, ROLE_WRITER, true, .internal = true,
@@ -136,6 +141,8 @@ static const store_dbi_spec_t s_dbis[WRITER_DB_COUNT] = {
     [WRITER_DB_SEGLOGS] = {"segment_logs_in_flight", 0},
     [WRITER_DB_SEGLOG_STATS] = {"segment_log_statistics", 0},
     [WRITER_DB_SEGLOG_TIME] = {"segment_logs_by_time", 0},
+    [WRITER_DB_HELD] = {"changes_held", 0},
+    [WRITER_DB_HELD_ENTRIES] = {"changes_held_entries", 0},
 };
 
 /* ---- shared helpers ---- */
@@ -181,6 +188,11 @@ rp_err writer_put_record(writer_txn_t *t, int db, uint64_t key, const ProtobufCM
     size_t len = wire_size(msg);
     rp_err rc;
 
+    if (db == WRITER_DB_LOGGED_SEGMENTS || db == WRITER_DB_CAMPAIGN_ENTRIES) {
+        rc = changes_record_put(t, db, key, msg); /* the change stream */
+        if (rc != RP_OK)
+            return rc;
+    }
     store_u64_key(key, k);
     rc = store_reserve(t->txn, t->w->db[db], k, 8, len, flags, &dst);
     if (rc != RP_OK)
@@ -502,6 +514,7 @@ static void s_stats(void *ctx, wire_arena_t *a, Rapport__V1__WorkerStats *st)
                                         (double)w->events_published));
     server_stats_add_store(a, st, w->store);
     s_stats_seglogs(w, a, st);
+    changes_stats(w, a, st);
     {
         size_t n = 0;
         for (writer_range_t *r = w->pending; r; r = r->next)
@@ -554,6 +567,8 @@ static rp_err s_load(store_txn_t *txn, void *ctx)
     if (rc != RP_OK)
         return rc;
     rc = writer_meta_get(txn, w, "seq", &w->last_seq);
+    if (rc == RP_OK)
+        rc = changes_load(txn, w);
     if (rc != RP_OK)
         return rc;
     rc = store_cursor_open(txn, w->db[WRITER_DB_ENTRIES], &cur);

@@ -7,6 +7,8 @@
  * indexing.c          a committed segment log's contact index, built after
  * logged.c            logged segments and campaign entries
  * events.c            the durable event log, publication and replay
+ * changes.c           the change stream with full records (rapport-relay)
+ * changes_held.c      what the change stream needs kept, confirms, pruning
  *
  * Every mutating handler runs inside the batch's write transaction (a
  * writer_txn_t). It validates first and writes only when the request will
@@ -47,6 +49,8 @@ enum {
     WRITER_DB_SEGLOGS,          /* log_id -> in-flight segment log */
     WRITER_DB_SEGLOG_STATS,     /* log key + stats key -> sums not yet visible */
     WRITER_DB_SEGLOG_TIME,      /* commit time + log_id -> "" (pruning committed logs) */
+    WRITER_DB_HELD,             /* kind + seq + no -> a record as of seq (changes_held.c) */
+    WRITER_DB_HELD_ENTRIES,     /* entry_no -> seq it was deleted at + Entry (changes_held.c) */
     WRITER_DB_COUNT
 };
 
@@ -89,7 +93,8 @@ typedef struct writer {
     server_hist_t fsync_seconds;  /* commit (write and fsync) time */
     uint64_t commits, replays, commit_failures, events_published, events_dropped;
     uint64_t last_seq;
-    uint64_t boot_id; /* segment log batches must follow a Begin of this run */
+    uint64_t events_pruned_unrelayed; /* unconfirmed events the hard limit pruned */
+    uint64_t boot_id;                 /* segment log batches must follow a Begin of this run */
     struct {
         uint64_t lse;
         int64_t ms;
@@ -342,5 +347,58 @@ rp_err events_read(writer_t *w, store_txn_t *txn, server_req_t *req);
 /* Drop events older than the retention and committed segment logs older
  * than dedup_retention_days (bounded). */
 void events_prune(writer_t *w);
+
+/* ---- changes.c (reading), changes_held.c (keeping) ----
+ *
+ * The change stream (ReadChanges) gives every retained event with the
+ * records it created or changed, each as it was at that seq. Most of that
+ * is derived from the current records; what a later change destroys is
+ * kept aside in WRITER_DB_HELD / WRITER_DB_HELD_ENTRIES until the relay has confirmed
+ * the seqs that need it (or the events are pruned). The hooks below are
+ * called by the handlers before they append their events, within the
+ * request: a request changes records first, then appends its events. */
+
+/* A logged segment or campaign entry (db WRITER_DB_LOGGED_SEGMENTS or
+ * WRITER_DB_CAMPAIGN_ENTRIES) is put: keep it as it is at the request's seq. */
+rp_err changes_record_put(writer_txn_t *t, int db, uint64_t no, const ProtobufCMessage *msg);
+
+/* A logged segment or campaign entry is about to be deleted (`last` is
+ * its final state). */
+rp_err changes_record_deleted(writer_txn_t *t, int db, uint64_t no, const ProtobufCMessage *last);
+
+/* An entry is about to be deleted for good (not a discarded, never
+ * visible segment-log entry). */
+rp_err changes_entry_deleted(writer_txn_t *t, const Rapport__V1__Entry *e);
+
+/* WRITER_DB_HELD's key: kind ('E' entry, 'L' logged segment, 'C' campaign entry),
+ * seq, no (big-endian). Its value: a flag byte (0 the record after the
+ * request, 1 as it was when deleted) and the record; empty for 'E'. */
+#define CHANGES_HELD_KEY_LEN 17
+#define CHANGES_HELD_RECORD  0
+#define CHANGES_HELD_DELETED 1
+void changes_held_key(char kind, uint64_t seq, uint64_t no, uint8_t out[CHANGES_HELD_KEY_LEN]);
+
+/* Whether a relay has ever confirmed a seq to this store, and the last. */
+rp_err changes_relay_confirmed(store_txn_t *txn, writer_t *w, bool *ret_present, uint64_t *ret_seq);
+
+/* Start-up: a store older than the change stream serves changes from its
+ * next event on. */
+rp_err changes_load(store_txn_t *txn, writer_t *w);
+
+rp_err changes_read(writer_t *w, store_txn_t *txn, server_req_t *req);
+rp_err changes_confirm(writer_txn_t *t, server_req_t *req);
+
+/* Whether the event `seq` (occurred at occurred_ms) may be pruned by age:
+ * always without a relay; with one, once it is confirmed, or when it is
+ * older than relay_hold_max_days (then *ret_unrelayed is set). */
+bool changes_event_prunable(store_txn_t *txn, writer_t *w, uint64_t seq, int64_t occurred_ms,
+                            bool *ret_unrelayed);
+
+/* Drop held records no seq still readable needs (at most `budget`). */
+rp_err changes_prune_held(store_txn_t *txn, writer_t *w, size_t budget);
+
+/* rapport_relay_last_confirmed_seq, rapport_relay_lag_events and
+ * rapport_events_pruned_unrelayed_total. */
+void changes_stats(writer_t *w, wire_arena_t *a, Rapport__V1__WorkerStats *st);
 
 #endif

@@ -75,6 +75,15 @@ void bench_cluster_destroy(bench_cluster_t *cl);
 /* Print the last lines of a worker's log to stderr (after a failure). */
 void bench_worker_log_tail(const bench_cluster_t *cl, bench_worker_id_t id);
 
+/* Start another child (nats-server, rapport-relay) with stdout and stderr
+ * to log_path, killed with the workers by bench_kill_all. Returns its pid,
+ * or -1 (printed). */
+pid_t bench_spawn(char *const argv[], char *const envp[], const char *log_path);
+
+/* SIGTERM (SIGKILL when `kill9` or after timeout_s) and reap a child of
+ * bench_spawn; returns its exit status or -1. */
+int bench_reap(pid_t pid, bool kill9, double timeout_s);
+
 /* Kill every worker still running (exit paths and signals). */
 void bench_kill_all(void);
 

@@ -326,6 +326,57 @@ int bench_worker_stop(bench_cluster_t *cl, bench_worker_id_t id, double timeout_
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+pid_t bench_spawn(char *const argv[], char *const envp[], const char *log_path)
+{
+    int logfd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    pid_t pid;
+
+    if (logfd < 0) {
+        fprintf(stderr, "rapport-bench: %s: %s\n", log_path, strerror(errno));
+        return -1;
+    }
+    pid = fork();
+    if (pid < 0) {
+        fprintf(stderr, "rapport-bench: fork: %s\n", strerror(errno));
+        close(logfd);
+        return -1;
+    }
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        dup2(logfd, STDOUT_FILENO);
+        dup2(logfd, STDERR_FILENO);
+        execve(argv[0], argv, envp);
+        _exit(127);
+    }
+    close(logfd);
+    s_child_add(pid);
+    return pid;
+}
+
+int bench_reap(pid_t pid, bool kill9, double timeout_s)
+{
+    double deadline = bench_now() + timeout_s;
+    int status = 0;
+
+    if (pid <= 0)
+        return -1;
+    kill(pid, kill9 ? SIGKILL : SIGTERM);
+    for (;;) {
+        pid_t got = waitpid(pid, &status, WNOHANG);
+        struct timespec ts = {0, 5 * 1000 * 1000};
+        if (got == pid || (got < 0 && errno != EINTR))
+            break;
+        if (bench_now() > deadline) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            break;
+        }
+        nanosleep(&ts, NULL);
+    }
+    s_child_del(pid);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
 int bench_cluster_start(bench_cluster_t *cl)
 {
     char err[256];

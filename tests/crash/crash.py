@@ -44,6 +44,13 @@ After the round, with every worker up and nothing running:
   I7 mdb_stat -rr finds no stale reader slot in any env after the restarts
      (the workers clear them at open), and mdb_stat -a reads every env
      after a clean stop (exit status 0).
+With --relay (relay mode), every round also runs nats-server (one node, or
+--nats-nodes 3 at R3) and rapport-relay, and the killer's victims include
+the relay and a NATS node (crash_relay.py). Then:
+  I8 the relay's lag drains to 0 by itself; the stream holds each seq of the
+     durable event log exactly once, in order, every event as the log has
+     it; and replaying the stream (records, deletions) gives exactly the
+     store's entries, logged segments and campaign entries.
 Every request, reply and event of a failed round is written to
 <round dir>/journal.jsonl and the directory is kept."""
 import argparse
@@ -75,6 +82,7 @@ FAULTS = {
     "interaction": [],
 }
 WORKER_ARGS = ["--set", "request_timeout_ms=1500", "--set", "log_batch_entries=500"]
+RELAY = None  # crash_relay.RelayMode in relay mode (--relay)
 
 
 class RoundFailure(AssertionError):
@@ -431,7 +439,10 @@ class Killer:
                 if self.stop.is_set():
                     break
                 name = self.rnd.choice(["logwriter", "interaction", "segment", "segment",
-                                        "logwriter"])
+                                        "logwriter"] + (RELAY.VICTIMS if RELAY else []))
+                if RELAY and name in RELAY.VICTIMS:
+                    self.kills += RELAY.kill(self.rnd, name, self.journal)
+                    continue
                 w = self.cluster[name]
                 if w.alive():
                     w.proc.send_signal(signal.SIGKILL)
@@ -774,10 +785,13 @@ def run_round(round_no, seed, duration, keep, quiet):
         w.extra_args = list(WORKER_ARGS)
     stats = dict(round=round_no, seed=seed)
     failures = []
+    relay = RELAY.round(cl) if RELAY else None
     try:
         for w in ("logwriter", "interaction", "segment"):
             cl[w].start()
         seed_catalog(cl)
+        if relay:
+            relay.start()
         sub = cl.subscribe()
         live = []
         sub_stop = threading.Event()
@@ -824,6 +838,8 @@ def run_round(round_no, seed, duration, keep, quiet):
         sub_stop.set()
         listener.join(5)
         failures = checker.run()
+        if relay:
+            relay.check(checker)
         mdb_checks(checker, cl.state_dir, stopped=False)
         for name in ("segment", "interaction", "logwriter"):
             rc = cl[name].stop(timeout=60)
@@ -843,6 +859,9 @@ def run_round(round_no, seed, duration, keep, quiet):
     except Exception as e:  # noqa: BLE001
         failures.append("round error: %r" % (e,))
     finally:
+        if relay:
+            stats.update(relay.stats())
+            relay.close()
         if failures:
             try:
                 journal.write(os.path.join(cl.dir, "journal.jsonl"))
@@ -869,19 +888,33 @@ def main():
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--quiet", action="store_true")
     ap.add_argument("--stop-on-failure", action="store_true")
+    ap.add_argument("--relay", action="store_true", help="NATS and rapport-relay in every round")
+    ap.add_argument("--nats-nodes", type=int, default=1, choices=(1, 3))
     args = ap.parse_args()
+    if args.relay:
+        global RELAY
+        import crash_relay
+        if not crash_relay.have_nats():
+            print("nats-server is not installed: skipped", flush=True)
+            return 77
+        RELAY = crash_relay.RelayMode(args.nats_nodes)
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
-    print("crash harness: %d rounds, seed %d, %.1f s of kills per round" % (
-        args.rounds, seed, args.duration), flush=True)
+    print("crash harness: %d rounds, seed %d, %.1f s of kills per round%s" % (
+        args.rounds, seed, args.duration,
+        ", relay mode (%d NATS node%s)" % (args.nats_nodes, "s" if args.nats_nodes > 1 else "")
+        if args.relay else ""), flush=True)
     total = dict(rounds=0, failed=0, requests=0, acked=0, kills=0, fault_deaths=0,
                  segments_logged=0, lines_logged=0, checks=0)
+    if args.relay:
+        total.update(relay_kills=0, nats_kills=0, stream_msgs=0)
     t0 = time.monotonic()
     for i in range(args.rounds):
         st = run_round(i + 1, seed + i, args.duration, args.keep, args.quiet)
         total["rounds"] += 1
         for k in ("requests", "acked", "kills", "fault_deaths", "segments_logged",
-                  "lines_logged", "checks"):
-            total[k] += st.get(k) or 0
+                  "lines_logged", "checks", "relay_kills", "nats_kills", "stream_msgs"):
+            if k in total:
+                total[k] += st.get(k) or 0
         if st["failures"]:
             total["failed"] += 1
         print("round %d %s %s" % (i + 1, "FAIL" if st["failures"] else "ok",

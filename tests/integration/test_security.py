@@ -569,6 +569,22 @@ class WritePathTest(SecureTestCase):
             self.assertGreaterEqual(metric(st, "rapport_permission_denied_total", command=cmd),
                                     2, cmd)
 
+    def test_the_relays_confirm_is_internal_and_changes_need_a_reader(self):
+        self.create("admin")
+        for who in ("writer", "admin"):
+            rep = self.cl.as_(who).call("logwriter", lw.LogRequest(
+                confirm_relayed=lw.ConfirmRelayed(seq=1)))
+            self.assertInternal(rep, "confirm_relayed")
+        rep = self.cl.as_("reader").call("logwriter", lw.LogRequest(
+            read_changes=lw.ReadChanges(from_seq=1)))
+        self.assertStatus(rep, c.OK)
+        self.assertGreaterEqual(len(rep.changes.changes), 2)
+        # A worker's key (relay = yes), as rapport-relay's would be.
+        rep = self.cl.as_("segment").call("logwriter", lw.LogRequest(
+            confirm_relayed=lw.ConfirmRelayed(seq=1)))
+        self.assertStatus(rep, c.OK)
+        self.assertEqual(rep.relay_status.confirmed_seq, 1)
+
     def test_a_stream_belongs_to_the_key_that_began_it(self):
         log_id = b"SEGX/stream-1"
         seg, ix = self.cl.as_("segment"), self.cl.as_("interaction")

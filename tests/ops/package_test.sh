@@ -91,9 +91,10 @@ DEBIAN_FRONTEND=noninteractive dpkg -i "$deb" >"$tmp/dpkg.log" 2>&1 ||
 echo "== files"
 listed=$(dpkg -L rapport)
 for f in /usr/bin/rapport /usr/bin/rapport-interaction /usr/bin/rapport-segment \
-  /usr/bin/rapport-logwriter \
+  /usr/bin/rapport-logwriter /usr/bin/rapport-relay \
   /lib/systemd/system/rapport.target /lib/systemd/system/rapport-interaction.service \
   /lib/systemd/system/rapport-segment.service /lib/systemd/system/rapport-logwriter.service \
+  /lib/systemd/system/rapport-relay.service \
   /usr/lib/tmpfiles.d/rapport.conf /usr/lib/sysusers.d/rapport.conf \
   /usr/share/rapport/proto/rapport/v1/common.proto \
   /usr/share/rapport/proto/rapport/v1/interaction.proto \
@@ -106,7 +107,7 @@ for f in /usr/bin/rapport /usr/bin/rapport-interaction /usr/bin/rapport-segment 
   [ -e "$f" ] || fail "$f is not installed"
 done
 for f in /usr/bin/rapport /usr/bin/rapport-interaction /usr/bin/rapport-segment \
-  /usr/bin/rapport-logwriter; do
+  /usr/bin/rapport-logwriter /usr/bin/rapport-relay; do
   [ -x "$f" ] || fail "$f is not executable"
   ldd "$f" | grep -q "not found" && fail "$f: $(ldd "$f" | grep "not found")"
 done
@@ -126,7 +127,7 @@ grep -qx "state_dir = /var/lib/rapport" /etc/rapport/rapport.conf || fail "rappo
 echo "== systemd-analyze verify (installed units, man page checked too)"
 out=$(systemd-analyze verify /lib/systemd/system/rapport-interaction.service \
   /lib/systemd/system/rapport-segment.service /lib/systemd/system/rapport-logwriter.service \
-  /lib/systemd/system/rapport.target 2>&1) || fail "systemd-analyze verify exited non-zero"
+  /lib/systemd/system/rapport-relay.service /lib/systemd/system/rapport.target 2>&1) || fail "systemd-analyze verify exited non-zero"
 [ -z "$out" ] || fail "systemd-analyze verify: $out"
 
 echo "== man page"

@@ -1,0 +1,599 @@
+/* jetstream: rapport-relay's side of NATS (libnats).
+ *
+ * One connection, retrying forever in the background (a NATS that is down
+ * at start is not an error), one JetStream context with an ack handler
+ * that counts acks and failures under a mutex for the relay's loop, which
+ * never blocks on NATS: publishes are asynchronous, with MaxWait so that
+ * a lost ack turns into a failure instead of silence. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nats/nats.h>
+
+#include "log.h"
+#include "relay.h"
+
+#define API_WAIT_MS 5000
+#define MAX_PENDING 65536
+#define MAX_SERVERS 16
+
+struct relay_js {
+    const config_t *cfg;
+    natsOptions *opts;
+    natsConnection *nc;
+    jsCtx *js;
+    pthread_mutex_t mu;
+    relay_acks_t acks;
+    uint64_t fail_from; /* the lowest sequence a failed publish expected, since the last drop */
+    bool published; /* libnats 3.4 crashes listing the pending of a context that never published */
+};
+
+/* ---- acks (libnats thread) ---- */
+
+static void s_on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure)
+{
+    relay_js_t *r = closure;
+    const char *v = NULL;
+    uint64_t expected = 0; /* where the message should have been stored */
+    (void)js;
+    if (natsMsgHeader_Get(msg, "Nats-Expected-Last-Sequence", &v) == NATS_OK && v)
+        expected = strtoull(v, NULL, 10) + 1;
+    pthread_mutex_lock(&r->mu);
+    if (r->acks.pending)
+        r->acks.pending--;
+    if (pa && !pa->Duplicate) {
+        if (pa->Sequence > r->acks.acked_stream_seq)
+            r->acks.acked_stream_seq = pa->Sequence;
+        /* Stored after one of ours before it failed, or elsewhere than
+         * expected: the stream skipped a message (never silent). */
+        if ((r->fail_from && pa->Sequence >= r->fail_from) ||
+            (expected && pa->Sequence != expected)) {
+            r->acks.out_of_order++;
+            snprintf(r->acks.last_error, sizeof(r->acks.last_error),
+                     "JetStream stored %s at sequence %llu (expected %llu, a message before it "
+                     "failed at %llu)",
+                     natsMsg_GetSubject(msg), (unsigned long long)pa->Sequence,
+                     (unsigned long long)expected, (unsigned long long)r->fail_from);
+        }
+    } else {
+        if (expected && (!r->fail_from || expected < r->fail_from))
+            r->fail_from = expected;
+        r->acks.failures++;
+        if (pa)
+            snprintf(r->acks.last_error, sizeof(r->acks.last_error),
+                     "JetStream says message %s is a duplicate", natsMsg_GetSubject(msg));
+        else
+            snprintf(r->acks.last_error, sizeof(r->acks.last_error), "%s (error %d)",
+                     pae->ErrText ? pae->ErrText : natsStatus_GetText(pae->Err), (int)pae->ErrCode);
+    }
+    pthread_mutex_unlock(&r->mu);
+    natsMsg_Destroy(msg);
+}
+
+/* ---- connection ---- */
+
+static void s_on_disconnected(natsConnection *nc, void *closure)
+{
+    (void)nc;
+    (void)closure;
+    log_warnx("disconnected from NATS; reconnecting");
+}
+
+static void s_on_reconnected(natsConnection *nc, void *closure)
+{
+    char url[256] = "";
+    (void)closure;
+    natsConnection_GetConnectedUrl(nc, url, sizeof(url));
+    log_notice("connected to NATS at %s", url);
+}
+
+static void s_on_connected(natsConnection *nc, void *closure)
+{
+    s_on_reconnected(nc, closure);
+}
+
+/* A secret from systemd's LoadCredential= wins over the setting. */
+static const char *s_credential(const char *name, const char *setting, char *buf, size_t size)
+{
+    const char *dir = getenv("CREDENTIALS_DIRECTORY");
+    FILE *f;
+
+    if (dir && *dir) {
+        snprintf(buf, size, "%s/%s", dir, name);
+        f = fopen(buf, "r");
+        if (f) {
+            fclose(f);
+            return buf;
+        }
+    }
+    return setting[0] ? setting : NULL;
+}
+
+/* The first line of a small file (a password). */
+static rp_err s_read_line(const char *path, char *out, size_t size, char *errbuf, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    size_t n;
+
+    if (!f) {
+        snprintf(errbuf, errlen, "%s: %s", path, strerror(errno));
+        return RP_ECONFIG;
+    }
+    if (!fgets(out, (int)size, f))
+        out[0] = '\0';
+    fclose(f);
+    n = strcspn(out, "\r\n");
+    out[n] = '\0';
+    return RP_OK;
+}
+
+/* An nkey seed file holds the seed (SU...) and the user's public key
+ * (U..., as `nk -gen user -pubout` prints both): libnats needs the key. */
+static rp_err s_nkey_public(const char *path, char *out, size_t size, char *errbuf, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    char line[256];
+
+    if (!f) {
+        snprintf(errbuf, errlen, "nats_nkey_seed_file: %s: %s", path, strerror(errno));
+        return RP_ECONFIG;
+    }
+    out[0] = '\0';
+    while (fgets(line, sizeof(line), f)) {
+        line[strcspn(line, "\r\n \t")] = '\0';
+        if (line[0] == 'U' && strlen(line) == 56 && strlen(line) < size)
+            memcpy(out, line, strlen(line) + 1);
+    }
+    fclose(f);
+    if (!out[0]) {
+        snprintf(errbuf, errlen,
+                 "nats_nkey_seed_file: %s holds no public user key (a line U... of 56 "
+                 "characters next to the seed, as `nk -gen user -pubout` prints)",
+                 path);
+        return RP_ECONFIG;
+    }
+    return RP_OK;
+}
+
+static rp_err s_auth(relay_js_t *r, char *errbuf, size_t errlen)
+{
+    const config_t *cfg = r->cfg;
+    char buf[CONFIG_PATH_MAX + 64], pw[256], pub[64];
+    const char *path;
+    natsStatus s = NATS_OK;
+    rp_err rc;
+
+    path = s_credential("nats-password", "", buf, sizeof(buf));
+    if (path) {
+        rc = s_read_line(path, pw, sizeof(pw), errbuf, errlen);
+        if (rc != RP_OK)
+            return rc;
+    } else {
+        snprintf(pw, sizeof(pw), "%s", cfg->nats_password);
+    }
+    if (cfg->nats_user[0] || pw[0])
+        s = natsOptions_SetUserInfo(r->opts, cfg->nats_user, pw);
+    path = s_credential("nats.creds", cfg->nats_creds_file, buf, sizeof(buf));
+    if (s == NATS_OK && path)
+        s = natsOptions_SetUserCredentialsFromFiles(r->opts, path, NULL);
+    if (s != NATS_OK) {
+        snprintf(errbuf, errlen, "NATS credentials: %s", nats_GetLastError(NULL));
+        return RP_ECONFIG;
+    }
+    path = s_credential("nats.nk", cfg->nats_nkey_seed_file, buf, sizeof(buf));
+    if (path) {
+        rc = s_nkey_public(path, pub, sizeof(pub), errbuf, errlen);
+        if (rc != RP_OK)
+            return rc;
+        if (natsOptions_SetNKeyFromSeed(r->opts, pub, path) != NATS_OK) {
+            snprintf(errbuf, errlen, "nats_nkey_seed_file: %s: %s", path, nats_GetLastError(NULL));
+            return RP_ECONFIG;
+        }
+    }
+    if (cfg->nats_ca_file[0] &&
+        (natsOptions_SetSecure(r->opts, true) != NATS_OK ||
+         natsOptions_LoadCATrustedCertificates(r->opts, cfg->nats_ca_file) != NATS_OK)) {
+        snprintf(errbuf, errlen, "nats_ca_file: %s: %s", cfg->nats_ca_file,
+                 nats_GetLastError(NULL));
+        return RP_ECONFIG;
+    }
+    return RP_OK;
+}
+
+/* Split nats_url at commas into the server list. */
+static rp_err s_servers(relay_js_t *r, char *errbuf, size_t errlen)
+{
+    char copy[CONFIG_PATH_MAX];
+    const char *list[MAX_SERVERS];
+    int n = 0;
+
+    snprintf(copy, sizeof(copy), "%s", r->cfg->nats_url);
+    for (char *p = copy; *p;) {
+        size_t len;
+        p += strspn(p, ", ");
+        len = strcspn(p, ", ");
+        if (!len)
+            break;
+        if (n == MAX_SERVERS) {
+            snprintf(errbuf, errlen, "nats_url: more than %d servers", MAX_SERVERS);
+            return RP_ECONFIG;
+        }
+        list[n++] = p;
+        p += len;
+        if (*p)
+            *p++ = '\0';
+    }
+    if (n == 0 || natsOptions_SetServers(r->opts, list, n) != NATS_OK) {
+        snprintf(errbuf, errlen, "nats_url: bad value '%s': %s", r->cfg->nats_url,
+                 n ? nats_GetLastError(NULL) : "no server");
+        return RP_ECONFIG;
+    }
+    return RP_OK;
+}
+
+static rp_err s_options(relay_js_t *r, char *errbuf, size_t errlen)
+{
+    rp_err rc;
+
+    if (natsOptions_Create(&r->opts) != NATS_OK) {
+        snprintf(errbuf, errlen, "cannot create the NATS options");
+        return RP_ENOMEM;
+    }
+    rc = s_servers(r, errbuf, errlen);
+    if (rc == RP_OK)
+        rc = s_auth(r, errbuf, errlen);
+    if (rc != RP_OK)
+        return rc;
+    if (natsOptions_SetName(r->opts, "rapport-relay") != NATS_OK ||
+        natsOptions_SetMaxReconnect(r->opts, -1) != NATS_OK ||
+        natsOptions_SetReconnectWait(r->opts, 250) != NATS_OK ||
+        natsOptions_SetReconnectJitter(r->opts, 250, 1000) != NATS_OK ||
+        natsOptions_SetTimeout(r->opts, 2000) != NATS_OK ||
+        natsOptions_SetPingInterval(r->opts, 5000) != NATS_OK ||
+        natsOptions_SetMaxPingsOut(r->opts, 3) != NATS_OK ||
+        natsOptions_SetReconnectBufSize(r->opts, 64 << 20) != NATS_OK ||
+        natsOptions_SetFailRequestsOnDisconnect(r->opts, true) != NATS_OK ||
+        natsOptions_SetDisconnectedCB(r->opts, s_on_disconnected, r) != NATS_OK ||
+        natsOptions_SetReconnectedCB(r->opts, s_on_reconnected, r) != NATS_OK ||
+        natsOptions_SetRetryOnFailedConnect(r->opts, true, s_on_connected, r) != NATS_OK) {
+        snprintf(errbuf, errlen, "NATS options: %s", nats_GetLastError(NULL));
+        return RP_ECONFIG;
+    }
+    return RP_OK;
+}
+
+/* The connection and its JetStream context. */
+static rp_err s_connect(relay_js_t *r, char *errbuf, size_t errlen)
+{
+    jsOptions jo;
+    /* With RetryOnFailedConnect a server that is down gives
+     * NATS_NOT_YET_CONNECTED and a connection that keeps trying. */
+    natsStatus s = natsConnection_Connect(&r->nc, r->opts);
+
+    if (s != NATS_OK && s != NATS_NOT_YET_CONNECTED) {
+        snprintf(errbuf, errlen, "cannot connect to NATS (%s): %s", r->cfg->nats_url,
+                 nats_GetLastError(NULL));
+        return RP_ECONFIG;
+    }
+    jsOptions_Init(&jo);
+    jo.Wait = API_WAIT_MS;
+    jo.PublishAsync.MaxPending = MAX_PENDING;
+    jo.PublishAsync.AckHandler = s_on_ack;
+    jo.PublishAsync.AckHandlerClosure = r;
+    jo.PublishAsync.StallWait = 1;
+    if (natsConnection_JetStream(&r->js, r->nc, &jo) != NATS_OK) {
+        snprintf(errbuf, errlen, "cannot create the JetStream context: %s",
+                 nats_GetLastError(NULL));
+        return RP_ECONFIG;
+    }
+    return RP_OK;
+}
+
+static void s_disconnect(relay_js_t *r)
+{
+    if (r->js) {
+        relay_js_drop_pending(r);
+        jsCtx_Destroy(r->js);
+        r->js = NULL;
+    }
+    if (r->nc) {
+        natsConnection_Close(r->nc);
+        natsConnection_Destroy(r->nc);
+        r->nc = NULL;
+    }
+    r->published = false;
+}
+
+rp_err relay_js_new(const config_t *cfg, relay_js_t **ret, char *errbuf, size_t errlen)
+{
+    relay_js_t *r = calloc(1, sizeof(*r));
+    rp_err rc;
+
+    if (!r)
+        return RP_ENOMEM;
+    r->cfg = cfg;
+    pthread_mutex_init(&r->mu, NULL);
+    rc = s_options(r, errbuf, errlen);
+    if (rc == RP_OK)
+        rc = s_connect(r, errbuf, errlen);
+    if (rc != RP_OK) {
+        relay_js_destroy(&r);
+        return rc;
+    }
+    *ret = r;
+    return RP_OK;
+}
+
+void relay_js_revive(relay_js_t *r)
+{
+    char err[512];
+    if (!natsConnection_IsClosed(r->nc))
+        return;
+    log_warnx("the NATS connection was closed: connecting again");
+    s_disconnect(r);
+    if (s_connect(r, err, sizeof(err)) != RP_OK)
+        log_warnx("%s", err);
+}
+
+void relay_js_destroy(relay_js_t **self_p)
+{
+    relay_js_t *r;
+    if (!self_p || !*self_p)
+        return;
+    r = *self_p;
+    s_disconnect(r);
+    natsOptions_Destroy(r->opts);
+    pthread_mutex_destroy(&r->mu);
+    free(r);
+    *self_p = NULL;
+}
+
+bool relay_js_connected(relay_js_t *r)
+{
+    return r->nc && natsConnection_Status(r->nc) == NATS_CONN_STATUS_CONNECTED;
+}
+
+/* ---- the stream ---- */
+
+static void s_stream_config(const relay_js_t *r, jsStreamConfig *sc, const char **subjects)
+{
+    jsStreamConfig_Init(sc);
+    subjects[0] = RELAY_SUBJECTS;
+    sc->Name = r->cfg->nats_stream;
+    sc->Description = "rapport change stream (rapport-relay)";
+    sc->Subjects = subjects;
+    sc->SubjectsLen = 1;
+    sc->Storage = js_FileStorage;
+    sc->Retention = js_LimitsPolicy;
+    sc->Replicas = r->cfg->nats_replicas;
+    sc->MaxAge = r->cfg->nats_max_age * 1000000000LL;
+    sc->MaxBytes = r->cfg->nats_max_bytes ? r->cfg->nats_max_bytes : -1;
+    sc->Duplicates = r->cfg->nats_duplicate_window * 1000000000LL;
+    sc->Discard = js_DiscardOld;
+}
+
+static rp_err s_unavailable(char *errbuf, size_t errlen, const char *what, natsStatus s,
+                            jsErrCode jerr)
+{
+    snprintf(errbuf, errlen, "%s: %s (%s, JetStream error %d)", what, nats_GetLastError(NULL),
+             natsStatus_GetText(s), (int)jerr);
+    return RP_EUNAVAIL;
+}
+
+/* Bring an existing stream's limits to the configuration. */
+static void s_update_limits(relay_js_t *r, const jsStreamConfig *have, jsStreamConfig *want)
+{
+    jsStreamInfo *si = NULL;
+    jsErrCode jerr = 0;
+    natsStatus s;
+
+    if (have->Replicas == want->Replicas && have->MaxAge == want->MaxAge &&
+        have->MaxBytes == want->MaxBytes && have->Duplicates == want->Duplicates)
+        return;
+    s = js_UpdateStream(&si, r->js, want, NULL, &jerr);
+    if (s == NATS_OK)
+        log_notice("stream %s updated: replicas %lld, max age %lld s, max bytes %lld, duplicate "
+                   "window %lld s",
+                   want->Name, (long long)want->Replicas, (long long)(want->MaxAge / 1000000000),
+                   (long long)want->MaxBytes, (long long)(want->Duplicates / 1000000000));
+    else
+        log_warnx("stream %s: cannot apply the configured limits: %s (JetStream error %d)",
+                  want->Name, nats_GetLastError(NULL), (int)jerr);
+    jsStreamInfo_Destroy(si);
+}
+
+rp_err relay_js_ensure_stream(relay_js_t *r, char *errbuf, size_t errlen)
+{
+    jsStreamConfig want;
+    const char *subjects[1];
+    jsStreamInfo *si = NULL;
+    jsErrCode jerr = 0;
+    natsStatus s;
+    rp_err rc = RP_OK;
+
+    s_stream_config(r, &want, subjects);
+    s = js_GetStreamInfo(&si, r->js, want.Name, NULL, &jerr);
+    if (s == NATS_NOT_FOUND || jerr == JSStreamNotFoundErr) {
+        s = js_AddStream(&si, r->js, &want, NULL, &jerr);
+        if (s != NATS_OK)
+            return s_unavailable(errbuf, errlen, "cannot create the stream", s, jerr);
+        log_notice("created stream %s (subjects %s, file storage, %lld replicas)", want.Name,
+                   RELAY_SUBJECTS, (long long)want.Replicas);
+        jsStreamInfo_Destroy(si);
+        return RP_OK;
+    }
+    if (s != NATS_OK)
+        return s_unavailable(errbuf, errlen, "cannot read the stream", s, jerr);
+    if (si->Config->SubjectsLen != 1 || strcmp(si->Config->Subjects[0], RELAY_SUBJECTS) != 0) {
+        size_t off = 0;
+        off += (size_t)snprintf(errbuf, errlen, "stream %s has the subjects", want.Name);
+        for (int i = 0; i < si->Config->SubjectsLen && off < errlen; i++)
+            off += (size_t)snprintf(errbuf + off, errlen - off, "%s '%s'", i ? "," : "",
+                                    si->Config->Subjects[i]);
+        if (off < errlen)
+            snprintf(errbuf + off, errlen - off,
+                     ", not '%s' alone: set nats_stream to a stream of rapport's, or delete "
+                     "this one",
+                     RELAY_SUBJECTS);
+        rc = RP_ECONFIG;
+    } else {
+        s_update_limits(r, si->Config, &want);
+    }
+    jsStreamInfo_Destroy(si);
+    return rc;
+}
+
+static void s_header_u64(natsMsg *m, const char *key, uint64_t *out)
+{
+    const char *v = NULL;
+    char *end;
+    *out = 0;
+    if (natsMsgHeader_Get(m, key, &v) == NATS_OK && v) {
+        unsigned long long n;
+        errno = 0;
+        n = strtoull(v, &end, 10);
+        if (!errno && end != v && !*end)
+            *out = n;
+    }
+}
+
+rp_err relay_js_end(relay_js_t *r, relay_end_t *ret, char *errbuf, size_t errlen)
+{
+    jsStreamInfo *si = NULL;
+    natsMsg *m = NULL;
+    jsErrCode jerr = 0;
+    const char *v = NULL;
+    natsStatus s = js_GetStreamInfo(&si, r->js, r->cfg->nats_stream, NULL, &jerr);
+
+    memset(ret, 0, sizeof(*ret));
+    if (s != NATS_OK)
+        return s_unavailable(errbuf, errlen, "cannot read the stream", s, jerr);
+    ret->stream_seq = si->State.LastSeq;
+    jsStreamInfo_Destroy(si);
+    if (ret->stream_seq == 0)
+        return RP_OK;
+    s = js_GetMsg(&m, r->js, r->cfg->nats_stream, ret->stream_seq, NULL, &jerr);
+    if (s != NATS_OK)
+        return s_unavailable(errbuf, errlen, "cannot read the stream's last message", s, jerr);
+    s_header_u64(m, "Rapport-Seq", &ret->seq);
+    s_header_u64(m, "Rapport-Part", &ret->part);
+    ret->last = natsMsgHeader_Get(m, "Rapport-Last", &v) == NATS_OK && v && !strcmp(v, "true");
+    if (natsMsgHeader_Get(m, "Nats-Msg-Id", &v) == NATS_OK && v) {
+        size_t n = strcspn(v, ":");
+        if (n < sizeof(ret->store_id)) {
+            memcpy(ret->store_id, v, n);
+            ret->store_id[n] = '\0';
+        }
+    }
+    natsMsg_Destroy(m);
+    return RP_OK;
+}
+
+/* ---- publishing ---- */
+
+rp_err relay_js_publish(relay_js_t *r, const relay_msg_t *pm, uint64_t expect_last)
+{
+    natsMsg *m = NULL;
+    jsPubOptions po;
+    char num[24];
+    natsStatus s = natsMsg_Create(&m, pm->subject, NULL, pm->data, (int)pm->len);
+
+    jsPubOptions_Init(&po);
+    /* No MaxWait: a timer per message costs, and the relay's loop notices
+     * acks that stop coming (relay.c, ACK_STALL_MS). */
+    po.MsgId = pm->msg_id;
+    /* Set by hand: libnats leaves out an expected last sequence of 0,
+     * which an empty stream needs. */
+    snprintf(num, sizeof(num), "%llu", (unsigned long long)expect_last);
+    if (s == NATS_OK)
+        s = natsMsgHeader_Set(m, "Nats-Expected-Last-Sequence", num);
+    snprintf(num, sizeof(num), "%llu", (unsigned long long)pm->seq);
+    if (s == NATS_OK)
+        s = natsMsgHeader_Set(m, "Rapport-Seq", num);
+    snprintf(num, sizeof(num), "%llu", (unsigned long long)pm->part);
+    if (s == NATS_OK)
+        s = natsMsgHeader_Set(m, "Rapport-Part", num);
+    if (s == NATS_OK && pm->type)
+        s = natsMsgHeader_Set(m, "Rapport-Type", pm->type);
+    if (s == NATS_OK && pm->last)
+        s = natsMsgHeader_Set(m, "Rapport-Last", "true");
+    if (s == NATS_OK && pm->gap)
+        s = natsMsgHeader_Set(m, "Rapport-Gap", pm->gap);
+    if (s == NATS_OK && pm->prev_msg_id)
+        s = natsMsgHeader_Set(m, "Nats-Expected-Last-Msg-Id", pm->prev_msg_id);
+    if (s != NATS_OK) {
+        natsMsg_Destroy(m);
+        return RP_ENOMEM;
+    }
+    pthread_mutex_lock(&r->mu);
+    r->acks.pending++;
+    pthread_mutex_unlock(&r->mu);
+    r->published = true;
+    s = js_PublishMsgAsync(r->js, &m, &po);
+    if (s != NATS_OK) {
+        pthread_mutex_lock(&r->mu);
+        r->acks.pending--;
+        pthread_mutex_unlock(&r->mu);
+        natsMsg_Destroy(m); /* NULL when libnats took it */
+        return RP_EUNAVAIL;
+    }
+    return RP_OK;
+}
+
+void relay_js_acks(relay_js_t *r, relay_acks_t *ret)
+{
+    pthread_mutex_lock(&r->mu);
+    *ret = r->acks;
+    pthread_mutex_unlock(&r->mu);
+}
+
+void relay_js_drop_pending(relay_js_t *r)
+{
+    natsMsgList list;
+    if (r->published && js_PublishAsyncGetPendingList(&list, r->js) == NATS_OK)
+        natsMsgList_Destroy(&list);
+    pthread_mutex_lock(&r->mu);
+    r->acks.pending = 0;
+    r->fail_from = 0;
+    /* A new pipeline: the stream may have lost what was acked before. */
+    r->acks.acked_stream_seq = 0;
+    pthread_mutex_unlock(&r->mu);
+}
+
+void relay_js_flush(relay_js_t *r, int timeout_ms)
+{
+    jsPubOptions po;
+    if (!r->published)
+        return;
+    jsPubOptions_Init(&po);
+    po.MaxWait = timeout_ms;
+    (void)js_PublishAsyncComplete(r->js, &po);
+}
+
+void relay_subject_token(const char *in, char *out, size_t size)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = 0;
+
+    if (!size)
+        return;
+    if (!*in && size > 1)
+        out[o++] = '%';
+    for (const unsigned char *p = (const unsigned char *)in; *p; p++) {
+        bool plain = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                     (*p >= '0' && *p <= '9') || *p == '_' || *p == '-';
+        if (plain && o + 1 < size) {
+            out[o++] = (char)*p;
+        } else if (!plain && o + 3 < size) {
+            out[o++] = '%';
+            out[o++] = hex[*p >> 4];
+            out[o++] = hex[*p & 15];
+        } else {
+            break;
+        }
+    }
+    out[o] = '\0';
+}

@@ -1,0 +1,555 @@
+/* bench_relay: rapport-bench-relay, the change stream's benchmarks (S7, S8)
+ * and the writer's S1/S2 with and without the relay, each next to its
+ * baseline measured in the same run.
+ *
+ * S7  relay throughput for a segment log of N contacts, in entries/s from
+ *     the writer's commit (the LogSegment reply) to the last JetStream ack
+ *     (the writer's rapport_relay_lag_events back to 0), at R1 (one
+ *     nats-server) and R3 (three on loopback). Baseline: a raw libnats
+ *     async publish of as many messages of the same average size, with
+ *     Nats-Msg-Id, to the same stream.
+ * S8  a single interaction, from the interaction worker's reply to the
+ *     event delivered to a JetStream push consumer, at 200 creates/s:
+ *     p50 / p99.
+ * S9  the writer's S1 (LogSegment of N) and S2 (8 clients of
+ *     CreateInteraction) with NATS and the relay running, against the same
+ *     on a cluster without them.
+ *
+ * The real workers, nats-server and rapport-relay run as children on
+ * temporary dirs and free loopback ports. Figures are printed and written
+ * to --out (JSON); a failed sanity check (counts) exits 1, a target never
+ * does. */
+#include "bench_relay.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <nats/nats.h>
+#include <zmq.h>
+
+#include "wire.h"
+
+#include "rapport/v1/interaction.pb-c.h"
+#include "rapport/v1/logwriter.pb-c.h"
+#include "rapport/v1/segment.pb-c.h"
+
+static struct {
+    double s7_rate[2], s7_base[2], s7_secs[2], s7_msg_bytes[2];
+    uint64_t s7_msgs[2];
+    bool s7_done[2];
+    double s8_p50, s8_p99, s8_max;
+    size_t s8_n;
+    double s9_log[2], s9_rate[2], s9_p99[2];
+} R;
+
+/* ---- S7 ---- */
+
+typedef struct {
+    uint64_t acked, failed;
+} raw_acks_t;
+
+static void s_raw_ack(jsCtx *js, natsMsg *m, jsPubAck *pa, jsPubAckErr *pae, void *closure)
+{
+    raw_acks_t *a = closure;
+    (void)js;
+    (void)pae;
+    if (pa)
+        __atomic_add_fetch(&a->acked, 1, __ATOMIC_RELAXED);
+    else
+        __atomic_add_fetch(&a->failed, 1, __ATOMIC_RELAXED);
+    natsMsg_Destroy(m);
+}
+
+/* The baseline: n messages of `size` bytes, async, with Nats-Msg-Id. */
+static double s_raw_publish(env_t *e, uint64_t n, size_t size)
+{
+    natsConnection *nc = bench_relay_nats_connect(e);
+    raw_acks_t acks = {0, 0};
+    jsOptions jo;
+    jsCtx *js = NULL;
+    char *data = calloc(1, size + 1);
+    double t0, t = -1;
+
+    jsOptions_Init(&jo);
+    jo.PublishAsync.MaxPending = 4096;
+    jo.PublishAsync.AckHandler = s_raw_ack;
+    jo.PublishAsync.AckHandlerClosure = &acks;
+    if (!nc || !data || natsConnection_JetStream(&js, nc, &jo) != NATS_OK) {
+        bench_relay_fail("baseline: cannot connect to NATS");
+        goto out;
+    }
+    memset(data, 'x', size);
+    t0 = bench_now();
+    for (uint64_t i = 0; i < n;) {
+        natsMsg *m = NULL;
+        jsPubOptions po;
+        char id[40];
+        jsPubOptions_Init(&po);
+        snprintf(id, sizeof(id), "raw:%llu", (unsigned long long)i);
+        po.MsgId = id;
+        if (natsMsg_Create(&m, "rapport.v1.bench.raw", NULL, data, (int)size) != NATS_OK)
+            break;
+        if (js_PublishMsgAsync(js, &m, &po) == NATS_OK)
+            i++; /* else stalled at MaxPending: try again */
+        natsMsg_Destroy(m);
+    }
+    {
+        jsPubOptions po;
+        jsPubOptions_Init(&po);
+        po.MaxWait = 120000;
+        js_PublishAsyncComplete(js, &po);
+    }
+    t = bench_now() - t0;
+    if (acks.acked != n)
+        bench_relay_fail("baseline: %llu of %llu publishes acked", (unsigned long long)acks.acked,
+                         (unsigned long long)n);
+out:
+    jsCtx_Destroy(js);
+    natsConnection_Destroy(nc);
+    free(data);
+    return t;
+}
+
+static int s_stream_stats(env_t *e, uint64_t *msgs, uint64_t *bytes)
+{
+    natsConnection *nc = bench_relay_nats_connect(e);
+    jsCtx *js = NULL;
+    jsStreamInfo *si = NULL;
+    int rc = -1;
+
+    if (nc && natsConnection_JetStream(&js, nc, NULL) == NATS_OK &&
+        js_GetStreamInfo(&si, js, "RAPPORT", NULL, NULL) == NATS_OK) {
+        *msgs = si->State.Msgs;
+        *bytes = si->State.Bytes;
+        rc = 0;
+    }
+    jsStreamInfo_Destroy(si);
+    jsCtx_Destroy(js);
+    natsConnection_Destroy(nc);
+    return rc;
+}
+
+static int s_s7(const opts_t *o, void *zctx, int replicas)
+{
+    int k = replicas == 1 ? 0 : 1;
+    uint64_t m0 = 0, b0 = 0, m1 = 0, b1 = 0;
+    double log_s, t_done;
+    env_t e;
+    int rc = -1;
+
+    fprintf(stderr, "S7 at R%d: %zu contacts\n", replicas, o->s7_n);
+    if (bench_relay_env_start(&e, o, zctx, replicas == 1 ? "s7r1" : "s7r3", replicas) < 0 ||
+        bench_relay_segment(&e, "S7", 'A', o->s7_n) < 0 || s_stream_stats(&e, &m0, &b0) < 0)
+        goto out;
+    if (bench_relay_log(&e, "S7", o->s7_n, &log_s) < 0)
+        goto out;
+    {
+        double t_commit = bench_now();
+        if (bench_relay_wait_drained(&e, 1800, &t_done) < 0 || s_stream_stats(&e, &m1, &b1) < 0)
+            goto out;
+        R.s7_secs[k] = t_done - t_commit;
+    }
+    R.s7_msgs[k] = m1 - m0;
+    R.s7_msg_bytes[k] = (double)(b1 - b0) / (double)(m1 - m0 ? m1 - m0 : 1);
+    R.s7_rate[k] = (double)o->s7_n / R.s7_secs[k];
+    if (R.s7_msgs[k] < o->s7_n + 2)
+        bench_relay_fail("S7: the stream got %llu messages for %zu entries",
+                         (unsigned long long)R.s7_msgs[k], o->s7_n);
+    /* The baseline on the same servers and stream, the relay idle. */
+    R.s7_base[k] =
+        (double)R.s7_msgs[k] / s_raw_publish(&e, R.s7_msgs[k], (size_t)R.s7_msg_bytes[k]);
+    R.s7_done[k] = true;
+    rc = 0;
+out:
+    bench_relay_env_stop(&e);
+    return rc;
+}
+
+/* ---- S8 ---- */
+
+#define S8_MAX 100000
+
+typedef struct {
+    uint64_t first;
+    int64_t *delivered; /* ns, by entry_no - first (the NATS thread writes) */
+    double *replied;
+    size_t cap;
+} s8_t;
+
+static void s_s8_on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *closure)
+{
+    s8_t *s = closure;
+    int64_t now = (int64_t)(bench_now() * 1e9);
+    Rapport__V1__Event *ev = rapport__v1__event__unpack(NULL, (size_t)natsMsg_GetDataLength(m),
+                                                        (const uint8_t *)natsMsg_GetData(m));
+    (void)nc;
+    (void)sub;
+    if (ev && ev->entry && ev->entry->entry_no >= s->first &&
+        ev->entry->entry_no - s->first < s->cap)
+        __atomic_store_n(&s->delivered[ev->entry->entry_no - s->first], now, __ATOMIC_RELEASE);
+    rapport__v1__event__free_unpacked(ev, NULL);
+    natsMsg_Destroy(m);
+}
+
+static int s_create(env_t *e, uint64_t *ret_no)
+{
+    Rapport__V1__InteractionRequest req = RAPPORT__V1__INTERACTION_REQUEST__INIT;
+    Rapport__V1__CreateInteraction ci = RAPPORT__V1__CREATE_INTERACTION__INIT;
+    Rapport__V1__InteractionFields f = RAPPORT__V1__INTERACTION_FIELDS__INIT;
+    Rapport__V1__InteractionReply *r;
+
+    f.contact_no = wire_str("B0000000");
+    f.interaction_template_code = wire_str("MAIL");
+    f.salesperson_code = wire_str("");
+    ci.fields = &f;
+    req.command_case = RAPPORT__V1__INTERACTION_REQUEST__COMMAND_CREATE_INTERACTION;
+    req.create_interaction = &ci;
+    r = (Rapport__V1__InteractionReply *)bench_relay_call(
+        e->cl.c[BW_INTERACTION], &req.base, &rapport__v1__interaction_reply__descriptor,
+        "create_interaction");
+    if (!r)
+        return -1;
+    *ret_no = r->entry ? r->entry->entry_no : 0;
+    wire_free(&r->base);
+    return 0;
+}
+
+static int s_cmp_d(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int s_s8(const opts_t *o, void *zctx)
+{
+    size_t n = (size_t)(o->s8_seconds * 200);
+    s8_t s = {0, NULL, NULL, 0};
+    natsConnection *nc = NULL;
+    natsSubscription *sub = NULL;
+    jsCtx *js = NULL;
+    jsSubOptions so;
+    double *lat = NULL, t0;
+    uint64_t no;
+    size_t got = 0;
+    env_t e;
+    int rc = -1;
+
+    fprintf(stderr, "S8: %zu interactions at 200/s\n", n);
+    if (n > S8_MAX)
+        n = S8_MAX;
+    if (bench_relay_env_start(&e, o, zctx, "s8", 1) < 0 ||
+        bench_relay_segment(&e, "S8", 'B', 1) < 0 || s_create(&e, &no) < 0)
+        goto out;
+    s.first = no + 1;
+    s.cap = n;
+    s.delivered = calloc(n, sizeof(int64_t));
+    s.replied = calloc(n, sizeof(double));
+    lat = calloc(n, sizeof(double));
+    nc = bench_relay_nats_connect(&e);
+    jsSubOptions_Init(&so);
+    so.Config.DeliverPolicy = js_DeliverNew;
+    so.Config.AckPolicy = js_AckNone;
+    so.Stream = "RAPPORT";
+    if (!s.delivered || !s.replied || !lat || !nc ||
+        natsConnection_JetStream(&js, nc, NULL) != NATS_OK) {
+        bench_relay_fail("S8: cannot connect to NATS");
+        goto out;
+    }
+    for (int tries = 0;; tries++) {
+        jsErrCode jerr = 0;
+        if (js_Subscribe(&sub, js, "rapport.v1.event.interaction.logged", s_s8_on_msg, &s, NULL,
+                         &so, &jerr) == NATS_OK)
+            break;
+        if (tries == 20) {
+            bench_relay_fail("S8: cannot subscribe: %s (%d)", nats_GetLastError(NULL), (int)jerr);
+            goto out;
+        }
+        bench_relay_sleep_ms(250);
+    }
+    t0 = bench_now();
+    for (size_t i = 0; i < n; i++) {
+        double due = t0 + (double)i / 200.0, now = bench_now();
+        if (due > now)
+            bench_relay_sleep_ms((long)((due - now) * 1000));
+        if (s_create(&e, &no) < 0)
+            goto out;
+        if (no >= s.first && no - s.first < n)
+            s.replied[no - s.first] = bench_now();
+    }
+    for (double end = bench_now() + 10; bench_now() < end;) {
+        got = 0;
+        for (size_t i = 0; i < n; i++)
+            got += __atomic_load_n(&s.delivered[i], __ATOMIC_ACQUIRE) > 0;
+        if (got == n)
+            break;
+        bench_relay_sleep_ms(20);
+    }
+    if (got != n)
+        bench_relay_fail("S8: %zu of %zu interactions delivered", got, n);
+    got = 0;
+    for (size_t i = 0; i < n; i++)
+        if (s.delivered[i] > 0 && s.replied[i] > 0)
+            lat[got++] = (double)s.delivered[i] / 1e9 - s.replied[i];
+    qsort(lat, got, sizeof(double), s_cmp_d);
+    R.s8_n = got;
+    R.s8_p50 = got ? bench_percentile(lat, got, 0.50) * 1000 : 0;
+    R.s8_p99 = got ? bench_percentile(lat, got, 0.99) * 1000 : 0;
+    R.s8_max = got ? lat[got - 1] * 1000 : 0;
+    rc = 0;
+out:
+    if (sub) {
+        natsSubscription_Unsubscribe(sub);
+        natsSubscription_Destroy(sub);
+    }
+    jsCtx_Destroy(js);
+    natsConnection_Destroy(nc);
+    bench_relay_env_stop(&e);
+    free(s.delivered);
+    free(s.replied);
+    free(lat);
+    return rc;
+}
+
+/* ---- S9: the writer's S1 and S2 with and without the relay ---- */
+
+typedef struct {
+    env_t *e;
+    client_t *c;
+    double end;
+    uint64_t n;
+    double *lat;
+    size_t cap;
+} s9_client_t;
+
+static void *s_s9_client(void *arg)
+{
+    s9_client_t *k = arg;
+    Rapport__V1__InteractionRequest req = RAPPORT__V1__INTERACTION_REQUEST__INIT;
+    Rapport__V1__CreateInteraction ci = RAPPORT__V1__CREATE_INTERACTION__INIT;
+    Rapport__V1__InteractionFields f = RAPPORT__V1__INTERACTION_FIELDS__INIT;
+
+    f.contact_no = wire_str("C0000000");
+    f.interaction_template_code = wire_str("MAIL");
+    ci.fields = &f;
+    req.command_case = RAPPORT__V1__INTERACTION_REQUEST__COMMAND_CREATE_INTERACTION;
+    req.create_interaction = &ci;
+    while (bench_now() < k->end) {
+        double t0 = bench_now();
+        ProtobufCMessage *r = bench_relay_call(
+            k->c, &req.base, &rapport__v1__interaction_reply__descriptor, "create");
+        if (!r)
+            break;
+        wire_free(r);
+        if (k->n < k->cap)
+            k->lat[k->n] = bench_now() - t0;
+        k->n++;
+    }
+    return NULL;
+}
+
+static int s_s9_point(const opts_t *o, void *zctx, int with_relay)
+{
+    s9_client_t k[64];
+    pthread_t th[64];
+    unsigned nc = o->s9_clients > 64 ? 64 : o->s9_clients;
+    uint64_t total = 0;
+    double *all, t_done;
+    size_t m = 0, cap = 200000;
+    env_t e;
+    int rc = -1;
+
+    fprintf(stderr, "S9 %s the relay: LogSegment of %zu, then %u clients for %.0f s\n",
+            with_relay ? "with" : "without", o->s9_n, nc, o->s9_seconds);
+    if (bench_relay_env_start(&e, o, zctx, with_relay ? "s9r" : "s9", with_relay) < 0 ||
+        bench_relay_segment(&e, "S9", 'C', o->s9_n) < 0 ||
+        bench_relay_log(&e, "S9", o->s9_n, &R.s9_log[with_relay]))
+        goto out;
+    if (with_relay && bench_relay_wait_drained(&e, 1800, &t_done) < 0)
+        goto out;
+    all = calloc(cap * nc, sizeof(double));
+    if (!all)
+        goto out;
+    for (unsigned i = 0; i < nc; i++) {
+        char err[256];
+        k[i] = (s9_client_t){&e, NULL, bench_now() + o->s9_seconds, 0, all + cap * i, cap};
+        if (client_new(zctx, e.cl.cfg.interaction_endpoint, &e.cl.cfg, &k[i].c, err, sizeof(err)) !=
+            RP_OK)
+            abort();
+    }
+    for (unsigned i = 0; i < nc; i++)
+        pthread_create(&th[i], NULL, s_s9_client, &k[i]);
+    for (unsigned i = 0; i < nc; i++) {
+        pthread_join(th[i], NULL);
+        client_destroy(&k[i].c);
+        total += k[i].n;
+        for (size_t j = 0; j < k[i].n && j < cap; j++)
+            all[m++] = k[i].lat[j];
+    }
+    qsort(all, m, sizeof(double), s_cmp_d);
+    R.s9_rate[with_relay] = (double)total / o->s9_seconds;
+    R.s9_p99[with_relay] = m ? bench_percentile(all, m, 0.99) * 1000 : 0;
+    free(all);
+    rc = 0;
+out:
+    bench_relay_env_stop(&e);
+    return rc;
+}
+
+/* ---- report and main ---- */
+
+static void s_rows(const opts_t *o)
+{
+    char fig[64], base[64], ratio[32], m[96];
+    for (int k = 0; k < 2; k++) {
+        double msg_rate, r;
+        if (!R.s7_done[k])
+            continue;
+        msg_rate = (double)R.s7_msgs[k] / R.s7_secs[k];
+        r = msg_rate / R.s7_base[k];
+        snprintf(m, sizeof(m), "relay of a %zu-contact log at R%d: entries/s (messages/s)", o->s7_n,
+                 k ? 3 : 1);
+        snprintf(fig, sizeof(fig), "%.0f/s (%.0f msgs/s, %.1f s)", R.s7_rate[k], msg_rate,
+                 R.s7_secs[k]);
+        snprintf(base, sizeof(base), "%.0f msgs/s (%.0f B each)", R.s7_base[k], R.s7_msg_bytes[k]);
+        snprintf(ratio, sizeof(ratio), "%.2fx", r);
+        bench_row("S7", m, fig, base, ratio, ">= 0.7x baseline", r >= 0.7 ? MET_YES : MET_NO);
+    }
+    if (R.s8_n) {
+        snprintf(fig, sizeof(fig), "%.2f / %.2f ms (max %.2f)", R.s8_p50, R.s8_p99, R.s8_max);
+        bench_row("S8", "interaction to push consumer at 200/s, R1: p50 / p99", fig, NULL, NULL,
+                  "p99 <= 25 ms", R.s8_p99 <= 25 ? MET_YES : MET_NO);
+    }
+    if (R.s9_log[0] > 0 && R.s9_log[1] > 0) {
+        double r = R.s9_log[1] / R.s9_log[0];
+        snprintf(m, sizeof(m), "S1 LogSegment %zu contacts with the relay: time", o->s9_n);
+        snprintf(fig, sizeof(fig), "%.3f s", R.s9_log[1]);
+        snprintf(base, sizeof(base), "%.3f s without", R.s9_log[0]);
+        snprintf(ratio, sizeof(ratio), "%.2fx", r);
+        bench_row("S9", m, fig, base, ratio, "<= 1.10x", r <= 1.10 ? MET_YES : MET_NO);
+    }
+    if (R.s9_rate[0] > 0 && R.s9_rate[1] > 0) {
+        double r = R.s9_rate[1] / R.s9_rate[0];
+        snprintf(m, sizeof(m), "S2 CreateInteraction, %u clients, with the relay: rate (p99)",
+                 o->s9_clients);
+        snprintf(fig, sizeof(fig), "%.0f/s (%.2f ms)", R.s9_rate[1], R.s9_p99[1]);
+        snprintf(base, sizeof(base), "%.0f/s (%.2f ms) without", R.s9_rate[0], R.s9_p99[0]);
+        snprintf(ratio, sizeof(ratio), "%.2fx", r);
+        bench_row("S9", m, fig, base, ratio, ">= 0.90x", r >= 0.90 ? MET_YES : MET_NO);
+    }
+}
+
+static int s_write_json(const opts_t *o, const char *load)
+{
+    FILE *f = fopen(o->out, "w");
+    bench_json_t j;
+
+    if (!f) {
+        fprintf(stderr, "rapport-bench-relay: %s: %s\n", o->out, strerror(errno));
+        return -1;
+    }
+    bench_json_open(&j, f);
+    bench_json_str(&j, "mode", o->mode);
+    bench_json_object(&j, "machine");
+    bench_json_machine(&j, o->tmp, load);
+    bench_json_str(&j, "nats_server", "2.9 (Debian)");
+    bench_json_str(&j, "libnats", nats_GetVersion());
+    bench_json_end(&j);
+    bench_json_rows(&j, "rows");
+    bench_json_close(&j);
+    fclose(f);
+    return 0;
+}
+
+static void s_on_signal(int sig)
+{
+    bench_kill_all();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static int s_parse(opts_t *o, int argc, char **argv)
+{
+    o->s7_n = 1000000;
+    o->s9_n = 100000;
+    o->s8_seconds = 10;
+    o->s9_seconds = 5;
+    o->s9_clients = 8;
+    o->out = "bench-relay.json";
+    o->tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    o->bin = "build-release/bin";
+    o->mode = "full";
+    o->r3 = true;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--quick")) {
+            o->mode = "quick";
+            o->s7_n = 100000;
+            o->s8_seconds = 5;
+            o->s9_seconds = 3;
+        } else if (!strcmp(a, "--smoke")) {
+            o->mode = "smoke";
+            o->s7_n = 2000;
+            o->s9_n = 2000;
+            o->s8_seconds = 0.5;
+            o->s9_seconds = 0.5;
+            o->s9_clients = 2;
+            o->r3 = false;
+        } else if (i + 1 < argc && !strcmp(a, "--out")) {
+            o->out = argv[++i];
+        } else if (i + 1 < argc && !strcmp(a, "--tmp")) {
+            o->tmp = argv[++i];
+        } else if (i + 1 < argc && !strcmp(a, "--bin-dir")) {
+            o->bin = argv[++i];
+        } else {
+            fprintf(stderr, "usage: rapport-bench-relay [--quick | --smoke] [--out FILE] "
+                            "[--tmp DIR] [--bin-dir DIR]\n"
+                            "S7 (relay throughput at R1 and R3 against a raw libnats publish), "
+                            "S8 (interaction to\npush consumer latency at 200/s) and S9 (the "
+                            "writer's S1 and S2 with the relay, against\nwithout it), each in "
+                            "the same run. Needs nats-server (exit 77 without it).\n");
+            return 2;
+        }
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    opts_t o;
+    char load[64];
+    void *zctx;
+    int rc = s_parse(&o, argc, argv);
+    struct stat st;
+
+    if (rc)
+        return rc;
+    if (stat("/usr/sbin/nats-server", &st) != 0) {
+        fprintf(stderr, "rapport-bench-relay: nats-server is not installed: skipped\n");
+        return 77;
+    }
+    signal(SIGINT, s_on_signal);
+    signal(SIGTERM, s_on_signal);
+    bench_loadavg(load, sizeof(load));
+    zctx = zmq_ctx_new();
+    if (s_s9_point(&o, zctx, 0) == 0)
+        s_s9_point(&o, zctx, 1);
+    s_s7(&o, zctx, 1);
+    if (o.r3)
+        s_s7(&o, zctx, 3);
+    s_s8(&o, zctx);
+    zmq_ctx_term(zctx);
+    s_rows(&o);
+    printf("\n## The change stream (%s run)\n\n", o.mode);
+    bench_print_table(stdout, NULL);
+    s_write_json(&o, load);
+    nats_Close();
+    return bench_relay_failures ? 1 : 0;
+}

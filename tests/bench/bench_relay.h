@@ -1,0 +1,75 @@
+/* bench_relay: internal interface of rapport-bench-relay.
+ *
+ * bench_relay.c      options, S7, S8, S9, the report
+ * bench_relay_env.c  the environment of one measurement: the workers
+ *                    (bench_proc.c), nats-server (one, or three on
+ *                    loopback) and rapport-relay; the requests it needs */
+#ifndef RAPPORT_BENCH_RELAY_H
+#define RAPPORT_BENCH_RELAY_H
+
+#include <nats/nats.h>
+
+#include "bench.h"
+
+#include "rapport/v1/interaction.pb-c.h"
+#include "rapport/v1/logwriter.pb-c.h"
+#include "rapport/v1/segment.pb-c.h"
+
+#define BENCH_RELAY_NATS_MAX 3
+
+typedef struct {
+    size_t s7_n, s9_n;
+    double s8_seconds, s9_seconds;
+    unsigned s9_clients;
+    const char *out, *tmp, *bin, *mode;
+    bool r3;
+} opts_t;
+
+/* One measurement's processes. */
+typedef struct {
+    bench_cluster_t cl;
+    pid_t nats[BENCH_RELAY_NATS_MAX];
+    int port[BENCH_RELAY_NATS_MAX], cport[BENCH_RELAY_NATS_MAX];
+    int n_nats;
+    pid_t relay;
+    char url[256];
+} env_t;
+
+/* Sanity checks failed so far (the exit status). */
+extern int bench_relay_failures;
+
+/* Print a failed sanity check and count it. */
+void bench_relay_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+void bench_relay_sleep_ms(long ms);
+
+/* Call with a fresh request_id; NULL (counted) on no reply or an error
+ * Status. The caller frees the reply (wire_free). */
+ProtobufCMessage *bench_relay_call(client_t *c, ProtobufCMessage *req,
+                                   const ProtobufCMessageDescriptor *rd, const char *what);
+
+/* Contacts <prefix>0000000.. imported and added to a new segment `no`
+ * (template MAIL, salesperson SP1). 0 or -1. */
+int bench_relay_segment(env_t *e, const char *no, char prefix, size_t n);
+
+/* LogSegment of `no` (n lines); *ret_s its time, request to reply. */
+int bench_relay_log(env_t *e, const char *no, size_t n, double *ret_s);
+
+/* The writer's rapport_relay_lag_events (-1 when unknown). */
+double bench_relay_lag(env_t *e);
+
+/* Until the lag is 0; *ret_t the time then. 0 or -1 (counted). */
+int bench_relay_wait_drained(env_t *e, double timeout_s, double *ret_t);
+
+/* A NATS connection to the first server (NULL on failure). */
+natsConnection *bench_relay_nats_connect(const env_t *e);
+
+/* The workers (the writer with nats_url when nats > 0) and the catalog;
+ * with nats > 0 that many nats-servers and the relay at that many
+ * replicas, ready. 0 or -1. */
+int bench_relay_env_start(env_t *e, const opts_t *o, void *zctx, const char *tag, int nats);
+
+/* Stop the relay (it must exit 0), the workers and nats-server. */
+void bench_relay_env_stop(env_t *e);
+
+#endif
