@@ -292,8 +292,8 @@ static rp_err s_entry_at(reader_t *r, const plan_t *p, uint64_t no, Rapport__V1_
         *ret = p->ev->entry;
         return RP_OK;
     }
-    rc = writer_get_record(r->txn, r->w, r->a, WRITER_DB_ENTRIES, no, &rapport__v1__entry__descriptor,
-                           (ProtobufCMessage **)&e);
+    rc = writer_get_record(r->txn, r->w, r->a, WRITER_DB_ENTRIES, no,
+                           &rapport__v1__entry__descriptor, (ProtobufCMessage **)&e);
     if (rc == RP_ENOTFOUND) {
         uint8_t k[8];
         store_val_t v;

@@ -77,7 +77,8 @@ static rp_err s_keep(writer_txn_t *t, int db, uint64_t no, const ProtobufCMessag
     if (rc != RP_OK)
         return rc;
     changes_held_key(db == WRITER_DB_LOGGED_SEGMENTS ? 'L' : 'C', seq, no, key);
-    rc = store_reserve(t->txn, t->w->db[WRITER_DB_HELD], key, sizeof(key), 1 + len, 0, (void **)&dst);
+    rc = store_reserve(t->txn, t->w->db[WRITER_DB_HELD], key, sizeof(key), 1 + len, 0,
+                       (void **)&dst);
     if (rc != RP_OK)
         return rc;
     dst[0] = flag;
@@ -206,7 +207,8 @@ rp_err changes_prune_held(store_txn_t *txn, writer_t *w, size_t budget)
                ((uint8_t *)k.data)[0] == (uint8_t)kinds[i] &&
                store_key_u64((uint8_t *)k.data + 1) <= upto) {
             if (kinds[i] == 'E') {
-                rc = store_del(txn, w->db[WRITER_DB_HELD_ENTRIES], (uint8_t *)k.data + 9, 8, NULL, 0);
+                rc = store_del(txn, w->db[WRITER_DB_HELD_ENTRIES], (uint8_t *)k.data + 9, 8, NULL,
+                               0);
                 rc = rc == RP_ENOTFOUND ? RP_OK : rc;
             }
             if (rc == RP_OK)
