@@ -517,7 +517,7 @@ static bool s_read_one(server_t *s, store_txn_t **dedup_txn, server_req_t **ret_
 
 static void s_on_router(server_t *s)
 {
-    size_t n = 0, max = (size_t)s->cfg->batch_max;
+    size_t n = 0, max = (size_t)s->cfg->batch_max, weight = 0;
     server_req_t *req;
     store_txn_t *dedup_txn = NULL;
 
@@ -530,6 +530,9 @@ static void s_on_router(server_t *s)
         }
         if (s->spec.batch_fn) {
             s->batch[n++] = req;
+            weight += s->spec.weight_fn ? s->spec.weight_fn(req) : 1;
+            if (s->spec.batch_weight_max && weight >= s->spec.batch_weight_max)
+                break;
             continue;
         }
         s->spec.commands[req->command].fn

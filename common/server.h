@@ -66,6 +66,13 @@ typedef struct {
      * batch_max) is handed over at once, already validated; the worker
      * replies to each with server_req_finish(). */
     void (*batch_fn)(void *ctx, server_req_t **reqs, size_t n);
+    /* Optional, with batch_fn: the work a request brings (1 for most; a
+     * segment log batch, its entries). A drain stops once it holds
+     * batch_weight_max, so that a peer that sends big requests back to
+     * back leaves room, in the next drain, for the others (a ROUTER
+     * socket takes its peers in turn). */
+    size_t (*weight_fn)(const server_req_t *req);
+    size_t batch_weight_max;
     /* Optional: add the worker's own gauges / histograms to a Stats reply. */
     void (*stats_fn)(void *ctx, wire_arena_t *arena, Rapport__V1__WorkerStats *stats);
     /* Optional: called on every loop turn (timeouts, background work). */

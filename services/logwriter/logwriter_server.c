@@ -406,6 +406,65 @@ static void s_commit(writer_t *w, server_req_t **reqs, size_t n)
     wire_arena_destroy(&b.t.arena);
 }
 
+/* The entries a request brings, for the server's drain and the group
+ * commit's cap. */
+static size_t s_weight(const server_req_t *req)
+{
+    const Rapport__V1__LogRequest *lr = (const Rapport__V1__LogRequest *)req->request;
+    return req->command == CMD_LOG_BATCH ? writer_fwd_count(&lr->log_batch->packed_entries) : 1;
+}
+
+static bool s_in_stream(const server_req_t *req)
+{
+    return req->command == CMD_LOG_BEGIN || req->command == CMD_LOG_BATCH ||
+           req->command == CMD_LOG_COMMIT;
+}
+
+/* Put the writes that are no part of a segment log stream first, each
+ * group in its own order (a stream is one sender's sequence); returns how
+ * many they are (0 when out of memory: then all keep their order). */
+static size_t s_others_first(server_req_t **reqs, size_t n)
+{
+    server_req_t **stream = malloc(n * sizeof(*stream));
+    size_t n_other = 0, n_stream = 0;
+
+    if (!stream)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s_in_stream(reqs[i]))
+            stream[n_stream++] = reqs[i];
+        else
+            reqs[n_other++] = reqs[i];
+    }
+    memcpy(reqs + n_other, stream, n_stream * sizeof(*stream));
+    free(stream);
+    return n_other;
+}
+
+/* Group commit. The writes that are no part of a segment log stream (a
+ * single interaction, a cancel) commit first, in a transaction of their
+ * own, so that they wait for at most the transaction under way, never
+ * behind a stream's chunk; the stream follows in transactions of up to
+ * COMMIT_MAX_ENTRIES entries. */
+static void s_commit_groups(writer_t *w, server_req_t **reqs, size_t n)
+{
+    size_t first = s_others_first(reqs, n), entries = 0;
+
+    if (first)
+        s_commit(w, reqs, first);
+    for (size_t i = first; i < n; i++) {
+        size_t k = s_weight(reqs[i]);
+        if (i > first && entries + k > COMMIT_MAX_ENTRIES) {
+            s_commit(w, &reqs[first], i - first);
+            first = i;
+            entries = 0;
+        }
+        entries += k;
+    }
+    if (first < n)
+        s_commit(w, &reqs[first], n - first);
+}
+
 static void s_on_batch(void *ctx, server_req_t **reqs, size_t n)
 {
     writer_t *w = ctx;
@@ -441,19 +500,7 @@ static void s_on_batch(void *ctx, server_req_t **reqs, size_t n)
     if (nw == 0)
         return;
     if (w->cfg->group_commit) {
-        size_t first = 0, entries = 0;
-        for (size_t i = 0; i < nw; i++) {
-            size_t k = reqs[i]->command == CMD_LOG_BATCH
-                           ? writer_fwd_count(&writer_request(reqs[i])->log_batch->packed_entries)
-                           : 1;
-            if (i > first && entries + k > COMMIT_MAX_ENTRIES) {
-                s_commit(w, &reqs[first], i - first);
-                first = i;
-                entries = 0;
-            }
-            entries += k;
-        }
-        s_commit(w, &reqs[first], nw - first);
+        s_commit_groups(w, reqs, nw);
         return;
     }
     for (size_t i = 0; i < nw; i++)
@@ -598,6 +645,8 @@ rp_err logwriter_new(const config_t *cfg, void *zctx, logwriter_t **ret, char *e
         .stats_command = CMD_STATS,
         .stats_result = RAPPORT__V1__LOG_REPLY__RESULT_STATS,
         .batch_fn = s_on_batch,
+        .weight_fn = s_weight,
+        .batch_weight_max = COMMIT_MAX_ENTRIES,
         .stats_fn = s_stats,
         .tick_fn = s_tick,
         .background_fn = s_background,

@@ -131,6 +131,9 @@ typedef struct {
     void *dealer;
 } fixture_t;
 
+/* Set by a case to change the toy worker's spec before it starts. */
+static void (*s_spec_hook)(server_spec_t *spec);
+
 static void *s_run(void *arg)
 {
     fixture_t *f = arg;
@@ -174,6 +177,8 @@ static void s_start_full(fixture_t *f, int64_t max_msg_size, int64_t release_aft
     f->spec.stats_fn = s_stats;
     f->spec.tick_fn = s_tick;
     f->spec.ctx = &f->app;
+    if (s_spec_hook)
+        s_spec_hook(&f->spec);
     ASSERT_OK(server_new(&f->spec, &f->cfg, f->zctx, f->endpoint, &f->server, err, sizeof(err)));
     f->app.server = f->server;
     ASSERT_EQ_INT(pthread_create(&f->thread, NULL, s_run, f), 0);
@@ -865,6 +870,86 @@ static void s_metrics_helpers(void)
     wire_arena_destroy(&a);
 }
 
+/* Batch mode with weights: each get_entry weighs its entry No.; the first
+ * batch holds the worker until the case has queued the rest. */
+static atomic_int s_go, s_held, s_n_batches;
+static int s_batch_sizes[16];
+
+static void s_weighted_batch(void *ctx, server_req_t **reqs, size_t n)
+{
+    int k = atomic_load(&s_n_batches);
+    int64_t deadline = clock_mono_ms() + WAIT_MS;
+
+    atomic_store(&s_held, 1);
+    while (k == 0 && !atomic_load(&s_go) && clock_mono_ms() < deadline)
+        usleep(1000);
+    if (k < 16)
+        s_batch_sizes[k] = (int)n;
+    atomic_store(&s_n_batches, k + 1);
+    for (size_t i = 0; i < n; i++) {
+        s_get_entry(ctx, reqs[i]);
+        server_req_finish(reqs[i]);
+    }
+}
+
+static size_t s_weight(const server_req_t *req)
+{
+    return (size_t)((const Rapport__V1__LogRequest *)req->request)->get_entry->entry_no;
+}
+
+static void s_weighted_spec(server_spec_t *spec)
+{
+    spec->batch_fn = s_weighted_batch;
+    spec->weight_fn = s_weight;
+    spec->batch_weight_max = 8;
+}
+
+/* A drain stops once it holds batch_weight_max: six requests of weight 5
+ * queued behind a held batch come two by two. */
+static void s_batch_weight(void)
+{
+    fixture_t f;
+    Rapport__V1__LogRequest req;
+    Rapport__V1__GetEntry ge;
+    uint8_t *buf;
+    size_t len;
+
+    atomic_store(&s_go, 0);
+    atomic_store(&s_held, 0);
+    atomic_store(&s_n_batches, 0);
+    s_spec_hook = s_weighted_spec;
+    s_start(&f);
+    s_spec_hook = NULL;
+    for (int i = 0; i < 7; i++) {
+        s_get_req(&req, &ge, "", i == 0 ? 1 : 5);
+        ASSERT_OK(wire_encode(&req.base, &buf, &len));
+        ASSERT_EQ_INT(zmq_send(f.dealer, buf, len, 0), (int)len);
+        free(buf);
+        if (i == 0) { /* the first is drained alone, and holds the worker */
+            int64_t deadline = clock_mono_ms() + WAIT_MS;
+            while (!atomic_load(&s_held) && clock_mono_ms() < deadline)
+                usleep(1000);
+            ASSERT_TRUE(atomic_load(&s_held));
+        }
+    }
+    usleep(100000); /* the six reach the worker's queue */
+    atomic_store(&s_go, 1);
+    for (int i = 0; i < 7; i++) {
+        void *sock = f.dealer;
+        zmq_msg_t body;
+        if (bus_poll(&sock, 1, WAIT_MS) != 1)
+            FAIL("reply %d of 7 missing", i + 1);
+        ASSERT_OK(bus_recv(f.dealer, &body, NULL, 0));
+        zmq_msg_close(&body);
+    }
+    s_stop(&f);
+    ASSERT_EQ_INT(atomic_load(&s_n_batches), 4);
+    ASSERT_EQ_INT(s_batch_sizes[0], 1);
+    ASSERT_EQ_INT(s_batch_sizes[1], 2);
+    ASSERT_EQ_INT(s_batch_sizes[2], 2);
+    ASSERT_EQ_INT(s_batch_sizes[3], 2);
+}
+
 static const test_case_t s_cases[] = {
     {"dispatch", s_dispatch},
     {"unknown_command", s_unknown_command},
@@ -878,6 +963,7 @@ static const test_case_t s_cases[] = {
     {"endpoint_in_use", s_endpoint_in_use},
     {"dedup", s_dedup},
     {"metrics_helpers", s_metrics_helpers},
+    {"batch_weight", s_batch_weight},
 };
 
 TEST_MAIN(s_cases)
