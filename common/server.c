@@ -530,7 +530,8 @@ static void s_on_router(server_t *s)
         }
         if (s->spec.batch_fn) {
             s->batch[n++] = req;
-            weight += s->spec.weight_fn ? s->spec.weight_fn(req) : 1;
+            req->weight = s->spec.weight_fn ? s->spec.weight_fn(req) : 1;
+            weight += req->weight;
             if (s->spec.batch_weight_max && weight >= s->spec.batch_weight_max)
                 break;
             continue;

@@ -113,6 +113,7 @@ struct server_req {
     int status_code; /* rapport.v1.StatusCode */
     char *status_message;
     char *status_field;
+    size_t weight;         /* batch mode: weight_fn's answer (1 without it) */
     bool deferred;         /* the handler will call server_req_finish */
     const void *raw_reply; /* set by server_req_reply_raw */
     size_t raw_len;

@@ -453,7 +453,7 @@ static void s_commit_groups(writer_t *w, server_req_t **reqs, size_t n)
     if (first)
         s_commit(w, reqs, first);
     for (size_t i = first; i < n; i++) {
-        size_t k = s_weight(reqs[i]);
+        size_t k = reqs[i]->weight;
         if (i > first && entries + k > COMMIT_MAX_ENTRIES) {
             s_commit(w, &reqs[first], i - first);
             first = i;
