@@ -351,7 +351,7 @@ static rp_err s_check_value(const ProtobufCFieldDescriptor *fd, void *member, in
     }
 }
 
-static size_t s_elem_size(const ProtobufCFieldDescriptor *fd)
+size_t wire_elem_size(const ProtobufCFieldDescriptor *fd)
 {
     switch (fd->type) {
     case PROTOBUF_C_TYPE_ENUM:
@@ -398,7 +398,7 @@ static rp_err s_check(ProtobufCMessage *m, int depth, const path_t *path, unsign
         if (fd->label == PROTOBUF_C_LABEL_REPEATED) {
             size_t n = *(size_t *)(base + fd->quantifier_offset);
             char *arr = *(char **)(base + fd->offset);
-            size_t es = s_elem_size(fd);
+            size_t es = wire_elem_size(fd);
             if (n > WIRE_MAX_REPEATED) {
                 PATH_ERR(err, &node, "%s has %zu items, at most %d are allowed", fd->name, n,
                          WIRE_MAX_REPEATED);

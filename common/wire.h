@@ -116,6 +116,10 @@ void wire_msg_set_status(ProtobufCMessage *reply, ProtobufCMessage *status);
 /* The Status of a reply, or NULL when it has none (OK). */
 const ProtobufCMessage *wire_msg_status(const ProtobufCMessage *reply);
 
+/* The size of one element of a repeated field in its C array (protobuf-c
+ * lays a repeated field out as n_<field> and a plain array). */
+size_t wire_elem_size(const ProtobufCFieldDescriptor *fd);
+
 /* The case (field number) of the first oneof of msg, 0 if unset: the
  * `command` of a request, the `result` of a reply. */
 uint32_t wire_oneof_case(const ProtobufCMessage *msg);

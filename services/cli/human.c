@@ -14,6 +14,7 @@
 
 #include "clock.h"
 #include "json.h"
+#include "wire.h"
 
 #define HUMAN_CELL_MAX     4096
 #define HUMAN_MAX_COLUMNS  32
@@ -137,28 +138,6 @@ void human_format_value(const ProtobufCFieldDescriptor *fd, const void *p, char 
     buf[0] = '\0';
 }
 
-static size_t s_elem_size(const ProtobufCFieldDescriptor *fd)
-{
-    switch (fd->type) {
-    case PROTOBUF_C_TYPE_INT64:
-    case PROTOBUF_C_TYPE_SINT64:
-    case PROTOBUF_C_TYPE_SFIXED64:
-    case PROTOBUF_C_TYPE_UINT64:
-    case PROTOBUF_C_TYPE_FIXED64:
-    case PROTOBUF_C_TYPE_DOUBLE:
-        return 8;
-    case PROTOBUF_C_TYPE_STRING:
-    case PROTOBUF_C_TYPE_MESSAGE:
-        return sizeof(void *);
-    case PROTOBUF_C_TYPE_BYTES:
-        return sizeof(ProtobufCBinaryData);
-    case PROTOBUF_C_TYPE_BOOL:
-        return sizeof(protobuf_c_boolean);
-    default:
-        return 4;
-    }
-}
-
 static size_t s_repeated(const ProtobufCMessage *msg, const ProtobufCFieldDescriptor *fd,
                          const char **ret_arr)
 {
@@ -171,7 +150,7 @@ static void s_format_list(const ProtobufCMessage *msg, const ProtobufCFieldDescr
                           char *buf, size_t size)
 {
     const char *arr;
-    size_t n = s_repeated(msg, fd, &arr), used = 0, sz = s_elem_size(fd);
+    size_t n = s_repeated(msg, fd, &arr), used = 0, sz = wire_elem_size(fd);
 
     buf[0] = '\0';
     for (size_t i = 0; i < n && used + 1 < size; i++) {

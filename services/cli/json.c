@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "wire.h"
 
 #define JSON_MAX_MESSAGE_DEPTH 16
 
@@ -465,36 +466,6 @@ void json_field_value(json_writer_t *w, const ProtobufCFieldDescriptor *fd, cons
     s_value(w, fd, member, 0);
 }
 
-/* Size of one element of a repeated field in its array. */
-static size_t s_elem_size(const ProtobufCFieldDescriptor *fd)
-{
-    switch (fd->type) {
-    case PROTOBUF_C_TYPE_INT32:
-    case PROTOBUF_C_TYPE_SINT32:
-    case PROTOBUF_C_TYPE_SFIXED32:
-    case PROTOBUF_C_TYPE_UINT32:
-    case PROTOBUF_C_TYPE_FIXED32:
-    case PROTOBUF_C_TYPE_FLOAT:
-    case PROTOBUF_C_TYPE_ENUM:
-        return 4;
-    case PROTOBUF_C_TYPE_INT64:
-    case PROTOBUF_C_TYPE_SINT64:
-    case PROTOBUF_C_TYPE_SFIXED64:
-    case PROTOBUF_C_TYPE_UINT64:
-    case PROTOBUF_C_TYPE_FIXED64:
-    case PROTOBUF_C_TYPE_DOUBLE:
-        return 8;
-    case PROTOBUF_C_TYPE_BOOL:
-        return sizeof(protobuf_c_boolean);
-    case PROTOBUF_C_TYPE_STRING:
-    case PROTOBUF_C_TYPE_MESSAGE:
-        return sizeof(void *);
-    case PROTOBUF_C_TYPE_BYTES:
-        return sizeof(ProtobufCBinaryData);
-    }
-    return 0;
-}
-
 static void s_fields(json_writer_t *w, const ProtobufCMessage *msg, unsigned first, unsigned last,
                      int depth)
 {
@@ -510,7 +481,7 @@ static void s_fields(json_writer_t *w, const ProtobufCMessage *msg, unsigned fir
         if (fd->label == PROTOBUF_C_LABEL_REPEATED) {
             size_t n = *(const size_t *)(const void *)((const char *)msg + fd->quantifier_offset);
             const char *arr = *(const char *const *)(const void *)member;
-            size_t sz = s_elem_size(fd);
+            size_t sz = wire_elem_size(fd);
 
             json_array_begin(w);
             for (size_t k = 0; k < n && arr; k++)

@@ -286,28 +286,6 @@ static rp_err s_parse(wire_arena_t *a, const ProtobufCFieldDescriptor *fd, const
     return RP_EINVAL;
 }
 
-static size_t s_elem_size(const ProtobufCFieldDescriptor *fd)
-{
-    switch (fd->type) {
-    case PROTOBUF_C_TYPE_INT64:
-    case PROTOBUF_C_TYPE_SINT64:
-    case PROTOBUF_C_TYPE_SFIXED64:
-    case PROTOBUF_C_TYPE_UINT64:
-    case PROTOBUF_C_TYPE_FIXED64:
-    case PROTOBUF_C_TYPE_DOUBLE:
-        return 8;
-    case PROTOBUF_C_TYPE_STRING:
-    case PROTOBUF_C_TYPE_MESSAGE:
-        return sizeof(void *);
-    case PROTOBUF_C_TYPE_BYTES:
-        return sizeof(ProtobufCBinaryData);
-    case PROTOBUF_C_TYPE_BOOL:
-        return sizeof(protobuf_c_boolean);
-    default:
-        return 4;
-    }
-}
-
 rp_err reflect_set_text(wire_arena_t *a, ProtobufCMessage *msg, const ProtobufCFieldDescriptor *fd,
                         const char *text, char *errbuf, size_t errlen)
 {
@@ -317,7 +295,7 @@ rp_err reflect_set_text(wire_arena_t *a, ProtobufCMessage *msg, const ProtobufCF
         void *p;
         ProtobufCBinaryData b;
     } value;
-    size_t sz = s_elem_size(fd);
+    size_t sz = wire_elem_size(fd);
     rp_err rc;
 
     memset(&value, 0, sizeof(value));
