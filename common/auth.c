@@ -25,19 +25,6 @@
 
 typedef enum { KEYFILE_SECRET, KEYFILE_PUBLIC } keyfile_t;
 
-static void s_err(char *errbuf, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void s_err(char *errbuf, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    if (!errbuf || !errlen)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(errbuf, errlen, fmt, ap);
-    va_end(ap);
-}
-
 bool auth_endpoint_is_tcp(const char *endpoint)
 {
     return endpoint && strncmp(endpoint, "tcp://", 6) == 0;
@@ -76,11 +63,11 @@ static rp_err s_read_file(const char *path, char *buf, size_t cap, struct stat *
     rp_err rc = RP_OK;
 
     if (fd < 0) {
-        s_err(errbuf, errlen, "%s: %s", path, strerror(errno));
+        rp_errbuf(errbuf, errlen, "%s: %s", path, strerror(errno));
         return errno == ENOENT ? RP_ENOTFOUND : RP_ECONFIG;
     }
     if (fstat(fd, ret_st) != 0 || !S_ISREG(ret_st->st_mode)) {
-        s_err(errbuf, errlen, "%s: not a regular file", path);
+        rp_errbuf(errbuf, errlen, "%s: not a regular file", path);
         rc = RP_ECONFIG;
         goto out_close;
     }
@@ -89,7 +76,7 @@ static rp_err s_read_file(const char *path, char *buf, size_t cap, struct stat *
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
-            s_err(errbuf, errlen, "%s: %s", path, strerror(errno));
+            rp_errbuf(errbuf, errlen, "%s: %s", path, strerror(errno));
             rc = RP_ECONFIG;
             goto out_close;
         }
@@ -97,14 +84,14 @@ static rp_err s_read_file(const char *path, char *buf, size_t cap, struct stat *
             break;
         len += (size_t)n;
         if (len == cap - 1) {
-            s_err(errbuf, errlen, "%s: larger than %zu bytes", path, cap - 1);
+            rp_errbuf(errbuf, errlen, "%s: larger than %zu bytes", path, cap - 1);
             rc = RP_ECONFIG;
             goto out_close;
         }
     }
     buf[len] = '\0';
     if (memchr(buf, '\0', len)) {
-        s_err(errbuf, errlen, "%s: NUL byte in a key file", path);
+        rp_errbuf(errbuf, errlen, "%s: NUL byte in a key file", path);
         rc = RP_ECONFIG;
     }
 out_close:
@@ -148,8 +135,8 @@ static rp_err s_once(unsigned *seen, const char *what, const char *path, unsigne
                      char *errbuf, size_t errlen)
 {
     if (*seen) {
-        s_err(errbuf, errlen, "%s:%u: a second %s (line %u has one; a key file holds one)", path,
-              lineno, what, *seen);
+        rp_errbuf(errbuf, errlen, "%s:%u: a second %s (line %u has one; a key file holds one)",
+                  path, lineno, what, *seen);
         return RP_ECONFIG;
     }
     *seen = lineno;
@@ -162,7 +149,7 @@ static rp_err s_take_key(keyfile_t kind, bool secret_line, const char *value, au
                          char *errbuf, size_t errlen)
 {
     if (secret_line && kind != KEYFILE_SECRET) {
-        s_err(errbuf, errlen, "%s:%u: a secret key in a public key file", path, lineno);
+        rp_errbuf(errbuf, errlen, "%s:%u: a secret key in a public key file", path, lineno);
         return RP_ECONFIG;
     }
     if (kind == KEYFILE_SECRET && !secret_line) {
@@ -184,8 +171,8 @@ static rp_err s_public_field(const char *key, const char *value, auth_client_t *
         if (s_once(&seen->role, "role line", path, lineno, errbuf, errlen) != RP_OK)
             return RP_ECONFIG;
         if (!auth_role_valid(value)) {
-            s_err(errbuf, errlen, "%s:%u: bad role '%s' (expected reader, writer or admin)", path,
-                  lineno, value);
+            rp_errbuf(errbuf, errlen, "%s:%u: bad role '%s' (expected reader, writer or admin)",
+                      path, lineno, value);
             return RP_ECONFIG;
         }
         snprintf(client->role, sizeof(client->role), "%s", value);
@@ -193,8 +180,8 @@ static rp_err s_public_field(const char *key, const char *value, auth_client_t *
         if (s_once(&seen->user, "user line", path, lineno, errbuf, errlen) != RP_OK)
             return RP_ECONFIG;
         if (!s_user_valid(value)) {
-            s_err(errbuf, errlen, "%s:%u: bad user id (1 to %d characters, no blanks)", path,
-                  lineno, AUTH_USER_MAX);
+            rp_errbuf(errbuf, errlen, "%s:%u: bad user id (1 to %d characters, no blanks)", path,
+                      lineno, AUTH_USER_MAX);
             return RP_ECONFIG;
         }
         snprintf(client->user, sizeof(client->user), "%s", value);
@@ -206,12 +193,12 @@ static rp_err s_public_field(const char *key, const char *value, auth_client_t *
         else if (!strcmp(value, "no") || !strcmp(value, "false"))
             client->relay = false;
         else {
-            s_err(errbuf, errlen, "%s:%u: bad value for relay: '%s' (expected yes or no)", path,
-                  lineno, value);
+            rp_errbuf(errbuf, errlen, "%s:%u: bad value for relay: '%s' (expected yes or no)", path,
+                      lineno, value);
             return RP_ECONFIG;
         }
     } else {
-        s_err(errbuf, errlen, "%s:%u: unknown key '%s'", path, lineno, key);
+        rp_errbuf(errbuf, errlen, "%s:%u: unknown key '%s'", path, lineno, key);
         return RP_ECONFIG;
     }
     return RP_OK;
@@ -265,13 +252,13 @@ static rp_err s_parse(const char *path, char *text, keyfile_t kind, auth_keypair
         if (!*key || *key == '#')
             continue;
         if (!s_split(key, &key, &value)) {
-            s_err(errbuf, errlen, "%s:%u: expected 'key = value' or a Z85 key", path, lineno);
+            rp_errbuf(errbuf, errlen, "%s:%u: expected 'key = value' or a Z85 key", path, lineno);
             return RP_ECONFIG;
         }
         if (!strcmp(key, "secret-key") || !strcmp(key, "public-key")) {
             if (!s_z85_valid(value)) {
-                s_err(errbuf, errlen, "%s:%u: %s is not a Z85 CURVE key (40 characters)", path,
-                      lineno, key);
+                rp_errbuf(errbuf, errlen, "%s:%u: %s is not a Z85 CURVE key (40 characters)", path,
+                          lineno, key);
                 return RP_ECONFIG;
             }
             rc = s_take_key(kind, key[0] == 's', value, kp, client, &seen, path, lineno, errbuf,
@@ -279,13 +266,13 @@ static rp_err s_parse(const char *path, char *text, keyfile_t kind, auth_keypair
         } else if (kind == KEYFILE_PUBLIC) {
             rc = s_public_field(key, value, client, &seen, path, lineno, errbuf, errlen);
         } else {
-            s_err(errbuf, errlen, "%s:%u: unknown key '%s'", path, lineno, key);
+            rp_errbuf(errbuf, errlen, "%s:%u: unknown key '%s'", path, lineno, key);
             return RP_ECONFIG;
         }
     }
     if (rc == RP_OK && !seen.key) {
-        s_err(errbuf, errlen, "%s: no %s key in the file", path,
-              kind == KEYFILE_SECRET ? "secret-key" : "public-key");
+        rp_errbuf(errbuf, errlen, "%s: no %s key in the file", path,
+                  kind == KEYFILE_SECRET ? "secret-key" : "public-key");
         return RP_ECONFIG;
     }
     return rc;
@@ -301,8 +288,8 @@ rp_err auth_keypair_load(const char *path, auth_keypair_t *ret_keypair, char *er
     if (rc != RP_OK)
         return rc;
     if (st.st_mode & (S_IROTH | S_IWOTH)) {
-        s_err(errbuf, errlen, "%s: a secret key must not be accessible to others (mode %04o)", path,
-              (unsigned)(st.st_mode & 07777));
+        rp_errbuf(errbuf, errlen, "%s: a secret key must not be accessible to others (mode %04o)",
+                  path, (unsigned)(st.st_mode & 07777));
         rc = RP_EPERM;
         goto out_wipe;
     }
@@ -311,12 +298,12 @@ rp_err auth_keypair_load(const char *path, auth_keypair_t *ret_keypair, char *er
     if (rc != RP_OK)
         goto out_wipe;
     if (zmq_curve_public(derived, kp.secret_key) != 0) {
-        s_err(errbuf, errlen, "%s: libzmq has no CURVE support", path);
+        rp_errbuf(errbuf, errlen, "%s: libzmq has no CURVE support", path);
         rc = RP_EUNIMPL;
         goto out_wipe;
     }
     if (kp.public_key[0] && strcmp(kp.public_key, derived) != 0) {
-        s_err(errbuf, errlen, "%s: public-key does not belong to secret-key", path);
+        rp_errbuf(errbuf, errlen, "%s: public-key does not belong to secret-key", path);
         rc = RP_ECONFIG;
         goto out_wipe;
     }
@@ -352,7 +339,7 @@ rp_err auth_public_parse(const char *path, char *text, auth_client_t *ret_client
     if (rc != RP_OK)
         return rc;
     if (!client.user[0]) {
-        s_err(errbuf, errlen, "%s: no user line, and the file's name is no user id", path);
+        rp_errbuf(errbuf, errlen, "%s: no user line, and the file's name is no user id", path);
         return RP_ECONFIG;
     }
     *ret_client = client;
@@ -388,7 +375,7 @@ static rp_err s_write_new(const char *path, mode_t mode, const char *text, char 
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
 
     if (fd < 0) {
-        s_err(errbuf, errlen, "%s: %s", path, strerror(errno));
+        rp_errbuf(errbuf, errlen, "%s: %s", path, strerror(errno));
         return errno == EEXIST ? RP_EEXIST : RP_EIO;
     }
     /* The umask may have taken bits off; never on. */
@@ -411,7 +398,7 @@ static rp_err s_write_new(const char *path, mode_t mode, const char *text, char 
     return RP_OK;
 
 out_fail:
-    s_err(errbuf, errlen, "%s: %s", path, strerror(errno));
+    rp_errbuf(errbuf, errlen, "%s: %s", path, strerror(errno));
     if (fd >= 0)
         close(fd);
     unlink(path);
@@ -426,22 +413,22 @@ rp_err auth_keypair_write(const char *dir, const char *name, const auth_keypair_
     rp_err rc;
 
     if (!s_name_valid(name)) {
-        s_err(errbuf, errlen, "bad key name '%s' (letters, digits, '.', '_' and '-')", name);
+        rp_errbuf(errbuf, errlen, "bad key name '%s' (letters, digits, '.', '_' and '-')", name);
         return RP_EINVAL;
     }
     if (client && ((client->role[0] && !auth_role_valid(client->role)) ||
                    (client->user[0] && !s_user_valid(client->user)))) {
-        s_err(errbuf, errlen, "bad role or user id");
+        rp_errbuf(errbuf, errlen, "bad role or user id");
         return RP_EINVAL;
     }
     n = snprintf(key_path, sizeof(key_path), "%s/%s.key", dir, name);
     if (n < 0 || (size_t)n >= sizeof(key_path) ||
         snprintf(pub_path, sizeof(pub_path), "%s/%s.pub", dir, name) >= (int)sizeof(pub_path)) {
-        s_err(errbuf, errlen, "%s: path too long", dir);
+        rp_errbuf(errbuf, errlen, "%s: path too long", dir);
         return RP_EINVAL;
     }
     if (access(pub_path, F_OK) == 0) {
-        s_err(errbuf, errlen, "%s: File exists", pub_path);
+        rp_errbuf(errbuf, errlen, "%s: File exists", pub_path);
         return RP_EEXIST;
     }
     snprintf(text, sizeof(text),
@@ -492,10 +479,10 @@ rp_err auth_server_keypair(const config_t *cfg, auth_keypair_t *ret_keypair, cha
     if (rc != RP_ENOTFOUND)
         return rc;
     if (!cfg->curve_secret_key_file[0]) {
-        s_err(errbuf, errlen,
-              "a tcp endpoint needs this worker's CURVE secret key: set curve_secret_key_file, "
-              "or pass %s with systemd's LoadCredential=",
-              AUTH_CREDENTIAL);
+        rp_errbuf(errbuf, errlen,
+                  "a tcp endpoint needs this worker's CURVE secret key: set curve_secret_key_file, "
+                  "or pass %s with systemd's LoadCredential=",
+                  AUTH_CREDENTIAL);
         return RP_ENOTFOUND;
     }
     rc = auth_keypair_load(cfg->curve_secret_key_file, ret_keypair, errbuf, errlen);
@@ -513,11 +500,11 @@ rp_err auth_client_keypair(const config_t *cfg, auth_keypair_t *ret_keypair, cha
     path = cfg->curve_client_secret_key_file[0] ? cfg->curve_client_secret_key_file
                                                 : cfg->curve_secret_key_file;
     if (!path[0]) {
-        s_err(errbuf, errlen,
-              "a tcp endpoint needs a CURVE client key: set curve_client_secret_key_file "
-              "(see rapport keygen), or for a worker its own curve_secret_key_file or "
-              "LoadCredential=%s",
-              AUTH_CREDENTIAL);
+        rp_errbuf(errbuf, errlen,
+                  "a tcp endpoint needs a CURVE client key: set curve_client_secret_key_file "
+                  "(see rapport keygen), or for a worker its own curve_secret_key_file or "
+                  "LoadCredential=%s",
+                  AUTH_CREDENTIAL);
         return RP_ENOTFOUND;
     }
     rc = auth_keypair_load(path, ret_keypair, errbuf, errlen);
@@ -545,20 +532,20 @@ rp_err auth_server_public_key(const config_t *cfg, const char *endpoint,
         if (!strcmp(map[i].endpoint, endpoint))
             worker = map[i].worker;
     if (!worker) {
-        s_err(errbuf, errlen, "%s is no configured worker endpoint: no server key for it",
-              endpoint);
+        rp_errbuf(errbuf, errlen, "%s is no configured worker endpoint: no server key for it",
+                  endpoint);
         return RP_ENOTFOUND;
     }
     if (!cfg->curve_server_key_dir[0]) {
-        s_err(errbuf, errlen,
-              "a tcp endpoint needs the worker's public key: set curve_server_key_dir "
-              "(a directory holding %s.pub)",
-              worker);
+        rp_errbuf(errbuf, errlen,
+                  "a tcp endpoint needs the worker's public key: set curve_server_key_dir "
+                  "(a directory holding %s.pub)",
+                  worker);
         return RP_ENOTFOUND;
     }
     n = snprintf(path, sizeof(path), "%s/%s.pub", cfg->curve_server_key_dir, worker);
     if (n < 0 || (size_t)n >= sizeof(path)) {
-        s_err(errbuf, errlen, "%s: path too long", cfg->curve_server_key_dir);
+        rp_errbuf(errbuf, errlen, "%s: path too long", cfg->curve_server_key_dir);
         return RP_ECONFIG;
     }
     rc = auth_public_load(path, &server, errbuf, errlen);

@@ -123,19 +123,6 @@ static const key_t_ s_keys[] = {
 
 #define N_KEYS (sizeof(s_keys) / sizeof(s_keys[0]))
 
-static void s_err(char *errbuf, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void s_err(char *errbuf, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    if (!errbuf || !errlen)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(errbuf, errlen, fmt, ap);
-    va_end(ap);
-}
-
 static const key_t_ *s_find(const char *name, size_t len)
 {
     for (size_t i = 0; i < N_KEYS; i++)
@@ -179,8 +166,8 @@ static rp_err s_apply(config_t *cfg, const key_t_ *k, const char *value, const c
     switch (k->type) {
     case KEY_STRING:
         if (strlen(value) >= k->size) {
-            s_err(errbuf, errlen, "%s: value of '%s' is too long (at most %zu bytes)", where,
-                  k->name, k->size - 1);
+            rp_errbuf(errbuf, errlen, "%s: value of '%s' is too long (at most %zu bytes)", where,
+                      k->name, k->size - 1);
             return RP_ECONFIG;
         }
         memcpy(base + k->offset, value, strlen(value) + 1);
@@ -188,8 +175,9 @@ static rp_err s_apply(config_t *cfg, const key_t_ *k, const char *value, const c
     case KEY_INT: {
         int64_t n;
         if (!s_parse_int(value, &n) || n < k->min || n > k->max) {
-            s_err(errbuf, errlen, "%s: bad value for '%s': '%s' (expected an integer %lld..%lld)",
-                  where, k->name, value, (long long)k->min, (long long)k->max);
+            rp_errbuf(errbuf, errlen,
+                      "%s: bad value for '%s': '%s' (expected an integer %lld..%lld)", where,
+                      k->name, value, (long long)k->min, (long long)k->max);
             return RP_ECONFIG;
         }
         memcpy(base + k->offset, &n, sizeof(n));
@@ -204,8 +192,8 @@ static rp_err s_apply(config_t *cfg, const key_t_ *k, const char *value, const c
                  !strcmp(value, "off"))
             b = false;
         else {
-            s_err(errbuf, errlen, "%s: bad value for '%s': '%s' (expected true or false)", where,
-                  k->name, value);
+            rp_errbuf(errbuf, errlen, "%s: bad value for '%s': '%s' (expected true or false)",
+                      where, k->name, value);
             return RP_ECONFIG;
         }
         memcpy(base + k->offset, &b, sizeof(b));
@@ -220,9 +208,9 @@ static rp_err s_apply(config_t *cfg, const key_t_ *k, const char *value, const c
         else if (!strcmp(value, "nosync"))
             s = CONFIG_SYNC_NONE;
         else {
-            s_err(errbuf, errlen,
-                  "%s: bad value for '%s': '%s' (expected full, nometasync or nosync)", where,
-                  k->name, value);
+            rp_errbuf(errbuf, errlen,
+                      "%s: bad value for '%s': '%s' (expected full, nometasync or nosync)", where,
+                      k->name, value);
             return RP_ECONFIG;
         }
         memcpy(base + k->offset, &s, sizeof(s));
@@ -231,9 +219,10 @@ static rp_err s_apply(config_t *cfg, const key_t_ *k, const char *value, const c
     case KEY_LEVEL: {
         log_level_t lvl;
         if (!log_level_parse(value, &lvl)) {
-            s_err(errbuf, errlen,
-                  "%s: bad value for '%s': '%s' (expected error, warning, notice, info or debug)",
-                  where, k->name, value);
+            rp_errbuf(
+                errbuf, errlen,
+                "%s: bad value for '%s': '%s' (expected error, warning, notice, info or debug)",
+                where, k->name, value);
             return RP_ECONFIG;
         }
         memcpy(base + k->offset, value, strlen(value) + 1);
@@ -282,13 +271,13 @@ rp_err config_load_buffer(config_t *cfg, const char *name, const char *buf, size
         lineno++;
         snprintf(where, sizeof(where), "%s:%u", name, lineno);
         if (n >= sizeof(line)) {
-            s_err(errbuf, errlen, "%s: line too long", where);
+            rp_errbuf(errbuf, errlen, "%s: line too long", where);
             return RP_ECONFIG;
         }
         memcpy(line, buf + start, n);
         line[n] = '\0';
         if (memchr(line, '\0', n)) {
-            s_err(errbuf, errlen, "%s: NUL byte in line", where);
+            rp_errbuf(errbuf, errlen, "%s: NUL byte in line", where);
             return RP_ECONFIG;
         }
         key = s_trim(line, line + n);
@@ -296,7 +285,7 @@ rp_err config_load_buffer(config_t *cfg, const char *name, const char *buf, size
             continue;
         eq = strchr(key, '=');
         if (!eq) {
-            s_err(errbuf, errlen, "%s: expected 'key = value', got '%s'", where, key);
+            rp_errbuf(errbuf, errlen, "%s: expected 'key = value', got '%s'", where, key);
             return RP_ECONFIG;
         }
         value = s_trim(eq + 1, key + strlen(key));
@@ -308,7 +297,7 @@ rp_err config_load_buffer(config_t *cfg, const char *name, const char *buf, size
         }
         k = s_find(key, strlen(key));
         if (!k) {
-            s_err(errbuf, errlen, "%s: unknown key '%s'", where, key);
+            rp_errbuf(errbuf, errlen, "%s: unknown key '%s'", where, key);
             return RP_ECONFIG;
         }
         rc = s_apply(cfg, k, value, where, errbuf, errlen);
@@ -327,7 +316,7 @@ rp_err config_load_file(config_t *cfg, const char *path, char *errbuf, size_t er
 
     f = fopen(path, "r");
     if (!f) {
-        s_err(errbuf, errlen, "%s: %s", path, strerror(errno));
+        rp_errbuf(errbuf, errlen, "%s: %s", path, strerror(errno));
         return errno == ENOENT ? RP_ENOTFOUND : RP_ECONFIG;
     }
     for (;;) {
@@ -335,7 +324,7 @@ rp_err config_load_file(config_t *cfg, const char *path, char *errbuf, size_t er
         if (len + 4096 > cap) {
             char *nb;
             if (cap > 1024 * 1024) {
-                s_err(errbuf, errlen, "%s: file too large", path);
+                rp_errbuf(errbuf, errlen, "%s: file too large", path);
                 rc = RP_ECONFIG;
                 goto out_close;
             }
@@ -353,7 +342,7 @@ rp_err config_load_file(config_t *cfg, const char *path, char *errbuf, size_t er
             break;
     }
     if (ferror(f)) {
-        s_err(errbuf, errlen, "%s: %s", path, strerror(errno));
+        rp_errbuf(errbuf, errlen, "%s: %s", path, strerror(errno));
         rc = RP_ECONFIG;
         goto out_close;
     }
@@ -391,7 +380,7 @@ rp_err config_set(config_t *cfg, const char *key, const char *value, char *errbu
     char where[128];
 
     if (!k) {
-        s_err(errbuf, errlen, "unknown configuration key '%s'", key);
+        rp_errbuf(errbuf, errlen, "unknown configuration key '%s'", key);
         return RP_ECONFIG;
     }
     snprintf(where, sizeof(where), "option --%s", key);
@@ -460,7 +449,7 @@ rp_err config_load_all(config_t *cfg, const char *path, const char *const *overr
         const char *eq = strchr(overrides[i], '=');
         char key[64];
         if (!eq || (size_t)(eq - overrides[i]) >= sizeof(key)) {
-            s_err(errbuf, errlen, "bad override '%s'", overrides[i]);
+            rp_errbuf(errbuf, errlen, "bad override '%s'", overrides[i]);
             return RP_ECONFIG;
         }
         memcpy(key, overrides[i], (size_t)(eq - overrides[i]));

@@ -1,7 +1,9 @@
 /* err: tables generated from RP_ERR_MAP (see err.h). */
 #include "err.h"
 
+#include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 
 static const struct {
     const char *name;
@@ -68,4 +70,15 @@ rp_err rp_err_from_status_code(int code)
     default:
         return RP_EINTERNAL;
     }
+}
+
+void rp_errbuf(char *errbuf, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (!errbuf || !errlen)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(errbuf, errlen, fmt, ap);
+    va_end(ap);
 }

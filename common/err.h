@@ -7,6 +7,8 @@
 #ifndef RAPPORT_ERR_H
 #define RAPPORT_ERR_H
 
+#include <stddef.h>
+
 /* XX(name, text, grpc status code) */
 #define RP_ERR_MAP(XX)                      \
     XX(OK, "success", 0)                    \
@@ -51,5 +53,10 @@ int rp_err_status_code(rp_err err);
 
 /* Inverse of rp_err_status_code for codes that came over the wire. */
 rp_err rp_err_from_status_code(int code);
+
+/* printf into a caller's error buffer of errlen bytes (cut to fit); a NULL
+ * buffer or a length of 0 takes nothing. */
+void rp_errbuf(char *errbuf, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 #endif

@@ -82,19 +82,6 @@ typedef struct {
     uint64_t audit_skipped;
 } gate_thread_t;
 
-static void s_err(char *errbuf, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void s_err(char *errbuf, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    if (!errbuf || !errlen)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(errbuf, errlen, fmt, ap);
-    va_end(ap);
-}
-
 static void s_shared_release(gate_shared_t *sh)
 {
     if (sh && atomic_fetch_sub(&sh->refs, 1) == 1)
@@ -539,14 +526,14 @@ static rp_err s_thread_new(void *zctx, const config_t *cfg, gate_shared_t *sh,
     snprintf(t->keys_dir, sizeof(t->keys_dir), "%s", cfg->curve_client_keys_dir);
     s_reload(t);
     if (!t->keys) {
-        s_err(errbuf, errlen, "curve_client_keys_dir %s cannot be read", t->keys_dir);
+        rp_errbuf(errbuf, errlen, "curve_client_keys_dir %s cannot be read", t->keys_dir);
         s_thread_free(t);
         return RP_ECONFIG;
     }
     t->zap = zmq_socket(zctx, ZMQ_REP);
     t->ctl = zmq_socket(zctx, ZMQ_PAIR);
     if (!t->zap || !t->ctl) {
-        s_err(errbuf, errlen, "gate sockets: %s", zmq_strerror(errno));
+        rp_errbuf(errbuf, errlen, "gate sockets: %s", zmq_strerror(errno));
         s_thread_free(t);
         return RP_EIO;
     }
@@ -554,7 +541,7 @@ static rp_err s_thread_new(void *zctx, const config_t *cfg, gate_shared_t *sh,
     zmq_setsockopt(t->ctl, ZMQ_LINGER, &linger, sizeof(linger));
     if (zmq_bind(t->zap, ZAP_ENDPOINT) != 0) {
         int e = errno;
-        s_err(errbuf, errlen, "bind %s: %s", ZAP_ENDPOINT, zmq_strerror(e));
+        rp_errbuf(errbuf, errlen, "bind %s: %s", ZAP_ENDPOINT, zmq_strerror(e));
         s_thread_free(t);
         return e == EADDRINUSE ? RP_EADDRINUSE : RP_EIO;
     }
@@ -575,9 +562,9 @@ rp_err gate_new(void *zctx, const config_t *cfg, gate_t **ret_gate, char *errbuf
 
     if (!cfg->curve_client_keys_dir[0]) {
         free(g);
-        s_err(errbuf, errlen,
-              "a tcp endpoint needs curve_client_keys_dir, the directory of authorized client "
-              "keys");
+        rp_errbuf(errbuf, errlen,
+                  "a tcp endpoint needs curve_client_keys_dir, the directory of authorized client "
+                  "keys");
         return RP_ECONFIG;
     }
     if (!g || !(g->shared = calloc(1, sizeof(*g->shared)))) {
@@ -594,7 +581,7 @@ rp_err gate_new(void *zctx, const config_t *cfg, gate_t **ret_gate, char *errbuf
     g->ctl = zmq_socket(zctx, ZMQ_PAIR);
     if (!g->ctl || zmq_setsockopt(g->ctl, ZMQ_LINGER, &linger, sizeof(linger)) != 0 ||
         zmq_bind(g->ctl, ep) != 0 || zmq_connect(t->ctl, ep) != 0) {
-        s_err(errbuf, errlen, "gate control socket: %s", zmq_strerror(errno));
+        rp_errbuf(errbuf, errlen, "gate control socket: %s", zmq_strerror(errno));
         s_thread_free(t);
         gate_destroy(&g);
         return RP_EIO;
@@ -608,7 +595,7 @@ rp_err gate_new(void *zctx, const config_t *cfg, gate_t **ret_gate, char *errbuf
     pthread_attr_destroy(&attr);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc != 0) {
-        s_err(errbuf, errlen, "gate thread: %s", strerror(rc));
+        rp_errbuf(errbuf, errlen, "gate thread: %s", strerror(rc));
         s_thread_free(t);
         gate_destroy(&g);
         return RP_ENOMEM;

@@ -661,20 +661,6 @@ rp_err store_copy(store_t *s, const char *dir)
 
 /* ---- backup ------------------------------------------------------------- */
 
-static void s_backup_error(char *errbuf, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void s_backup_error(char *errbuf, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (!errbuf || !errlen)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(errbuf, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /* fsync a file or a directory by path. */
 static int s_fsync_path(const char *path, bool dir)
 {
@@ -706,17 +692,17 @@ rp_err store_backup(const char *src_dir, const char *dst_dir, store_backup_info_
     snprintf(dst_data, sizeof(dst_data), "%s/data.mdb", dst_dir);
     if (stat(src_data, &sb) != 0) {
         int e = errno;
-        s_backup_error(errbuf, errlen, "%s: %s", src_data, strerror(e));
+        rp_errbuf(errbuf, errlen, "%s: %s", src_data, strerror(e));
         return e == ENOENT ? RP_ENOTFOUND : e == EACCES ? RP_EPERM : RP_EIO;
     }
     info.source_bytes = (uint64_t)sb.st_size;
     if (s_mkdirs(dst_dir) != 0) {
         int e = errno;
-        s_backup_error(errbuf, errlen, "mkdir %s: %s", dst_dir, strerror(e));
+        rp_errbuf(errbuf, errlen, "mkdir %s: %s", dst_dir, strerror(e));
         return e == EACCES ? RP_EPERM : RP_EIO;
     }
     if (lstat(dst_data, &sb) == 0) {
-        s_backup_error(errbuf, errlen, "%s already exists", dst_data);
+        rp_errbuf(errbuf, errlen, "%s already exists", dst_data);
         return RP_EEXIST;
     }
 
@@ -756,7 +742,7 @@ rp_err store_backup(const char *src_dir, const char *dst_dir, store_backup_info_
     if (chmod(dst_data, 0640) != 0 || s_fsync_path(dst_data, false) != 0 ||
         s_fsync_path(dst_dir, true) != 0 || stat(dst_data, &sb) != 0) {
         int e = errno;
-        s_backup_error(errbuf, errlen, "%s: %s", dst_data, strerror(e));
+        rp_errbuf(errbuf, errlen, "%s: %s", dst_data, strerror(e));
         return e == ENOSPC ? RP_ENOSPC : RP_EIO;
     }
     info.copy_bytes = (uint64_t)sb.st_size;
@@ -819,7 +805,7 @@ rp_err store_backup_counters(const char *dir, const char *dbi_name, const char *
         if (rc)
             goto out_mdb_error;
         if (v.mv_size != 8) {
-            s_backup_error(errbuf, errlen, "%s: %s is not a counter", dir, keys[i]);
+            rp_errbuf(errbuf, errlen, "%s: %s is not a counter", dir, keys[i]);
             err = RP_ECORRUPT;
             goto out_close;
         }
@@ -831,7 +817,7 @@ out_done:
 
 out_mdb_error:
     err = s_map(NULL, rc, "");
-    s_backup_error(errbuf, errlen, "%s: %s", dir, mdb_strerror(rc));
+    rp_errbuf(errbuf, errlen, "%s: %s", dir, mdb_strerror(rc));
 out_close:
     if (txn)
         mdb_txn_abort(txn);

@@ -638,30 +638,64 @@ static rp_err s_check_uncancel(writer_txn_t *t, server_req_t *req, const Rapport
     return RP_OK;
 }
 
-rp_err entries_set_canceled(writer_txn_t *t, server_req_t *req)
+static int s_cmp_u64(const void *a, const void *b)
 {
-    Rapport__V1__SetEntriesCanceled *sc = writer_request(req)->set_entries_canceled;
-    Rapport__V1__Entry **es;
-    uint64_t *changed;
-    size_t n_changed = 0;
-    rp_err rc;
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
 
-    if (sc->n_entry_nos == 0) {
+/* The visible entries a request lists by number (1 or more; a number
+ * given twice counts once), in number order, into *ret_es / *ret_n. When
+ * the list is empty or names an entry that does not exist, req is failed
+ * and *ret_n is 0. */
+static rp_err s_load_listed(writer_txn_t *t, server_req_t *req, const uint64_t *listed, size_t n,
+                            Rapport__V1__Entry ***ret_es, size_t *ret_n)
+{
+    uint64_t *nos;
+    Rapport__V1__Entry **es;
+    size_t k = 0;
+
+    *ret_n = 0;
+    if (n == 0) {
         server_req_fail(req, RP_EINVAL, "entry_nos", "no entry numbers given");
         return RP_OK;
     }
-    es = wire_arena_alloc(t->arena, sizeof(*es) * sc->n_entry_nos);
-    changed = wire_arena_alloc(t->arena, sizeof(*changed) * sc->n_entry_nos);
-    /* Validate all first: all or nothing. */
-    for (size_t i = 0; i < sc->n_entry_nos; i++) {
-        bool ok;
-        rc = s_load(t->w, t->txn, t->arena, sc->entry_nos[i], &es[i]);
+    nos = wire_arena_alloc(t->arena, sizeof(*nos) * n);
+    es = wire_arena_alloc(t->arena, sizeof(*es) * n);
+    memcpy(nos, listed, sizeof(*nos) * n);
+    qsort(nos, n, sizeof(*nos), s_cmp_u64);
+    for (size_t i = 0; i < n; i++) {
+        rp_err rc;
+        if (i > 0 && nos[i] == nos[i - 1])
+            continue;
+        rc = s_load(t->w, t->txn, t->arena, nos[i], &es[k]);
         if (rc == RP_ENOTFOUND) {
-            writer_fail_no_entry(req, sc->entry_nos[i]);
+            writer_fail_no_entry(req, nos[i]);
             return RP_OK;
         }
         if (rc != RP_OK)
             return rc;
+        k++;
+    }
+    *ret_es = es;
+    *ret_n = k;
+    return RP_OK;
+}
+
+rp_err entries_set_canceled(writer_txn_t *t, server_req_t *req)
+{
+    Rapport__V1__SetEntriesCanceled *sc = writer_request(req)->set_entries_canceled;
+    Rapport__V1__Entry **es = NULL;
+    uint64_t *changed;
+    size_t n = 0, n_changed = 0;
+    rp_err rc = s_load_listed(t, req, sc->entry_nos, sc->n_entry_nos, &es, &n);
+
+    if (rc != RP_OK || n == 0)
+        return rc;
+    changed = wire_arena_alloc(t->arena, sizeof(*changed) * n);
+    /* Validate all first: all or nothing. */
+    for (size_t i = 0; i < n; i++) {
+        bool ok;
         if (es[i]->postponed) {
             server_req_fail(req, RP_EPRECOND, "entry_nos",
                             "Interaction Log Entry %llu is postponed; only finished entries can be "
@@ -675,7 +709,7 @@ rp_err entries_set_canceled(writer_txn_t *t, server_req_t *req)
                 return rc;
         }
     }
-    for (size_t i = 0; i < sc->n_entry_nos; i++) {
+    for (size_t i = 0; i < n; i++) {
         Rapport__V1__Entry *e = es[i], *copy;
         if (e->canceled == (protobuf_c_boolean)sc->canceled)
             continue;
@@ -695,12 +729,6 @@ rp_err entries_set_canceled(writer_txn_t *t, server_req_t *req)
     }
     writer_reply_count(req, n_changed);
     return RP_OK;
-}
-
-static int s_cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
 }
 
 rp_err entries_delete_canceled(writer_txn_t *t, server_req_t *req)
@@ -750,25 +778,15 @@ rp_err entries_delete_canceled(writer_txn_t *t, server_req_t *req)
 rp_err entries_delete_postponed(writer_txn_t *t, server_req_t *req)
 {
     Rapport__V1__DeletePostponedEntries *dp = writer_request(req)->delete_postponed_entries;
-    Rapport__V1__Entry **es;
+    Rapport__V1__Entry **es = NULL;
     uint64_t *nos;
     size_t n = 0;
-    rp_err rc;
+    rp_err rc = s_load_listed(t, req, dp->entry_nos, dp->n_entry_nos, &es, &n);
 
-    if (dp->n_entry_nos == 0) {
-        server_req_fail(req, RP_EINVAL, "entry_nos", "no entry numbers given");
-        return RP_OK;
-    }
-    es = wire_arena_alloc(t->arena, sizeof(*es) * dp->n_entry_nos);
-    nos = wire_arena_alloc(t->arena, sizeof(*nos) * dp->n_entry_nos);
-    for (size_t i = 0; i < dp->n_entry_nos; i++) {
-        rc = s_load(t->w, t->txn, t->arena, dp->entry_nos[i], &es[i]);
-        if (rc == RP_ENOTFOUND) {
-            writer_fail_no_entry(req, dp->entry_nos[i]);
-            return RP_OK;
-        }
-        if (rc != RP_OK)
-            return rc;
+    if (rc != RP_OK || n == 0)
+        return rc;
+    nos = wire_arena_alloc(t->arena, sizeof(*nos) * n);
+    for (size_t i = 0; i < n; i++) {
         if (!es[i]->postponed) {
             server_req_fail(req, RP_EPRECOND, "entry_nos",
                             "Interaction Log Entry %llu is not postponed.",
@@ -776,20 +794,14 @@ rp_err entries_delete_postponed(writer_txn_t *t, server_req_t *req)
             return RP_OK;
         }
     }
-    for (size_t i = 0; i < dp->n_entry_nos; i++) {
-        bool dup = false;
-        for (size_t j = 0; j < n; j++)
-            dup |= nos[j] == es[i]->entry_no;
-        if (dup)
-            continue;
+    for (size_t i = 0; i < n; i++) { /* in number order, each once */
         rc = changes_entry_deleted(t, es[i]);
         if (rc == RP_OK)
             rc = writer_entry_delete(t, es[i]);
         if (rc != RP_OK)
             return rc;
-        nos[n++] = es[i]->entry_no;
+        nos[i] = es[i]->entry_no;
     }
-    qsort(nos, n, sizeof(*nos), s_cmp_u64);
     rc = events_append_entry_nos(t, "interaction.postponed_deleted", nos, n, NULL, 0, NULL, 0);
     if (rc != RP_OK)
         return rc;

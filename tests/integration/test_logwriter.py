@@ -113,6 +113,15 @@ class LogWriterTest(ClusterTest):
         self.assertEqual(self.stats(), {"A": (1, 50, 5), "B": (1, 7, 1)})
         self.assertStatus(self.set_canceled([1], False), c.OK)
         self.assertEqual(self.stats()["A"], (2, 150, 15))
+        # A number given twice counts once: the figures drop by one entry,
+        # and the reply and the event name it once.
+        rep = self.set_canceled([2, 1, 2])
+        self.assertEqual(rep.count.count, 2)
+        self.assertEqual(self.stats(), {"B": (1, 7, 1)})
+        self.assertStatus(self.set_canceled([2, 2, 1], False), c.OK)
+        self.assertEqual(self.stats(), {"A": (2, 150, 15), "B": (1, 7, 1)})
+        canceled = [e for e in self.cl.read_events() if e.type == "entries.canceled"]
+        self.assertEqual([(r.first, r.last) for r in canceled[-1].entries.ranges], [(1, 2)])
 
     def test_cancel_rules_and_delete_canceled(self):
         for i in range(4):
