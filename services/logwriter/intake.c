@@ -225,19 +225,16 @@ static rp_err s_entry_discard(writer_txn_t *t, Rapport__V1__Entry *e, void *ctx)
     return writer_entry_delete(t, e);
 }
 
-/* Remove what an interrupted attempt wrote: entries and kept-aside sums. */
-static rp_err s_discard(writer_txn_t *t, seglog_t *sl)
+/* Remove a log's statistics kept aside (WRITER_DB_SEGLOG_STATS), adding
+ * them to the statistics first when `merge`. */
+static rp_err s_kept_stats_take(writer_txn_t *t, uint64_t lse, bool merge)
 {
     store_cursor_t *cur = NULL;
     store_val_t k, v;
     uint8_t prefix[8];
-    rp_err rc = sl->h.received ? writer_each_entry(t, sl->h.first, sl->h.first + sl->h.received - 1,
-                                                   s_entry_discard, NULL)
-                               : RP_OK;
+    rp_err rc;
 
-    if (rc != RP_OK)
-        return rc;
-    s_stats_prefix(sl->h.lse, prefix);
+    s_stats_prefix(lse, prefix);
     rc = store_cursor_open(t->txn, t->w->db[WRITER_DB_SEGLOG_STATS], &cur);
     if (rc != RP_OK)
         return rc;
@@ -245,7 +242,18 @@ static rp_err s_discard(writer_txn_t *t, seglog_t *sl)
     k.len = 8;
     rc = store_cursor_get(cur, STORE_SET_RANGE, &k, &v);
     while (rc == RP_OK && k.len > 8 && memcmp(k.data, prefix, 8) == 0) {
-        rc = store_cursor_del(cur, false);
+        writer_stats_t s;
+        if (merge && v.len != sizeof(s)) {
+            rc = RP_ECORRUPT;
+            break;
+        }
+        if (merge) {
+            memcpy(&s, v.data, sizeof(s));
+            rc = writer_stats_merge(t, (const uint8_t *)k.data + 8, k.len - 8, &s);
+        }
+        if (rc == RP_OK)
+            rc = store_cursor_del(cur, false);
+        /* Seek again rather than trust the cursor after a delete. */
         if (rc == RP_OK) {
             k.data = prefix;
             k.len = 8;
@@ -253,7 +261,19 @@ static rp_err s_discard(writer_txn_t *t, seglog_t *sl)
         }
     }
     store_cursor_close(cur);
-    if (rc != RP_OK && rc != RP_ENOTFOUND)
+    return rc == RP_ENOTFOUND ? RP_OK : rc;
+}
+
+/* Remove what an interrupted attempt wrote: entries and kept-aside sums. */
+static rp_err s_discard(writer_txn_t *t, seglog_t *sl)
+{
+    rp_err rc = sl->h.received ? writer_each_entry(t, sl->h.first, sl->h.first + sl->h.received - 1,
+                                                   s_entry_discard, NULL)
+                               : RP_OK;
+
+    if (rc == RP_OK)
+        rc = s_kept_stats_take(t, sl->h.lse, false);
+    if (rc != RP_OK)
         return rc;
     sl->h.received = 0;
     memset(sl->counts, 0, sizeof(uint64_t) * sl->h.n_campaigns);
@@ -646,41 +666,6 @@ out_ack:
     return RP_OK;
 }
 
-/* Move a log's kept-aside statistics into the statistics. */
-static rp_err s_merge_stats(writer_txn_t *t, uint64_t lse)
-{
-    store_cursor_t *cur = NULL;
-    store_val_t k, v;
-    uint8_t prefix[8];
-    rp_err rc;
-
-    s_stats_prefix(lse, prefix);
-    rc = store_cursor_open(t->txn, t->w->db[WRITER_DB_SEGLOG_STATS], &cur);
-    if (rc != RP_OK)
-        return rc;
-    k.data = prefix;
-    k.len = 8;
-    rc = store_cursor_get(cur, STORE_SET_RANGE, &k, &v);
-    while (rc == RP_OK && k.len > 8 && memcmp(k.data, prefix, 8) == 0) {
-        writer_stats_t s;
-        if (v.len != sizeof(s)) {
-            rc = RP_ECORRUPT;
-            break;
-        }
-        memcpy(&s, v.data, sizeof(s));
-        rc = writer_stats_merge(t, (const uint8_t *)k.data + 8, k.len - 8, &s);
-        if (rc == RP_OK)
-            rc = store_cursor_del(cur, false);
-        if (rc == RP_OK) {
-            k.data = prefix;
-            k.len = 8;
-            rc = store_cursor_get(cur, STORE_SET_RANGE, &k, &v);
-        }
-    }
-    store_cursor_close(cur);
-    return rc == RP_ENOTFOUND ? RP_OK : rc;
-}
-
 /* Campaign entry j of a committing log, with its indexes. */
 static rp_err s_commit_campaign_entry(writer_txn_t *t, const seglog_t *sl,
                                       const Rapport__V1__LoggedSegment *ls, uint32_t j,
@@ -863,7 +848,7 @@ rp_err intake_reveal(writer_txn_t *t, writer_range_t *r)
         t->cause_request_id.data = slash + 1;
         t->cause_request_id.len = (size_t)(id.data + id.len - slash - 1);
     }
-    rc = s_merge_stats(t, sl.h.lse);
+    rc = s_kept_stats_take(t, sl.h.lse, true);
     if (rc != RP_OK)
         return rc;
     sl.h.state = SEGLOG_COMMITTED;
