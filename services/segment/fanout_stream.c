@@ -74,20 +74,33 @@ static void s_stream_trouble(logrun_t *r, const Rapport__V1__Status *st)
 
 static void s_pump(logrun_t *r);
 
-void stream_on_begin(logrun_t *r, const ProtobufCMessage *reply, uint64_t tag)
+/* The writer's answer to Begin or Commit when it is OK and of the kind
+ * expected; otherwise NULL, the trouble handled. */
+static const Rapport__V1__LogReply *s_answer(logrun_t *r, const ProtobufCMessage *reply,
+                                             uint32_t result_case, const char *what)
 {
     const Rapport__V1__LogReply *rep = (const Rapport__V1__LogReply *)reply;
     const Rapport__V1__Status *st;
 
-    (void)tag;
     if (!fanout_status_ok(reply, &st)) {
         s_stream_trouble(r, st);
-        return;
+        return NULL;
     }
-    if (rep->result_case != RAPPORT__V1__LOG_REPLY__RESULT_LOG_STARTED) {
-        fanout_fail(r, RP_EINTERNAL, "rapport-logwriter answered Begin oddly");
-        return;
+    if (rep->result_case != result_case) {
+        fanout_fail(r, RP_EINTERNAL, "rapport-logwriter answered %s oddly", what);
+        return NULL;
     }
+    return rep;
+}
+
+void stream_on_begin(logrun_t *r, const ProtobufCMessage *reply, uint64_t tag)
+{
+    const Rapport__V1__LogReply *rep =
+        s_answer(r, reply, RAPPORT__V1__LOG_REPLY__RESULT_LOG_STARTED, "Begin");
+
+    (void)tag;
+    if (!rep)
+        return;
     if (rep->log_started->committed) {
         fanout_committed(r, rep->log_started->logged);
         return;
@@ -270,19 +283,12 @@ void stream_enter_commit(logrun_t *r)
 
 void stream_on_commit(logrun_t *r, const ProtobufCMessage *reply, uint64_t tag)
 {
-    const Rapport__V1__LogReply *rep = (const Rapport__V1__LogReply *)reply;
-    const Rapport__V1__Status *st;
+    const Rapport__V1__LogReply *rep =
+        s_answer(r, reply, RAPPORT__V1__LOG_REPLY__RESULT_SEGMENT_LOGGED, "Commit");
 
     (void)tag;
-    if (!fanout_status_ok(reply, &st)) {
-        s_stream_trouble(r, st);
-        return;
-    }
-    if (rep->result_case != RAPPORT__V1__LOG_REPLY__RESULT_SEGMENT_LOGGED) {
-        fanout_fail(r, RP_EINTERNAL, "rapport-logwriter answered Commit oddly");
-        return;
-    }
-    fanout_committed(r, rep->segment_logged);
+    if (rep)
+        fanout_committed(r, rep->segment_logged);
 }
 
 /* ---- FOLLOW_UP ---- */
