@@ -165,24 +165,25 @@ static void s_keyring_finds_each_key_once(void)
     ASSERT_CONTAINS(err, "nope");
 }
 
-/* Thousands of keys: every one is found, no other is. */
+/* Thousands of keys: every one is found, no other is. The .pub files are
+ * written directly: auth_keypair_write's two fsyncs a key took 30 s. */
 static void s_keyring_many_keys(void)
 {
     enum { N = 3000 };
     static char pubs[N][AUTH_KEY_LEN + 1];
-    auth_client_t who = {"", "writer", "", false};
     keyring_t *k = NULL;
     uint8_t raw[32];
-    char dir[600], err[256], name[32];
+    char dir[600], err[256], name[32], path[700], text[256];
 
     test_path(dir, sizeof(dir), "many");
     ASSERT_TRUE(mkdir(dir, 0700) == 0);
     for (int i = 0; i < N; i++) {
         auth_keypair_t kp;
         ASSERT_OK(auth_keypair_new(&kp));
-        snprintf(name, sizeof(name), "k%04d", i);
-        snprintf(who.user, sizeof(who.user), "user%04d", i);
-        ASSERT_OK(auth_keypair_write(dir, name, &kp, &who, err, sizeof(err)));
+        snprintf(path, sizeof(path), "%s/k%04d.pub", dir, i);
+        snprintf(text, sizeof(text), "public-key = %s\nrole = writer\nuser = user%04d\n",
+                 kp.public_key, i);
+        s_write_file(path, text, 0644);
         memcpy(pubs[i], kp.public_key, sizeof(pubs[i]));
     }
     ASSERT_OK(keyring_load(dir, &k, err, sizeof(err)));
