@@ -18,7 +18,7 @@ if [ ! -x "$build/bin/rapport-logwriter" ]; then
     cmake --build build -j"$(nproc)" >/dev/null
     build=build
 fi
-cmake --build "$build" --target rapport_pyproto >/dev/null
+cmake --build "$build" --target rapport_python >/dev/null
 build=$(cd "$build" && pwd)
 log=${SOAK_LOG:-$build/crash-soak-$(date +%Y%m%d-%H%M%S).log}
 echo "crash soak: $rounds rounds, log $log"

@@ -1,0 +1,158 @@
+"""The Python package's Client through the real workers: a method per
+command, errors with code, message and field, idempotency by request_id,
+a worker restart in the middle of a call (completed once, through the
+retry with the same id), a deadline exceeded, and CURVE over tcp
+(PERMISSION_DENIED for a key without the role, UNAUTHENTICATED for an
+unknown key)."""
+import os
+import signal
+import threading
+import time
+import unittest
+
+from pyharness import HERE, create, harness, ia, rapport, seed
+
+import sys  # noqa: E402
+sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+from test_security import SecureCluster  # noqa: E402
+
+
+class ClientTest(harness.ClusterTest):
+    def setUp(self):
+        super().setUp()
+        self.c = rapport.Client(run_dir=self.cl.run_dir, user_id="py")
+        self.addCleanup(self.c.close)
+        seed(self.c)
+
+    def test_methods_follow_the_contract(self):
+        for worker, (request, _) in rapport.client.MESSAGES.items():
+            names = [f.name for f in request.DESCRIPTOR.oneofs_by_name["command"].fields]
+            for name in names:
+                self.assertTrue(callable(getattr(getattr(self.c, worker), name)), name)
+        self.assertEqual(self.c.get_group(code="calls").description, "Calls")
+        self.assertEqual(self.c.segment.stats().worker, "segment")
+
+    def test_create_and_errors(self):
+        e = create(self.c)
+        self.assertEqual((e.entry_no, e.cost_cents, e.user_id), (1, 120, "py"))
+        with self.assertRaises(rapport.NotFound) as cm:
+            create(self.c, contact="NOPE")
+        err = cm.exception
+        self.assertEqual(err.code, rapport.common.NOT_FOUND)
+        self.assertEqual(err.code_name, "NOT_FOUND")
+        self.assertIn("NOPE", err.message)
+        self.assertTrue(err.field, "the refusal names the field")
+        self.assertIsInstance(err, rapport.RapportError)
+        with self.assertRaises(rapport.InvalidArgument) as cm:
+            self.c.put_group(code="X" * 11, description="too long a code")
+        self.assertEqual(cm.exception.field, "put_group.code")
+
+    def test_same_request_id_applies_once(self):
+        rid = rapport.new_request_id()
+        first = create(self.c, request_id=rid)
+        again = create(self.c, request_id=rid)
+        self.assertEqual(first, again)
+        self.assertEqual(len(self.cl.all_entries()), 1)
+
+    def test_request_ids_are_time_ordered_and_unique(self):
+        ids = [rapport.new_request_id() for _ in range(5000)]
+        self.assertEqual(len(set(ids)), len(ids))
+        self.assertEqual(ids, sorted(ids))
+        self.assertTrue(all(len(i) == 32 for i in ids))
+
+    def test_worker_restart_mid_call_completes_once(self):
+        """The writer is stopped while the interaction worker forwards the
+        call; the interaction worker is killed and started again; the
+        client's retry (same request_id) reaches the new one, which asks
+        the writer again, and the writer's dedup answers with the entry the
+        first forward wrote: one entry, one event."""
+        lwp = self.cl["logwriter"]
+        out = {}
+        lwp.signal(signal.SIGSTOP)
+        try:
+            def call():
+                with rapport.Client(run_dir=self.cl.run_dir, timeout=60,
+                                    retry_interval=0.5) as c2:
+                    try:
+                        out["entry"] = create(c2)
+                    except rapport.RapportError as e:
+                        out["error"] = e
+            t = threading.Thread(target=call)
+            t.start()
+            deadline = time.monotonic() + 20
+            while self._pending_writes() == 0 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            self.assertEqual(self._pending_writes(), 1, "the call waits for the writer")
+            self.cl["interaction"].kill()
+            self.cl["interaction"].start(wait=False)
+        finally:
+            lwp.signal(signal.SIGCONT)
+        t.join(60)
+        self.assertFalse(t.is_alive())
+        self.assertNotIn("error", out)
+        self.assertEqual(out["entry"].entry_no, 1)
+        self.assertEqual(len(self.cl.all_entries()), 1)
+        self.assertEqual([e.type for e in self.cl.read_events()], ["interaction.logged"])
+
+    def _pending_writes(self):
+        st = self.c.interaction.stats(timeout=5)
+        return int(next(g.value for g in st.gauges if g.name == "rapport_logwriter_pending"))
+
+    def test_deadline_exceeded(self):
+        self.cl["interaction"].signal(signal.SIGSTOP)
+        try:
+            t0 = time.monotonic()
+            with self.assertRaises(rapport.DeadlineExceeded) as cm:
+                create(self.c, timeout=0.6)
+            took = time.monotonic() - t0
+        finally:
+            self.cl["interaction"].signal(signal.SIGCONT)
+        self.assertGreaterEqual(took, 0.6)
+        self.assertLess(took, 5 * harness.TIME_SCALE)
+        self.assertEqual(cm.exception.code, rapport.common.DEADLINE_EXCEEDED)
+        self.assertIn("rapport-interaction", cm.exception.message)
+        # The request went out (resent under one id); the worker may run it
+        # once it continues: never twice.
+        deadline = time.monotonic() + 10
+        while len(self.cl.all_entries()) == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertEqual(len(self.cl.all_entries()), 1)
+
+
+class CurveTest(unittest.TestCase):
+    def setUp(self):
+        self.cl = SecureCluster()
+        self.addCleanup(self.cl.close)
+
+    def client(self, key, **kw):
+        c = rapport.Client(self.cl.conf, curve_client_secret_key_file=os.path.join(
+            self.cl.secrets, key + ".key"), **kw)
+        self.addCleanup(c.close)
+        return c
+
+    def test_roles_over_curve(self):
+        admin = self.client("admin")
+        seed(admin)
+        reader = self.client("reader")
+        self.assertEqual(reader.get_template(code="call").description, "Phone call")
+        with self.assertRaises(rapport.PermissionDenied) as cm:
+            create(reader)
+        self.assertEqual(cm.exception.code, rapport.common.PERMISSION_DENIED)
+        self.assertTrue(cm.exception.message)
+        self.assertEqual(self.cl.all_entries(), [])
+        e = create(self.client("writer"))
+        self.assertEqual(e.user_id, "writer-key", "the key's user id is recorded")
+
+    def test_unknown_key_is_unauthenticated(self):
+        with self.assertRaises(rapport.Unauthenticated) as cm:
+            self.client("outsider").get_group(code="calls", timeout=1.5 * harness.TIME_SCALE)
+        self.assertIn("CURVE key", cm.exception.message)
+
+    def test_tcp_without_keys_is_a_config_error(self):
+        c = rapport.Client(self.cl.conf, curve_server_key_dir="")
+        with self.assertRaises(rapport.ConfigError):
+            c.get_group(code="calls")
+
+
+if __name__ == "__main__":
+    unittest.main()
