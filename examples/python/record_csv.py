@@ -1,0 +1,53 @@
+#!/usr/bin/python3
+"""record_csv: a service that records an interaction for every line of a
+CSV file, with the Python package `rapport`.
+
+    record_csv.py [--config FILE] [--user ID] FILE.csv
+
+Each line is `contact_no,template_code[,description]` (a first line naming
+these columns is skipped). Each line's request_id is the file's SHA-256
+(16 hex digits) and the line number, so running the same file again, after
+a crash or on purpose, records nothing twice: the workers answer a repeated
+request_id with the first reply. Prints "line N: entry E" per line; a line
+the workers refuse is reported on stderr with its error code, message and
+field, and the others go on. Exit status 0, or 1 when a line was refused."""
+import argparse
+import csv
+import hashlib
+import sys
+
+import rapport
+from rapport import ia
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--config", help="rapport.conf (default $RAPPORT_CONFIG or /etc/rapport)")
+    ap.add_argument("--user", help="user id recorded over ipc (default $USER)")
+    ap.add_argument("csv")
+    args = ap.parse_args()
+    with open(args.csv, "rb") as f:
+        data = f.read()
+    batch = hashlib.sha256(data).hexdigest()[:16]
+    refused = 0
+    with rapport.Client(args.config, user_id=args.user) as client:
+        rows = csv.reader(data.decode("utf-8").splitlines())
+        for n, row in enumerate(rows, 1):
+            if not row or (n == 1 and row[0] == "contact_no"):
+                continue
+            fields = ia.InteractionFields(contact_no=row[0], interaction_template_code=row[1])
+            if len(row) > 2 and row[2]:
+                fields.description = row[2]
+            try:
+                entry = client.create_interaction(origin=ia.ORIGIN_CONTACT, fields=fields,
+                                                  request_id=("%s-%d" % (batch, n)).encode())
+            except rapport.RapportError as e:
+                print("line %d: %s" % (n, e), file=sys.stderr)
+                refused += 1
+                continue
+            print("line %d: entry %d" % (n, entry.entry_no), flush=True)
+    return 1 if refused else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
