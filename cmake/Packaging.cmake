@@ -1,6 +1,9 @@
 # Packaging: where the system files go, and the Debian package.
 #
-# `cmake --install` (prefix /usr by default) and `cpack -G DEB` install the
+# `cpack -G DEB` makes two packages: `rapport` (component rapport) and
+# `python3-rapport` (component python: the Python package of python/, into
+# Debian's /usr/lib/python3/dist-packages). `cmake --install` (prefix /usr
+# by default) installs both. The rapport package holds the
 # binaries (services/*/CMakeLists.txt), the .proto files (proto/), and from
 # here: the systemd units, the tmpfiles.d and sysusers.d files, the example
 # config, /etc/rapport/rapport.conf (a Debian conffile: the example with
@@ -58,7 +61,10 @@ endif()
 # ---- cpack -G DEB ------------------------------------------------------------
 
 set(CPACK_GENERATOR DEB)
+set(CPACK_DEB_COMPONENT_INSTALL ON)
+set(CPACK_COMPONENTS_ALL rapport python)
 set(CPACK_PACKAGE_NAME rapport)
+set(CPACK_DEBIAN_RAPPORT_PACKAGE_NAME rapport)
 set(CPACK_PACKAGE_VENDOR "rapport")
 set(CPACK_PACKAGE_CONTACT "rapport maintainers <rapport@localhost>")
 set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
@@ -72,6 +78,8 @@ string(CONCAT CPACK_PACKAGE_DESCRIPTION
        "LMDB and publishes events; rapport-relay puts every change on NATS\n"
        "JetStream. Includes the systemd units (rapport.target),\n"
        "the rapport command and the .proto contract.")
+# Per package: the long description (CPack puts the summary above it).
+set(CPACK_DEBIAN_RAPPORT_DESCRIPTION "${CPACK_PACKAGE_DESCRIPTION}")
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_STRIP_FILES ON)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
@@ -81,19 +89,36 @@ set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 set(CPACK_DEBIAN_PACKAGE_HOMEPAGE "https://localhost/rapport")
 find_program(RAPPORT_DPKG_SHLIBDEPS dpkg-shlibdeps)
 if(RAPPORT_DPKG_SHLIBDEPS)
-  set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+  set(CPACK_DEBIAN_RAPPORT_PACKAGE_SHLIBDEPS ON)
 else()
-  set(CPACK_DEBIAN_PACKAGE_DEPENDS "libc6, libzmq5, libprotobuf-c1, liblmdb0, libnats3.4")
+  set(CPACK_DEBIAN_RAPPORT_PACKAGE_DEPENDS "libc6, libzmq5, libprotobuf-c1, liblmdb0, libnats3.4")
   if(SYSTEMD_FOUND)
-    string(APPEND CPACK_DEBIAN_PACKAGE_DEPENDS ", libsystemd0")
+    string(APPEND CPACK_DEBIAN_RAPPORT_PACKAGE_DEPENDS ", libsystemd0")
   endif()
 endif()
-set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "systemd")
-set(CPACK_DEBIAN_PACKAGE_SUGGESTS "lmdb-utils, prometheus-node-exporter, nats-server")
+set(CPACK_DEBIAN_RAPPORT_PACKAGE_RECOMMENDS "systemd")
+set(CPACK_DEBIAN_RAPPORT_PACKAGE_SUGGESTS
+    "lmdb-utils, prometheus-node-exporter, nats-server, python3-rapport")
 # Maintainer scripts (user, tmpfiles, daemon-reload; no automatic start)
 # and the conffile list.
-set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
+set(CPACK_DEBIAN_RAPPORT_PACKAGE_CONTROL_EXTRA
     ${_deploy}/debian/postinst ${_deploy}/debian/prerm ${_deploy}/debian/postrm
     ${_deploy}/debian/conffiles)
+
+# python3-rapport: pure Python, on Debian's python3-zmq and python3-protobuf.
+set(CPACK_DEBIAN_PYTHON_PACKAGE_NAME python3-rapport)
+set(CPACK_DEBIAN_PYTHON_PACKAGE_ARCHITECTURE all)
+set(CPACK_DEBIAN_PYTHON_PACKAGE_SECTION python)
+set(CPACK_DEBIAN_PYTHON_PACKAGE_DEPENDS "python3 (>= 3.9), python3-zmq, python3-protobuf")
+set(CPACK_DEBIAN_PYTHON_PACKAGE_SUGGESTS "rapport")
+# Byte-compiled at install, cleaned at removal (py3compile, py3clean).
+set(CPACK_DEBIAN_PYTHON_PACKAGE_CONTROL_EXTRA
+    ${_deploy}/debian/python3-rapport/postinst ${_deploy}/debian/python3-rapport/prerm)
+string(CONCAT CPACK_DEBIAN_PYTHON_DESCRIPTION
+       "The Python client: the package `rapport`: a Client with a method per command of\n"
+       "rapport-interaction, rapport-segment and rapport-logwriter (request ids,\n"
+       "retries under the same id, errors with code, message and field), and a\n"
+       "Subscriber of the event stream that recovers gaps and resumes from a\n"
+       "saved seq. Examples in /usr/share/doc/python3-rapport/examples.")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION TRUE)
 include(CPack)

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# The Debian package, installed for real: cpack -G DEB from the build dir,
-# dpkg -i into this machine, every file where it belongs, systemd-analyze
+# The Debian packages, installed for real: cpack -G DEB from the build dir
+# (rapport and python3-rapport), dpkg -i into this machine, every file where it belongs, systemd-analyze
 # verify on the installed units (no output), the man page, the installed
 # commands, the rapport user and /run/rapport; then dpkg --purge and the
 # removal of the user this test caused, so the machine is left as before.
+# python3-rapport: the Python package in Debian's path, talking to the
+# installed workers with the installed configuration.
 #
 # CI runs it as root on a throwaway Debian 12 machine. Not as root it skips
 # (exit 0). It refuses to run where a rapport package or an
@@ -21,11 +23,13 @@ fi
 for tool in cpack dpkg dpkg-deb dpkg-query systemd-analyze man zcat; do
   command -v "$tool" >/dev/null || { echo "FAIL: $tool not found (deploy/deps.sh installs it)"; exit 1; }
 done
-if dpkg-query -W -f='${Status}' rapport 2>/dev/null | grep -q "installed"; then
-  echo "FAIL: a rapport package is installed on this machine; this test installs and purges"
-  echo "      its own build: run it where there is none (dpkg --purge rapport)"
-  exit 1
-fi
+for p in rapport python3-rapport; do
+  if dpkg-query -W -f='${Status}' $p 2>/dev/null | grep -q "installed"; then
+    echo "FAIL: a $p package is installed on this machine; this test installs and purges"
+    echo "      its own build: run it where there is none (dpkg --purge $p)"
+    exit 1
+  fi
+done
 if [ -e /etc/rapport/rapport.conf ]; then
   echo "FAIL: /etc/rapport/rapport.conf exists and is no package's: this test would replace it"
   exit 1
@@ -43,9 +47,11 @@ cleanup() {
   local p
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  if dpkg-query -W -f='${Status}' rapport 2>/dev/null | grep -q "installed\|config-files"; then
-    dpkg --purge rapport >/dev/null 2>&1 || echo "WARNING: dpkg --purge rapport failed"
-  fi
+  for p in python3-rapport rapport; do
+    if dpkg-query -W -f='${Status}' $p 2>/dev/null | grep -q "installed\|config-files"; then
+      dpkg --purge $p >/dev/null 2>&1 || echo "WARNING: dpkg --purge $p failed"
+    fi
+  done
   # Debian keeps system users on purge; this test made it, this test removes it.
   if [ "$user_before" = 0 ] && getent passwd rapport >/dev/null; then
     userdel rapport 2>/dev/null || true
@@ -72,7 +78,12 @@ if ! (cd "$tmp" && cpack --config "$build/CPackConfig.cmake" -G DEB -B "$tmp/pkg
   exit 1
 fi
 deb=$(ls "$tmp"/pkg/rapport_*.deb)
-echo "built $(basename "$deb")"
+pydeb=$(ls "$tmp"/pkg/python3-rapport_*_all.deb)
+echo "built $(basename "$deb") $(basename "$pydeb")"
+pydepends=$(dpkg-deb -f "$pydeb" Depends)
+for dep in python3-zmq python3-protobuf; do
+  grep -q "$dep" <<<"$pydepends" || fail "python3-rapport's Depends lacks $dep"
+done
 depends=$(dpkg-deb -f "$deb" Depends)
 echo "Depends: $depends"
 for lib in libzmq5 libprotobuf-c1 liblmdb0; do
@@ -85,7 +96,7 @@ dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles | grep -qx /etc/rapport/rap
   fail "/etc/rapport/rapport.conf is not a conffile"
 
 echo "== dpkg -i"
-DEBIAN_FRONTEND=noninteractive dpkg -i "$deb" >"$tmp/dpkg.log" 2>&1 ||
+DEBIAN_FRONTEND=noninteractive dpkg -i "$deb" "$pydeb" >"$tmp/dpkg.log" 2>&1 ||
   { cat "$tmp/dpkg.log"; echo "FAIL: dpkg -i"; exit 1; }
 
 echo "== files"
@@ -184,6 +195,19 @@ done
 prom=$(env -u RAPPORT_CONFIG /usr/bin/rapport --timeout 2000 stats --prometheus) ||
   fail "rapport stats --prometheus exits non-zero"
 grep -q '^# TYPE ' <<<"$prom" || fail "rapport stats --prometheus prints no # TYPE line"
+# The installed Python package, from Debian's path, with /etc/rapport/rapport.conf.
+pyout=$(cd / && env -u RAPPORT_CONFIG -u PYTHONPATH -u PYTHONDONTWRITEBYTECODE /usr/bin/python3 -c '
+import rapport
+print(rapport.__file__)
+with rapport.Client() as c:
+    print(c.interaction.stats().worker, c.read_events(from_seq=1).last_seq)
+' 2>&1) || fail "the installed Python package: $pyout"
+[ "$pyout" = "/usr/lib/python3/dist-packages/rapport/__init__.py
+interaction 0" ] || fail "the installed Python package says: $pyout"
+dpkg -L python3-rapport | grep -qx /usr/share/doc/python3-rapport/examples/record_csv.py ||
+  fail "python3-rapport lacks the examples"
+ls /usr/lib/python3/dist-packages/rapport/__pycache__/client.*.pyc >/dev/null 2>&1 ||
+  fail "python3-rapport was not byte-compiled"
 env -u RAPPORT_CONFIG /usr/bin/rapport backup "$tmp/backup" --state-dir "$tmp/state" >/dev/null ||
   fail "rapport backup with the installed binaries"
 [ -s "$tmp/backup/rapport-backup.txt" ] || fail "no backup manifest"
@@ -205,7 +229,10 @@ for f in data.mdb worker.lock; do
 done
 
 echo "== dpkg --purge"
-dpkg --purge rapport >"$tmp/purge.log" 2>&1 || { cat "$tmp/purge.log"; fail "dpkg --purge"; }
+dpkg --purge python3-rapport rapport >"$tmp/purge.log" 2>&1 ||
+  { cat "$tmp/purge.log"; fail "dpkg --purge"; }
+[ -e /usr/lib/python3/dist-packages/rapport ] && fail "the Python package is still there"
+
 for f in /usr/bin/rapport /lib/systemd/system/rapport.target /etc/rapport /usr/share/rapport \
   /usr/share/doc/rapport /usr/share/man/man1/rapport.1.gz /usr/lib/tmpfiles.d/rapport.conf; do
   [ -e "$f" ] && fail "$f is still there after the purge"
