@@ -25,6 +25,7 @@ its fields as keyword arguments, and returns the reply's result (the set
 member of its `oneof result`, None when there is none).
 
 A Client is not thread-safe (ZeroMQ sockets are not): use one per thread."""
+import functools
 import os
 import threading
 import time
@@ -46,6 +47,7 @@ RETRYABLE = (common_pb2.UNAVAILABLE, common_pb2.RESOURCE_EXHAUSTED)
 DEFAULT_TIMEOUT = 10.0
 
 
+@functools.lru_cache(maxsize=None)
 def commands(worker):
     """{command name: its message class} of a worker's `oneof command`."""
     desc = MESSAGES[worker][0].DESCRIPTOR
@@ -86,11 +88,13 @@ class Client:
     curve_server_key_dir=..., curve_client_secret_key_file=...).
     `user_id`: recorded on requests over ipc (default $USER; over tcp the
     key's user id wins). `timeout`: each call's deadline in seconds, unless
-    the call names its own; `retry_interval` defaults to a quarter of it."""
+    the call names its own; `retry_interval` defaults to a quarter of it.
+    `secret_key` and `server_keys`: CURVE keys as Z85 text (config.Config)."""
 
     def __init__(self, config=None, *, user_id=None, timeout=DEFAULT_TIMEOUT, retry_interval=None,
-                 context=None, **settings):
-        self.config = config if isinstance(config, Config) else Config(config, **settings)
+                 context=None, secret_key=None, server_keys=None, **settings):
+        self.config = config if isinstance(config, Config) else Config(
+            config, secret_key=secret_key, server_keys=server_keys, **settings)
         self.user_id = user_id or os.environ.get("USER") or "python"
         self.timeout, self.retry_interval = timeout, retry_interval
         self._ctx = context or zmq.Context.instance()

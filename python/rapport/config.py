@@ -80,9 +80,13 @@ class Config:
     """The settings a client needs. `path`: a rapport.conf (default:
     $RAPPORT_CONFIG, else /etc/rapport/rapport.conf when it exists, else
     none). `settings` override everything, by config key
-    (interaction_endpoint="tcp://...", curve_client_secret_key_file=...)."""
+    (interaction_endpoint="tcp://...", curve_client_secret_key_file=...).
+    Keys may also be given as Z85 text instead of files: `secret_key` (this
+    client's secret key) and `server_keys` ({"interaction": public key, ...};
+    the events endpoint uses the logwriter's)."""
 
-    def __init__(self, path=None, **settings):
+    def __init__(self, path=None, *, secret_key=None, server_keys=None, **settings):
+        self.secret_key, self.server_keys = secret_key, dict(server_keys or {})
         values = dict(DEFAULTS)
         path = path or os.environ.get("RAPPORT_CONFIG")
         if path is None and os.path.exists(DEFAULT_FILE):
@@ -129,18 +133,24 @@ class Config:
         return s
 
     def _curve(self, s, name):
+        server = SERVER_OF[name]
         key_dir = self.values["curve_server_key_dir"]
         secret_file = (self.values["curve_client_secret_key_file"] or
                        self.values["curve_secret_key_file"])
-        if not key_dir:
+        if server in self.server_keys:
+            server_key = self.server_keys[server]
+        elif key_dir:
+            server_key = read_key_file(os.path.join(key_dir, server + ".pub"), False)
+        else:
             raise ConfigError("a tcp endpoint needs the worker's public key: set "
-                              "curve_server_key_dir (a directory holding %s.pub)"
-                              % SERVER_OF[name])
-        if not secret_file:
+                              "curve_server_key_dir (a directory holding %s.pub)" % server)
+        if self.secret_key:
+            secret = self.secret_key
+        elif secret_file:
+            secret = read_key_file(secret_file, True)
+        else:
             raise ConfigError("a tcp endpoint needs a CURVE client key: set "
                               "curve_client_secret_key_file (see rapport keygen)")
-        secret = read_key_file(secret_file, True).encode()
-        s.curve_serverkey = read_key_file(os.path.join(key_dir, SERVER_OF[name] + ".pub"),
-                                          False).encode()
-        s.curve_secretkey = secret
-        s.curve_publickey = zmq.curve_public(secret)
+        s.curve_serverkey = server_key.encode()
+        s.curve_secretkey = secret.encode()
+        s.curve_publickey = zmq.curve_public(secret.encode())

@@ -10,11 +10,8 @@ import threading
 import time
 import unittest
 
-from pyharness import HERE, create, harness, ia, rapport, seed
-
-import sys  # noqa: E402
-sys.path.insert(0, os.path.join(HERE, "..", "integration"))
-from test_security import SecureCluster  # noqa: E402
+from pyharness import create, harness, rapport, seed
+from test_security import SecureCluster, read_keys  # tests/integration, on the path
 
 
 class ClientTest(harness.ClusterTest):
@@ -142,6 +139,14 @@ class CurveTest(unittest.TestCase):
         self.assertEqual(self.cl.all_entries(), [])
         e = create(self.client("writer"))
         self.assertEqual(e.user_id, "writer-key", "the key's user id is recorded")
+
+    def test_explicit_endpoints_and_keys(self):
+        seed(self.client("admin"))
+        keys = read_keys(os.path.join(self.cl.secrets, "writer.key"))
+        with rapport.Client("/dev/null", interaction_endpoint=self.cl.eps["interaction"],
+                            secret_key=keys["secret-key"],
+                            server_keys={"interaction": self.cl.public["interaction"]}) as c:
+            self.assertEqual(create(c).user_id, "writer-key")
 
     def test_unknown_key_is_unauthenticated(self):
         with self.assertRaises(rapport.Unauthenticated) as cm:

@@ -5,7 +5,6 @@ seq, and when its process is killed and started again from the seq it
 saved; events filtered by type; DATA_LOSS for a seq no longer retained is
 left to the log writer's own tests (retention is days)."""
 import os
-import signal
 import subprocess
 import sys
 import time
