@@ -95,6 +95,46 @@ class ClientTest(harness.ClusterTest):
         st = self.c.interaction.stats(timeout=5)
         return int(next(g.value for g in st.gauges if g.name == "rapport_logwriter_pending"))
 
+    def test_unavailable_is_retried_with_the_same_id(self):
+        """With the writer down the interaction worker answers UNAVAILABLE
+        (after its request_timeout_ms); the client resends the same request
+        until the writer is back. A deadline that passes meanwhile raises the
+        UNAVAILABLE itself, with the request_id to ask again."""
+        ix = self.cl["interaction"]
+        ix.stop()
+        ix.env["RAPPORT_REQUEST_TIMEOUT_MS"] = "200"
+        ix.start()
+        self.assertEqual(self.cl["logwriter"].stop(), 0)
+        with self.assertRaises(rapport.Unavailable) as cm:
+            create(self.c, timeout=1.5)
+        self.assertIn("rapport-logwriter", cm.exception.message)
+        out = {}
+
+        def call():
+            with rapport.Client(run_dir=self.cl.run_dir, timeout=60, retry_interval=0.3) as c2:
+                out["entry"] = create(c2, contact="K02")
+        t = threading.Thread(target=call)
+        t.start()
+        before = self._unavailable()
+        deadline = time.monotonic() + 20
+        while self._unavailable() < before + 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertGreaterEqual(self._unavailable(), before + 2, "refused twice, retried")
+        self.cl["logwriter"].start()
+        t.join(60)
+        self.assertFalse(t.is_alive())
+        self.assertEqual(out["entry"].contact_no, "K02")
+        # UNAVAILABLE leaves the outcome open (the first forward may still
+        # reach the writer): the same request_id tells, and applies it once.
+        first = create(self.c, request_id=cm.exception.request_id)
+        self.assertEqual(sorted(e.contact_no for e in self.cl.all_entries()), ["K01", "K02"])
+        self.assertEqual(first, next(e for e in self.cl.all_entries() if e.contact_no == "K01"))
+
+    def _unavailable(self):
+        st = self.c.interaction.stats(timeout=5)
+        return sum(x.value for x in st.counters if x.name == "rapport_requests_total" and
+                   ("code", "unavailable") in [(lb.name, lb.value) for lb in x.labels])
+
     def test_deadline_exceeded(self):
         self.cl["interaction"].signal(signal.SIGSTOP)
         try:

@@ -2,8 +2,7 @@
 event exactly once and in seq order, when it falls behind the high-water
 marks (the PUB drops; ReadEvents replays), when it starts from a saved
 seq, and when its process is killed and started again from the seq it
-saved; events filtered by type; DATA_LOSS for a seq no longer retained is
-left to the log writer's own tests (retention is days)."""
+saved; events filtered by type; DATA_LOSS for events no longer retained."""
 import os
 import subprocess
 import sys
@@ -95,6 +94,27 @@ class SubscriberTest(unittest.TestCase):
         with open(path) as f:
             seqs = [int(line.split()[0]) for line in f]
         self.assertEqual(seqs, list(range(1, N + 1)))
+
+    def test_events_no_longer_retained_raise_data_loss(self):
+        lwp = self.cl["logwriter"]
+        lwp.stop()
+        lwp.env["RAPPORT_CLOCK_SHIFT_DAYS"] = "-10"  # events stamped ten days ago
+        lwp.start()
+        for _ in range(3):
+            create(self.c)
+        lwp.stop()
+        del lwp.env["RAPPORT_CLOCK_SHIFT_DAYS"]
+        lwp.start()  # prunes past event_retention_days (7), keeping the newest
+        deadline = time.monotonic() + 30 * harness.TIME_SCALE
+        while self.c.read_events(from_seq=1).first_seq != 3:
+            self.assertLess(time.monotonic(), deadline, "not pruned")
+            time.sleep(0.1)
+        with rapport.Subscriber(self.c, after_seq=0) as sub:
+            with self.assertRaises(rapport.DataLoss) as cm:
+                sub.get(timeout=5)
+        self.assertIn("events 1..2 are no longer retained", cm.exception.message)
+        with rapport.Subscriber(self.c, after_seq=2) as sub:
+            self.assertEqual(sub.get(timeout=5).seq, 3)
 
     def start_logger(self, path):
         proc = subprocess.Popen([sys.executable, os.path.join(HERE, "event_log.py"),
