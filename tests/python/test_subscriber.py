@@ -89,10 +89,11 @@ class SubscriberTest(unittest.TestCase):
         try:
             for i in range(N):
                 create(self.c, contact="K%02d" % (i % 20))
-                if i == N // 3:
+                if i == N // 3:  # kill -9 while it works; 50 events while it is down
                     self.wait_lines(path, 1)
                     proc.kill()
                     proc.wait()
+                elif i == N // 3 + 50:
                     proc = self.start_logger(path)
             self.wait_lines(path, N)
             time.sleep(0.5)  # a repeat would come now
