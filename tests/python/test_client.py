@@ -188,6 +188,15 @@ class CurveTest(unittest.TestCase):
                             server_keys={"interaction": self.cl.public["interaction"]}) as c:
             self.assertEqual(create(c).user_id, "writer-key")
 
+    def test_subscriber_over_curve(self):
+        seed(self.client("admin"))
+        with rapport.Subscriber(self.client("reader"), after_seq=0, idle_check=0.2) as sub:
+            e = create(self.client("writer"))
+            ev = sub.get(timeout=10)
+            self.assertEqual((ev.seq, ev.type, ev.entry), (1, "interaction.logged", e))
+            e2 = create(self.client("writer"))
+            self.assertEqual(sub.get(timeout=10).entry, e2)
+
     def test_unknown_key_is_unauthenticated(self):
         with self.assertRaises(rapport.Unauthenticated) as cm:
             self.client("outsider").get_group(code="calls", timeout=1.5 * harness.TIME_SCALE)
