@@ -15,6 +15,8 @@ rapport-logwriter with the semantics of the `rapport` command.
 - A refusal raises the RapportError subclass of its code (errors.py); no
   answer in time raises DeadlineExceeded (or the last retryable refusal),
   and a tcp worker that refused this client's CURVE key Unauthenticated.
+- `exchange()` sends many requests at once (pipelining) with the same
+  retries, for a service with many commands to send.
 
 The commands are those of each worker's request `oneof command` in the
 .proto files: `client.interaction.create_interaction(...)`,
@@ -157,45 +159,71 @@ class Client:
     def send(self, worker, req, timeout=None):
         """Send a request message (its request_id set) with retries and
         return its reply; raises on a refusal or no answer."""
+        reply = self.exchange(worker, [req], timeout)[0]
+        if isinstance(reply, errors.RapportError):
+            raise reply
+        return reply
+
+    def exchange(self, worker, reqs, timeout=None):
+        """Pipelining: send every request message of `reqs` (each with its
+        own request_id) at once and wait for all their replies, with the
+        retries of a single call, within one deadline. Returns, in the order
+        of `reqs`, each reply (status OK) or the RapportError it would have
+        raised. A worker takes what arrives together in one group commit."""
         timeout = self.timeout if timeout is None else timeout
         retry = self.retry_interval or max(timeout / 4, 0.001)
-        data, rid = req.SerializeToString(), req.request_id
+        index = {req.request_id: i for i, req in enumerate(reqs)}
+        if len(index) != len(reqs) or b"" in index:
+            raise ValueError("every request needs its own request_id")
+        data = [req.SerializeToString() for req in reqs]
+        out = [None] * len(reqs)
+        waiting = set(range(len(reqs)))  # no final answer yet
         s = self.socket(worker)
         deadline = time.monotonic() + timeout
-        next_send, refusal = 0.0, None
-        while True:
+        next_send = 0.0
+        while waiting:
             now = time.monotonic()
             if now >= deadline:
                 break
             if now >= next_send:
-                try:
-                    s.send(data, zmq.NOBLOCK)
-                except zmq.Again:
-                    pass  # queue full: the next resend tries again
+                for i in sorted(waiting):
+                    try:
+                        s.send(data[i], zmq.NOBLOCK)
+                    except zmq.Again:
+                        break  # queue full: the next round sends the rest
                 next_send = now + retry
             if not s.poll(max(1, int((min(next_send, deadline) - now) * 1000))):
                 continue
-            reply = MESSAGES[worker][1]()
-            try:
-                reply.ParseFromString(s.recv_multipart()[-1])
-            except Exception:  # noqa: BLE001 - not a reply: keep waiting
-                continue
-            if reply.request_id != rid:
-                continue  # a late reply to an earlier request
-            if reply.status.code == common_pb2.OK:
-                return reply
-            refusal = errors.from_status(reply.status, rid)
-            if reply.status.code not in RETRYABLE:
-                raise refusal
-        if refusal is not None:
-            raise refusal
+            while s.poll(0):
+                reply = MESSAGES[worker][1]()
+                try:
+                    reply.ParseFromString(s.recv_multipart()[-1])
+                except Exception:  # noqa: BLE001 - not a reply: keep waiting
+                    continue
+                i = index.get(reply.request_id)
+                if i is None or i not in waiting:
+                    continue  # a late reply to an earlier request, or a repeat
+                if reply.status.code == common_pb2.OK:
+                    out[i] = reply
+                    waiting.discard(i)
+                    continue
+                out[i] = errors.from_status(reply.status, reply.request_id)
+                if reply.status.code not in RETRYABLE:
+                    waiting.discard(i)
+        for i in waiting:
+            if out[i] is None:  # else the retryable refusal stands
+                out[i] = self._silence(worker, timeout, reqs[i].request_id)
+        return out
+
+    def _silence(self, worker, timeout, rid):
+        """The error for no answer by the deadline."""
         if self._key_refused(worker):
-            raise errors.error(common_pb2.UNAUTHENTICATED,
-                               "rapport-%s at %s refused this client's CURVE key" %
-                               (worker, self.config.endpoint(worker)), request_id=rid)
-        raise errors.error(common_pb2.DEADLINE_EXCEEDED, "no answer from rapport-%s at %s within "
-                           "%g s" % (worker, self.config.endpoint(worker), timeout),
-                           request_id=rid)
+            return errors.error(common_pb2.UNAUTHENTICATED,
+                                "rapport-%s at %s refused this client's CURVE key" %
+                                (worker, self.config.endpoint(worker)), request_id=rid)
+        return errors.error(common_pb2.DEADLINE_EXCEEDED, "no answer from rapport-%s at %s "
+                            "within %g s" % (worker, self.config.endpoint(worker), timeout),
+                            request_id=rid)
 
     def _key_refused(self, worker):
         mon = self._monitors.get(worker)

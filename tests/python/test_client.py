@@ -10,7 +10,7 @@ import threading
 import time
 import unittest
 
-from pyharness import create, harness, rapport, seed
+from pyharness import create, harness, ia, rapport, seed
 from test_security import SecureCluster, read_keys  # tests/integration, on the path
 
 
@@ -50,6 +50,24 @@ class ClientTest(harness.ClusterTest):
         again = create(self.c, request_id=rid)
         self.assertEqual(first, again)
         self.assertEqual(len(self.cl.all_entries()), 1)
+
+    def test_exchange_pipelines_many_requests(self):
+        def req(contact):
+            return self.c.request("interaction", "create_interaction", origin=ia.ORIGIN_CONTACT,
+                                  fields=ia.InteractionFields(contact_no=contact,
+                                                              interaction_template_code="call"))
+        reqs = [req("K%02d" % (i % 20)) for i in range(300)] + [req("NOPE")]
+        out = self.c.exchange("interaction", reqs)
+        self.assertIsInstance(out[-1], rapport.NotFound)
+        self.assertEqual(out[-1].request_id, reqs[-1].request_id)
+        got = [r.entry for r in out[:-1]]
+        self.assertEqual([e.contact_no for e in got], ["K%02d" % (i % 20) for i in range(300)])
+        self.assertEqual(sorted(e.entry_no for e in got), list(range(1, 301)))
+        again = self.c.exchange("interaction", reqs[::-1])[::-1]
+        self.assertEqual([r.entry for r in again[:-1]], got, "the first replies again")
+        self.assertEqual(len(self.cl.all_entries()), 300)
+        with self.assertRaises(ValueError):
+            self.c.exchange("interaction", [reqs[0], reqs[0]])
 
     def test_request_ids_are_time_ordered_and_unique(self):
         ids = [rapport.new_request_id() for _ in range(5000)]

@@ -30,25 +30,33 @@ class ExamplesTest(harness.ClusterTest):
                               env=self.env, capture_output=True, timeout=120, **kw)
 
     def test_record_csv(self):
+        """1,200 lines (three pipelined chunks) and a refused one."""
         path = os.path.join(self.cl.dir, "calls.csv")
+        contacts = {}
         with open(path, "w") as f:
             f.write("contact_no,template_code,description\n")
-            for i in range(30):
-                f.write("K%02d,call,%s\n" % (i, "Call %d" % i if i % 2 else ""))
+            for i in range(1200):
+                contacts[i + 2] = "K%02d" % (i % 100)
+                f.write("%s,call,%s\n" % (contacts[i + 2], "Call %d" % i if i % 2 else ""))
             f.write("NOPE,call,\n")
         p = self.example("record_csv.py", "--user", "csv", path)
         self.assertEqual(p.returncode, 1, p.stderr)
-        self.assertIn("line 32: NOT_FOUND", p.stderr.decode())
-        self.assertIn("field", p.stderr.decode())
+        self.assertEqual(p.stderr.decode().splitlines(), [
+            "line 1202: NOT_FOUND: The Contact does not exist. Identification fields and values: "
+            "No.='NOPE' (field create_interaction.fields.contact_no)"])
         first = p.stdout.decode().splitlines()
-        self.assertEqual(first[0], "line 2: entry 1")
-        self.assertEqual(len(first), 30)
-        entries = self.cl.all_entries()
-        self.assertEqual([(e.contact_no, e.description, e.user_id) for e in entries[:2]],
-                         [("K00", "Phone call", "csv"), ("K01", "Call 1", "csv")])
+        self.assertEqual(len(first), 1200)
+        entries = {e.entry_no: e for e in self.cl.all_entries()}
+        self.assertEqual(len(entries), 1200)
+        for line in first:
+            n, entry_no = (int(x) for x in line.replace("line ", "").split(": entry "))
+            e = entries.pop(entry_no)
+            self.assertEqual((e.contact_no, e.user_id), (contacts[n], "csv"))
+            self.assertEqual(e.description, "Call %d" % (n - 2) if n % 2 else "Phone call")
+        self.assertEqual(entries, {}, "one entry per line")
         again = self.example("record_csv.py", "--user", "csv", path)
         self.assertEqual(again.stdout.decode().splitlines(), first, "the same replies")
-        self.assertEqual(len(self.cl.all_entries()), 30, "nothing recorded twice")
+        self.assertEqual(len(self.cl.all_entries()), 1200, "nothing recorded twice")
 
     def log_segment(self, no, contacts):
         self.c.create_segment(no=no, fields=SG.SegmentFields(
