@@ -36,7 +36,9 @@ class Subscriber:
     segment.log.progress notifications (seq 0, never replayed). `rcvhwm`:
     the SUB socket's receive high-water mark (default the config's).
     `page`: events per ReadEvents. Raises DataLoss when the events after
-    after_seq are no longer retained (event_retention_days)."""
+    after_seq are no longer retained (event_retention_days), and the
+    client's errors when the log writer does not answer a replay (the next
+    get() goes on from the same seq). Not thread-safe, as its client."""
 
     def __init__(self, client=None, *, after_seq=0, types=(), include_progress=False,
                  idle_check=1.0, rcvhwm=None, page=1000):
