@@ -8,8 +8,9 @@ rapport-logwriter with the semantics of the `rapport` command.
 - A call sends its request, waits for the reply carrying its request_id
   (replies may arrive out of order; late replies to earlier calls are
   skipped) and resends the very same bytes, so the same request_id, every
-  `retry_interval` without an answer, and after an UNAVAILABLE or
-  RESOURCE_EXHAUSTED reply, until its deadline (`timeout` seconds). The
+  `retry_interval` without an answer, and after an UNAVAILABLE,
+  RESOURCE_EXHAUSTED or in-flight ABORTED reply (retryable()), until its
+  deadline (`timeout` seconds). The
   workers keep the first reply of a request_id, so a retried request is
   applied once.
 - A refusal raises the RapportError subclass of its code (errors.py); no
@@ -46,6 +47,15 @@ MESSAGES = {
     "logwriter": (logwriter_pb2.LogRequest, logwriter_pb2.LogReply),
 }
 RETRYABLE = (common_pb2.UNAVAILABLE, common_pb2.RESOURCE_EXHAUSTED)
+
+
+def retryable(status):
+    """Whether a refusal may go away when the same request is sent again:
+    UNAVAILABLE, RESOURCE_EXHAUSTED, and the ABORTED of a request whose
+    request_id is still on its way to the log writer (its outcome is not
+    known yet)."""
+    return status.code in RETRYABLE or (status.code == common_pb2.ABORTED and
+                                        status.field == "request_id")
 DEFAULT_TIMEOUT = 10.0
 
 
@@ -208,7 +218,7 @@ class Client:
                     waiting.discard(i)
                     continue
                 out[i] = errors.from_status(reply.status, reply.request_id)
-                if reply.status.code not in RETRYABLE:
+                if not retryable(reply.status):
                     waiting.discard(i)
         for i in waiting:
             if out[i] is None:  # else the retryable refusal stands

@@ -149,9 +149,42 @@ class ClientTest(harness.ClusterTest):
         self.assertEqual(first, next(e for e in self.cl.all_entries() if e.contact_no == "K01"))
 
     def _unavailable(self):
+        return self._refusals("unavailable")
+
+    def _refusals(self, code):
         st = self.c.interaction.stats(timeout=5)
         return sum(x.value for x in st.counters if x.name == "rapport_requests_total" and
-                   ("code", "unavailable") in [(lb.name, lb.value) for lb in x.labels])
+                   ("code", code) in [(lb.name, lb.value) for lb in x.labels])
+
+    def test_aborted_in_flight_is_retried(self):
+        """Two users send the same request_id while the writer is stopped: the
+        second is ABORTED (field request_id: the first is on its way to the
+        writer) and retried; each user gets an entry of their own."""
+        out = {}
+
+        def call(user, contact):
+            with rapport.Client(run_dir=self.cl.run_dir, user_id=user, timeout=30,
+                                retry_interval=0.3) as c2:
+                out[user] = create(c2, contact=contact, request_id=b"the-same-id")
+        self.cl["logwriter"].signal(signal.SIGSTOP)
+        try:
+            threads = [threading.Thread(target=call, args=("a", "K01"))]
+            threads[0].start()
+            deadline = time.monotonic() + 20
+            while self._pending_writes() == 0 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            threads.append(threading.Thread(target=call, args=("b", "K02")))
+            threads[1].start()
+            while self._refusals("aborted") == 0 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            self.assertGreater(self._refusals("aborted"), 0)
+        finally:
+            self.cl["logwriter"].signal(signal.SIGCONT)
+        for t in threads:
+            t.join(60)
+        self.assertEqual([(out[u].contact_no, out[u].user_id) for u in "ab"],
+                         [("K01", "a"), ("K02", "b")])
+        self.assertEqual(len(self.cl.all_entries()), 2)
 
     def test_deadline_exceeded(self):
         self.cl["interaction"].signal(signal.SIGSTOP)
