@@ -139,6 +139,11 @@ const ProtobufCBinaryData *client_message_request_id(const ProtobufCMessage *msg
     return (const ProtobufCBinaryData *)((const char *)msg + fd->offset);
 }
 
+bool client_refused(client_t *c)
+{
+    return s_monitor_refused(c);
+}
+
 void *client_socket(client_t *c)
 {
     return c->sock;

@@ -54,6 +54,10 @@ rp_err client_send(client_t *c, const ProtobufCMessage *req);
 rp_err client_recv(client_t *c, const ProtobufCMessageDescriptor *reply_desc, int timeout_ms,
                    ProtobufCMessage **ret_reply);
 
+/* Whether a tcp server has refused this client's CURVE key (reads the
+ * handshake monitor's waiting events). */
+bool client_refused(client_t *c);
+
 /* The DEALER socket, for zmq_poll in event loops. */
 void *client_socket(client_t *c);
 
