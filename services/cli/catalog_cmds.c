@@ -109,7 +109,7 @@ static const char *const s_import_columns[] = {
 typedef struct {
     cli_ctx_t *ctx;
     const char *path;
-    client_t *client;
+    bool connected;
     wire_arena_t *arena; /* strings of the current batch */
     Rapport__V1__Contact *contacts;
     Rapport__V1__Contact **ptrs;
@@ -172,9 +172,10 @@ static int s_import_flush(import_t *im)
     req.import_contacts = &ic;
     /* Connected at the first batch: a bad line near the top is reported
      * (exit 2) whether or not the worker runs. */
-    if (!im->client && (rc = cli_connect(im->ctx, CLI_SVC_INTERACTION, &im->client)) != CLI_EXIT_OK)
+    if (!im->connected && (rc = cli_connect(im->ctx, CLI_SVC_INTERACTION)) != CLI_EXIT_OK)
         return rc;
-    rc = cli_call_raw(im->ctx, im->client, CLI_SVC_INTERACTION, &req.base, &reply);
+    im->connected = true;
+    rc = cli_call_raw(im->ctx, CLI_SVC_INTERACTION, &req.base, &reply);
     if (rc != CLI_EXIT_OK)
         return rc;
     refusal = cli_reply_refusal(reply);
@@ -360,7 +361,6 @@ static int s_contact_import(cli_ctx_t *ctx)
         count.count = im.imported;
         rc = cli_output(ctx, &count.base);
     }
-    client_destroy(&im.client);
 out_free:
     wire_arena_destroy(&im.arena);
     free(im.contacts);

@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <zmq.h>
 
 #include "reflect.h"
 #include "wire.h"
@@ -600,6 +599,7 @@ static int s_setup(cli_ctx_t *ctx)
         access(CLI_LOCAL_RUN_DIR, F_OK) != 0 && access(CLI_SYSTEM_RUN_DIR, F_OK) == 0) {
         snprintf(override, sizeof(override), "run_dir=%s", CLI_SYSTEM_RUN_DIR);
         overrides[0] = override;
+        n_overrides = 1;
         if (config_load_all(&ctx->cfg, ctx->config_path, overrides, 1, err, sizeof(err)) != RP_OK) {
             cli_warn("%s", err);
             return CLI_EXIT_USAGE;
@@ -607,10 +607,16 @@ static int s_setup(cli_ctx_t *ctx)
     }
     if (!ctx->timeout_given && ctx->cmd->timeout_ms)
         ctx->timeout_ms = ctx->cmd->timeout_ms;
-    ctx->zctx = zmq_ctx_new();
-    if (!ctx->zctx) {
-        cli_warn("cannot create a ZeroMQ context");
-        return CLI_EXIT_UNREACHABLE;
+    /* librapport reads the same file, environment and overrides. */
+    {
+        const char *settings[2] = {n_overrides ? overrides[0] : NULL, NULL};
+        rapport_options o = {
+            .config_path = ctx->config_path, .settings = settings, .timeout_ms = ctx->timeout_ms};
+        rapport_error e;
+        if (rapport_client_new(&o, &ctx->client, &e) != 0) {
+            cli_warn("%s", e.message);
+            return e.source == RAPPORT_ERR_CONFIG ? CLI_EXIT_USAGE : CLI_EXIT_UNREACHABLE;
+        }
     }
     return CLI_EXIT_OK;
 }
@@ -732,16 +738,13 @@ int cli_main(int argc, char **argv)
     if (ctx.request_id_arg)
         snprintf(ctx.request_id, sizeof(ctx.request_id), "%s", ctx.request_id_arg);
     else
-        client_new_request_id(ctx.request_id);
+        rapport_new_request_id(ctx.request_id);
     cli_request_renumber(&ctx, ctx.req, 0);
 
     rc = s_setup(&ctx);
-    if (rc != CLI_EXIT_OK)
-        goto out_term_zmq;
-    rc = ctx.cmd->run ? ctx.cmd->run(&ctx) : cli_run_generic(&ctx);
-out_term_zmq:
-    if (ctx.zctx)
-        zmq_ctx_term(ctx.zctx);
+    if (rc == CLI_EXIT_OK)
+        rc = ctx.cmd->run ? ctx.cmd->run(&ctx) : cli_run_generic(&ctx);
+    rapport_client_destroy(&ctx.client);
 out_destroy_arena:
     wire_arena_destroy(&ctx.arena);
     return rc;

@@ -20,11 +20,10 @@
 
 #include <protobuf-c/protobuf-c.h>
 
-#include "client.h"
+#include <rapport/client.h>
+
 #include "config.h"
 #include "err.h"
-
-#include "rapport/v1/common.pb-c.h"
 
 /* Exit codes of `rapport`. */
 enum {
@@ -39,12 +38,12 @@ enum {
 #define CLI_BULK_BATCH         10000
 #define CLI_REQUEST_ID_MAX     64
 
-typedef enum {
-    CLI_SVC_INTERACTION,
-    CLI_SVC_SEGMENT,
-    CLI_SVC_LOGWRITER,
-    CLI_SVC_COUNT
-} cli_service_t;
+/* The workers, as librapport names them. */
+typedef rapport_service cli_service_t;
+#define CLI_SVC_INTERACTION RAPPORT_INTERACTION
+#define CLI_SVC_SEGMENT     RAPPORT_SEGMENT
+#define CLI_SVC_LOGWRITER   RAPPORT_LOGWRITER
+#define CLI_SVC_COUNT       RAPPORT_SERVICE_COUNT
 
 /* Values of options and arguments that are no request field; hooks read
  * them from ctx->local[]. Flags hold "1". */
@@ -169,7 +168,7 @@ struct cli_ctx {
     char note[128];
     /* Set up after parsing. */
     config_t cfg;
-    void *zctx;
+    rapport_client *client; /* every call goes through it */
 };
 
 /* Set by SIGINT / SIGTERM; long-running commands stop on it. */
@@ -195,20 +194,6 @@ extern const cli_opt_t cli_confirm_opts[]; /* --dry-run, --yes */
 int cli_confirm(cli_ctx_t *ctx);
 
 /* Run `rapport` with argv; returns the process exit code. */
-/* ---- is a worker there (cli_reach.c) ---- */
-
-typedef enum {
-    CLI_REACH_UNKNOWN, /* something listens, or the probe cannot tell */
-    CLI_REACH_DOWN     /* no socket file, or nobody accepts on it */
-} cli_reach_t;
-
-/* Probe endpoint (ipc:// or tcp://) within about a second, without
- * sending anything a worker would read. */
-cli_reach_t cli_reach_probe(const char *endpoint);
-
-/* "<process> is not running (<endpoint>): start it with ..." into buf. */
-void cli_reach_message(const char *process, const char *endpoint, char *buf, size_t size);
-
 /* ---- the command table as data (cli.c, cli_complete.c) ---- */
 
 /* The command families (each a {0}-terminated array); *ret_n of them. */
@@ -265,13 +250,19 @@ const char *cli_endpoint(const cli_ctx_t *ctx, cli_service_t svc);
 const char *cli_service_process(cli_service_t svc);
 const char *cli_service_name(cli_service_t svc);
 
-/* The request / reply descriptors of a worker. */
-const ProtobufCMessageDescriptor *cli_service_request(cli_service_t svc);
-const ProtobufCMessageDescriptor *cli_service_reply(cli_service_t svc);
+/* Before the first call to a worker: is it running, are the keys right
+ * (rapport_client_probe)? Returns an exit code (the failure reported). */
+int cli_connect(cli_ctx_t *ctx, cli_service_t svc);
 
-/* Connect a client to a worker. Returns an exit code (a message printed on
- * failure); *ret_client is owned by the caller. */
-int cli_connect(cli_ctx_t *ctx, cli_service_t svc, client_t **ret_client);
+/* Report a librapport error that came without a reply (no answer, a
+ * worker not running, bad keys): a message naming the endpoint (and
+ * ctx->note, as cli_report_status does). Returns CLI_EXIT_UNREACHABLE, or
+ * CLI_EXIT_USAGE for a configuration error. */
+int cli_report_error(const cli_ctx_t *ctx, const rapport_error *err);
+
+/* The call options of every request: ctx's timeout, a resend every
+ * timeout/4 with the same request_id, UNAVAILABLE reported at once. */
+void cli_call_opts(const cli_ctx_t *ctx, rapport_call_opts *ret_opts);
 
 /* A new request of worker svc in the arena with the envelope set (the
  * given request_id, ctx's user) and its `command` member created; that
@@ -288,34 +279,28 @@ void cli_request_renumber(cli_ctx_t *ctx, ProtobufCMessage *req, size_t n);
  * --request-id repeats every request idempotently. */
 void cli_request_id_derive(const cli_ctx_t *ctx, size_t n, char *buf, size_t size);
 
-/* Call a worker with ctx's timeout, resending every timeout/4 with the same
- * request_id. Returns CLI_EXIT_OK with *ret_reply (wire_free) when the
- * reply's Status is OK; otherwise prints the refusal or the failure (on
- * stderr, as JSON with --json) and returns CLI_EXIT_REFUSED or
- * CLI_EXIT_UNREACHABLE. `what`, when not NULL, prefixes a refusal message
- * (a CSV line, say). */
-int cli_call(cli_ctx_t *ctx, client_t *c, cli_service_t svc, const ProtobufCMessage *req,
-             const char *what, ProtobufCMessage **ret_reply);
+/* Call a worker (cli_call_opts). Returns CLI_EXIT_OK with *ret_reply
+ * (rapport_reply_free) when the reply's Status is OK; otherwise prints the
+ * refusal or the failure (on stderr, as JSON with --json) and returns
+ * CLI_EXIT_REFUSED or CLI_EXIT_UNREACHABLE. `what`, when not NULL,
+ * prefixes a refusal message (a CSV line, say). */
+int cli_call(cli_ctx_t *ctx, cli_service_t svc, ProtobufCMessage *req, const char *what,
+             ProtobufCMessage **ret_reply);
 
 /* Like cli_call but a refusal is not reported: *ret_reply comes back with
  * whatever Status it has (see cli_reply_refusal). Only an unreachable
  * worker is reported (CLI_EXIT_UNREACHABLE). */
-int cli_call_raw(cli_ctx_t *ctx, client_t *c, cli_service_t svc, const ProtobufCMessage *req,
+int cli_call_raw(cli_ctx_t *ctx, cli_service_t svc, ProtobufCMessage *req,
                  ProtobufCMessage **ret_reply);
 
 /* The Status of a reply when it is an error, else NULL. */
 const ProtobufCMessage *cli_reply_refusal(const ProtobufCMessage *reply);
 
-/* Like cli_call, and while waiting also polls `watch` (a SUB socket, say)
- * and calls on_watch(ctx, watch, arg) whenever it is readable. */
-int cli_call_watch(cli_ctx_t *ctx, client_t *c, cli_service_t svc, const ProtobufCMessage *req,
-                   void *watch, void (*on_watch)(cli_ctx_t *ctx, void *sock, void *arg), void *arg,
+/* Like cli_call, and while waiting also hands the events of `sub` to fn
+ * (a progress display, say). */
+int cli_call_watch(cli_ctx_t *ctx, cli_service_t svc, ProtobufCMessage *req,
+                   rapport_subscriber *sub, rapport_event_fn fn, void *arg,
                    ProtobufCMessage **ret_reply);
-
-/* Report a failed call (no reply) to svc: a message naming the endpoint
- * (and ctx->note, as cli_report_status does); returns
- * CLI_EXIT_UNREACHABLE. */
-int cli_report_unreachable(const cli_ctx_t *ctx, cli_service_t svc, rp_err rc);
 
 /* Report an error Status (a reply's `status`), its message prefixed by
  * `what` when not NULL (also inside the JSON form). A ctx->note follows on

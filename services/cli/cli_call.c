@@ -1,70 +1,44 @@
-/* cli_call: talking to the workers.
+/* cli_call: talking to the workers, through librapport.
  *
- * Which worker has which request and reply type and endpoint, building a
- * request with its envelope, calling with retries under one request_id,
- * and turning what went wrong into the exit codes: a refusal (an error
- * Status) is 1, no answer is 3, each reported once on stderr (as JSON with
+ * Building a request with its envelope, calling it (librapport resends it
+ * under one request_id until the timeout), and turning what went wrong
+ * into the exit codes: a refusal (an error Status) is 1, no answer is 3,
+ * bad keys or config 2, each reported once on stderr (as JSON with
  * --json). */
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "bus.h"
 #include "cli.h"
-#include "clock.h"
 #include "json.h"
 #include "reflect.h"
 #include "wire.h"
 
-#include "rapport/v1/common.pb-c.h"
-#include "rapport/v1/interaction.pb-c.h"
-#include "rapport/v1/logwriter.pb-c.h"
-#include "rapport/v1/segment.pb-c.h"
+/* At most this long between two looks at the sockets of a watched call. */
+#define WATCH_POLL_MS 100
 
 /* ---- workers ---------------------------------------------------------- */
 
-static const struct {
-    const char *name;
-    const char *process;
-    const ProtobufCMessageDescriptor *request;
-    const ProtobufCMessageDescriptor *reply;
-    size_t endpoint_offset;
-} s_services[CLI_SVC_COUNT] = {
-    [CLI_SVC_INTERACTION] = {"interaction", "rapport-interaction",
-                             &rapport__v1__interaction_request__descriptor,
-                             &rapport__v1__interaction_reply__descriptor,
-                             offsetof(config_t, interaction_endpoint)},
-    [CLI_SVC_SEGMENT] = {"segment", "rapport-segment", &rapport__v1__segment_request__descriptor,
-                         &rapport__v1__segment_reply__descriptor,
-                         offsetof(config_t, segment_endpoint)},
-    [CLI_SVC_LOGWRITER] = {"logwriter", "rapport-logwriter", &rapport__v1__log_request__descriptor,
-                           &rapport__v1__log_reply__descriptor,
-                           offsetof(config_t, logwriter_endpoint)},
+static const char *const s_names[CLI_SVC_COUNT] = {
+    [CLI_SVC_INTERACTION] = "interaction",
+    [CLI_SVC_SEGMENT] = "segment",
+    [CLI_SVC_LOGWRITER] = "logwriter",
 };
 
 const char *cli_endpoint(const cli_ctx_t *ctx, cli_service_t svc)
 {
-    return (const char *)&ctx->cfg + s_services[svc].endpoint_offset;
+    return rapport_client_endpoint(ctx->client, svc);
 }
 
 const char *cli_service_process(cli_service_t svc)
 {
-    return s_services[svc].process;
+    return rapport_service_process(svc);
 }
 
 const char *cli_service_name(cli_service_t svc)
 {
-    return s_services[svc].name;
-}
-
-const ProtobufCMessageDescriptor *cli_service_request(cli_service_t svc)
-{
-    return s_services[svc].request;
-}
-
-const ProtobufCMessageDescriptor *cli_service_reply(cli_service_t svc)
-{
-    return s_services[svc].reply;
+    return s_names[svc];
 }
 
 /* ---- requests ----------------------------------------------------------- */
@@ -92,13 +66,13 @@ void cli_request_renumber(cli_ctx_t *ctx, ProtobufCMessage *req, size_t n)
 ProtobufCMessage *cli_request_new(cli_ctx_t *ctx, cli_service_t svc, const char *command,
                                   const char *request_id, ProtobufCMessage **ret_cmd)
 {
-    ProtobufCMessage *req = wire_arena_message(ctx->arena, s_services[svc].request);
+    ProtobufCMessage *req = wire_arena_message(ctx->arena, rapport_service_request(svc));
     const ProtobufCFieldDescriptor *fd = reflect_field(req, command);
 
     /* The tables name only members of the contract: a typo is a bug. */
     if (!fd || fd->type != PROTOBUF_C_TYPE_MESSAGE) {
         fprintf(stderr, "rapport: internal: %s has no command '%s'\n",
-                s_services[svc].request->short_name, command);
+                rapport_service_request(svc)->short_name, command);
         abort();
     }
     *ret_cmd = reflect_submessage(ctx->arena, req, fd);
@@ -119,40 +93,33 @@ void cli_request_id_derive(const cli_ctx_t *ctx, size_t n, char *buf, size_t siz
 
 /* ---- calls -------------------------------------------------------------- */
 
-static void s_report(const cli_ctx_t *ctx, const char *code, const char *message,
-                     const char *field);
+static void s_report(const cli_ctx_t *ctx, int code, const char *message, const char *field);
 
-int cli_connect(cli_ctx_t *ctx, cli_service_t svc, client_t **ret_client)
+int cli_report_error(const cli_ctx_t *ctx, const rapport_error *err)
 {
-    char err[CONFIG_PATH_MAX + 256];
-    const char *ep = cli_endpoint(ctx, svc);
-    rp_err rc;
+    if (err->source == RAPPORT_ERR_CONFIG) {
+        cli_warn("%s", err->message); /* bad keys or config: the user's to fix */
+        return CLI_EXIT_USAGE;
+    }
+    s_report(ctx, err->code, err->message, NULL);
+    return CLI_EXIT_UNREACHABLE;
+}
 
-    if (!*ep) {
-        cli_warn("no endpoint for %s (is the run directory path too long?)",
-                 s_services[svc].process);
-        return CLI_EXIT_UNREACHABLE;
-    }
-    if (cli_reach_probe(ep) == CLI_REACH_DOWN) {
-        cli_reach_message(s_services[svc].process, ep, err, sizeof(err));
-        s_report(ctx, "unavailable", err, NULL);
-        return CLI_EXIT_UNREACHABLE;
-    }
-    rc = client_new(ctx->zctx, ep, &ctx->cfg, ret_client, err, sizeof(err));
-    if (rc != RP_OK) {
-        cli_warn("cannot connect to %s at %s: %s", s_services[svc].process, ep, err);
-        /* Missing or bad CURVE keys are the configuration's fault. */
-        return rc == RP_ECONFIG || rc == RP_EPERM ? CLI_EXIT_USAGE : CLI_EXIT_UNREACHABLE;
-    }
+int cli_connect(cli_ctx_t *ctx, cli_service_t svc)
+{
+    rapport_error err;
+
+    if (rapport_client_probe(ctx->client, svc, &err) != 0)
+        return cli_report_error(ctx, &err);
     return CLI_EXIT_OK;
 }
 
 /* A failure on stderr: one JSON object with --json (ctx->note inside the
  * message), else "rapport: message" and the note on a line of its own. */
-static void s_report(const cli_ctx_t *ctx, const char *code, const char *message, const char *field)
+static void s_report(const cli_ctx_t *ctx, int code, const char *message, const char *field)
 {
     json_writer_t w;
-    char full[1600];
+    char full[1600], name[64];
 
     if (!ctx->json) {
         cli_warn("%s", message);
@@ -164,43 +131,17 @@ static void s_report(const cli_ctx_t *ctx, const char *code, const char *message
         snprintf(full, sizeof(full), "%s (%s)", message, ctx->note);
     else
         snprintf(full, sizeof(full), "%s", message);
+    json_enum_name(&rapport__v1__status_code__descriptor, code, name, sizeof(name));
     json_writer_init(&w, stderr, false);
     json_object_begin(&w);
     json_key(&w, "code");
-    json_string(&w, code);
+    json_string(&w, name);
     json_key(&w, "message");
     json_string(&w, full);
     json_key(&w, "field");
     json_string(&w, field ? field : "");
     json_object_end(&w);
     json_writer_end(&w);
-}
-
-int cli_report_unreachable(const cli_ctx_t *ctx, cli_service_t svc, rp_err rc)
-{
-    char msg[CONFIG_PATH_MAX + 200];
-    const char *code = "unavailable";
-
-    if (rc == RP_ETIMEDOUT) {
-        snprintf(msg, sizeof(msg), "no answer from %s at %s within %d ms", s_services[svc].process,
-                 cli_endpoint(ctx, svc), ctx->timeout_ms);
-        code = "deadline-exceeded";
-    } else if (rc == RP_EUNAUTH) {
-        snprintf(msg, sizeof(msg),
-                 "%s at %s refused this client's CURVE key (is its .pub in the worker's "
-                 "curve_client_keys_dir?)",
-                 s_services[svc].process, cli_endpoint(ctx, svc));
-        code = "unauthenticated";
-    } else if (rc == RP_EABORTED) {
-        snprintf(msg, sizeof(msg), "interrupted while waiting for %s at %s",
-                 s_services[svc].process, cli_endpoint(ctx, svc));
-        code = "cancelled";
-    } else {
-        snprintf(msg, sizeof(msg), "%s at %s: %s", s_services[svc].process, cli_endpoint(ctx, svc),
-                 rp_strerror(rc));
-    }
-    s_report(ctx, code, msg, NULL);
-    return CLI_EXIT_UNREACHABLE;
 }
 
 int cli_report_status(const cli_ctx_t *ctx, const ProtobufCMessage *status, const char *what)
@@ -211,7 +152,7 @@ int cli_report_status(const cli_ctx_t *ctx, const ProtobufCMessage *status, cons
     json_enum_name(&rapport__v1__status_code__descriptor, (int)st->code, code, sizeof(code));
     snprintf(message, sizeof(message), "%s%s%s", what ? what : "", what ? ": " : "",
              st->message && *st->message ? st->message : code);
-    s_report(ctx, code, message, st->field);
+    s_report(ctx, (int)st->code, message, st->field);
     return CLI_EXIT_REFUSED;
 }
 
@@ -230,101 +171,108 @@ const ProtobufCMessage *cli_reply_result(const ProtobufCMessage *reply)
     return reply ? reflect_oneof_message(reply, NULL) : NULL;
 }
 
-/* Wait for the reply to req while polling `watch` too; the same resend
- * schedule as client_call. */
-static rp_err s_call_watch(cli_ctx_t *ctx, client_t *c, cli_service_t svc,
-                           const ProtobufCMessage *req, void *watch,
-                           void (*on_watch)(cli_ctx_t *, void *, void *), void *arg,
-                           ProtobufCMessage **ret_reply)
+void cli_call_opts(const cli_ctx_t *ctx, rapport_call_opts *ret_opts)
 {
-    const ProtobufCBinaryData *rid = client_message_request_id(req);
-    int retry = ctx->timeout_ms / 4 > 0 ? ctx->timeout_ms / 4 : 1;
-    int64_t deadline = clock_mono_ms() + ctx->timeout_ms, next_send = 0;
-    void *socks[2] = {client_socket(c), watch};
+    /* An UNAVAILABLE answer is reported at once: a person waits. */
+    *ret_opts = (rapport_call_opts){
+        .deadline_ms = ctx->timeout_ms,
+        .retry_ms = ctx->timeout_ms / 4 > 0 ? ctx->timeout_ms / 4 : 1,
+        .flags = RAPPORT_CALL_NO_RETRY_UNAVAILABLE,
+    };
+}
 
-    for (;;) {
-        int64_t now = clock_mono_ms(), wait;
-        int ready;
-        rp_err rc;
+/* The outcome of the call cli_call_watch waits for. */
+typedef struct {
+    bool done;
+    ProtobufCMessage *reply;
+    rapport_error err;
+} watch_t;
 
-        if (cli_stop)
-            return RP_EABORTED;
-        if (now >= deadline)
-            return RP_ETIMEDOUT;
-        if (now >= next_send) {
-            rc = client_send(c, req);
-            if (rc != RP_OK && rc != RP_ENOSPC)
-                return rc;
-            next_send = now + retry;
+static void s_watch_done(void *arg, int code, ProtobufCMessage *reply, const rapport_error *err)
+{
+    watch_t *w = arg;
+
+    (void)code;
+    w->done = true;
+    w->reply = reply;
+    w->err = *err;
+}
+
+/* The call, while the subscriber's events go to fn. */
+static void s_call_watch(cli_ctx_t *ctx, cli_service_t svc, ProtobufCMessage *req,
+                         rapport_subscriber *sub, rapport_event_fn fn, void *arg, watch_t *w)
+{
+    rapport_call_opts o;
+    struct pollfd p[2];
+
+    cli_call_opts(ctx, &o);
+    if (rapport_call_async(ctx->client, svc, req, &o, s_watch_done, w, &w->err) != 0) {
+        w->done = true;
+        return;
+    }
+    p[0] = (struct pollfd){.fd = rapport_client_fd(ctx->client), .events = POLLIN};
+    p[1] = (struct pollfd){.fd = rapport_subscriber_fd(sub), .events = POLLIN};
+    while (!w->done) {
+        int t = rapport_client_timeout(ctx->client);
+
+        if (cli_stop) {
+            /* The command ends: the call stays unanswered in the client,
+             * which is not used again. */
+            w->err = (rapport_error){.code = RAPPORT__V1__STATUS_CODE__CANCELLED,
+                                     .source = RAPPORT_ERR_TRANSPORT};
+            snprintf(w->err.message, sizeof(w->err.message),
+                     "interrupted while waiting for %s at %s", cli_service_process(svc),
+                     cli_endpoint(ctx, svc));
+            return;
         }
-        wait = (next_send < deadline ? next_send : deadline) - now;
-        ready = bus_poll(socks, 2, (long)wait);
-        if (ready < 0)
-            continue; /* a signal: cli_stop decides */
-        if (ready & 2)
-            on_watch(ctx, watch, arg);
-        while (ready & 1) {
-            ProtobufCMessage *reply;
-            const ProtobufCBinaryData *got;
-
-            rc = client_recv(c, s_services[svc].reply, 0, &reply);
-            if (rc == RP_ETIMEDOUT)
-                break;
-            if (rc == RP_EPROTO)
-                continue;
-            if (rc != RP_OK)
-                return rc;
-            got = client_message_request_id(reply);
-            if (got && got->len == rid->len && memcmp(got->data, rid->data, rid->len) == 0) {
-                *ret_reply = reply;
-                return RP_OK;
-            }
-            wire_free(reply);
-        }
+        /* The fds are edge-like (ZMQ_FD): look at both sockets each time. */
+        poll(p, 2, t < 0 || t > WATCH_POLL_MS ? WATCH_POLL_MS : t);
+        rapport_subscriber_run(sub, 0, fn, arg, NULL);
+        rapport_client_process(ctx->client);
     }
 }
 
-static int s_call(cli_ctx_t *ctx, client_t *c, cli_service_t svc, const ProtobufCMessage *req,
-                  const char *what, bool report, void *watch,
-                  void (*on_watch)(cli_ctx_t *, void *, void *), void *arg,
+static int s_call(cli_ctx_t *ctx, cli_service_t svc, ProtobufCMessage *req, const char *what,
+                  bool report, rapport_subscriber *sub, rapport_event_fn fn, void *arg,
                   ProtobufCMessage **ret_reply)
 {
-    ProtobufCMessage *reply = NULL;
+    watch_t w = {0};
     const ProtobufCMessage *status;
-    rp_err rc;
 
-    if (watch)
-        rc = s_call_watch(ctx, c, svc, req, watch, on_watch, arg, &reply);
-    else
-        rc = client_call(c, req, s_services[svc].reply, ctx->timeout_ms,
-                         ctx->timeout_ms / 4 > 0 ? ctx->timeout_ms / 4 : 1, &reply);
-    if (rc != RP_OK)
-        return cli_report_unreachable(ctx, svc, rc);
-    status = cli_reply_refusal(reply);
+    if (sub) {
+        s_call_watch(ctx, svc, req, sub, fn, arg, &w);
+    } else {
+        rapport_call_opts o;
+        cli_call_opts(ctx, &o);
+        rapport_call(ctx->client, svc, req, &o, &w.reply, &w.err);
+    }
+    if (!w.reply)
+        return cli_report_error(ctx, &w.err);
+    status = cli_reply_refusal(w.reply);
     if (status && report) {
         int ret = cli_report_status(ctx, status, what);
-        wire_free(reply);
+        rapport_reply_free(w.reply);
         return ret;
     }
-    *ret_reply = reply;
+    *ret_reply = w.reply;
     return CLI_EXIT_OK;
 }
 
-int cli_call(cli_ctx_t *ctx, client_t *c, cli_service_t svc, const ProtobufCMessage *req,
-             const char *what, ProtobufCMessage **ret_reply)
+int cli_call(cli_ctx_t *ctx, cli_service_t svc, ProtobufCMessage *req, const char *what,
+             ProtobufCMessage **ret_reply)
 {
-    return s_call(ctx, c, svc, req, what, true, NULL, NULL, NULL, ret_reply);
+    return s_call(ctx, svc, req, what, true, NULL, NULL, NULL, ret_reply);
 }
 
-int cli_call_raw(cli_ctx_t *ctx, client_t *c, cli_service_t svc, const ProtobufCMessage *req,
+int cli_call_raw(cli_ctx_t *ctx, cli_service_t svc, ProtobufCMessage *req,
                  ProtobufCMessage **ret_reply)
 {
-    return s_call(ctx, c, svc, req, NULL, false, NULL, NULL, NULL, ret_reply);
+    return s_call(ctx, svc, req, NULL, false, NULL, NULL, NULL, ret_reply);
 }
 
-int cli_call_watch(cli_ctx_t *ctx, client_t *c, cli_service_t svc, const ProtobufCMessage *req,
-                   void *watch, void (*on_watch)(cli_ctx_t *ctx, void *sock, void *arg), void *arg,
+int cli_call_watch(cli_ctx_t *ctx, cli_service_t svc, ProtobufCMessage *req,
+                   rapport_subscriber *sub, rapport_event_fn fn, void *arg,
                    ProtobufCMessage **ret_reply)
 {
-    return s_call(ctx, c, svc, req, NULL, true, watch, on_watch, arg, ret_reply);
+    return s_call(ctx, svc, req, NULL, true, sub, fn, arg, ret_reply);
 }

@@ -30,7 +30,6 @@ const cli_opt_t cli_confirm_opts[] = {
 typedef struct {
     cli_ctx_t *ctx;
     const cli_confirm_t *spec;
-    client_t *client;
     size_t count;
     const ProtobufCMessage *shown[SHOW_MAX];
     size_t n_shown;
@@ -104,7 +103,7 @@ static int s_get(look_t *lk, size_t n, uint64_t each)
         if (fd && fd->type == PROTOBUF_C_TYPE_UINT64)
             *(uint64_t *)(void *)((char *)cmd + fd->offset) = each;
     }
-    rc = cli_call_raw(lk->ctx, lk->client, lk->spec->service, req, &reply);
+    rc = cli_call_raw(lk->ctx, lk->spec->service, req, &reply);
     if (rc != CLI_EXIT_OK)
         return rc;
     if (!cli_reply_refusal(reply) && cli_reply_result(reply))
@@ -130,7 +129,7 @@ static int s_list(look_t *lk)
         reflect_set_path(lk->ctx->arena, cmd, "after", num, NULL, 0);
         snprintf(num, sizeof(num), "%d", PAGE_SIZE);
         reflect_set_path(lk->ctx->arena, cmd, "limit", num, NULL, 0);
-        rc = cli_call(lk->ctx, lk->client, lk->spec->service, req, NULL, &reply);
+        rc = cli_call(lk->ctx, lk->spec->service, req, NULL, &reply);
         if (rc != CLI_EXIT_OK)
             return rc;
         res = cli_reply_result(reply);
@@ -148,7 +147,7 @@ static int s_look(look_t *lk)
 {
     const void *nos;
     size_t n;
-    int rc = cli_connect(lk->ctx, lk->spec->service, &lk->client);
+    int rc = cli_connect(lk->ctx, lk->spec->service);
 
     if (rc != CLI_EXIT_OK)
         return rc;
@@ -241,6 +240,5 @@ int cli_confirm(cli_ctx_t *ctx)
     }
     for (size_t i = 0; i < lk.n_replies; i++)
         wire_free(lk.replies[i]);
-    client_destroy(&lk.client);
     return rc;
 }

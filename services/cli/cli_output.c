@@ -109,7 +109,7 @@ int cli_output(cli_ctx_t *ctx, const ProtobufCMessage *result)
 
 /* --all: follow next_after page by page, printing as pages arrive (a JSON
  * document with the repeated field streamed, or one table). */
-static int s_run_pages(cli_ctx_t *ctx, client_t *c)
+static int s_run_pages(cli_ctx_t *ctx)
 {
     const cli_cmd_t *cmd = ctx->cmd;
     const cli_service_t svc = cmd->service;
@@ -129,7 +129,7 @@ static int s_run_pages(cli_ctx_t *ctx, client_t *c)
 
         if (page > 1)
             cli_request_renumber(ctx, ctx->req, page);
-        rc = cli_call(ctx, c, svc, ctx->req, NULL, &reply);
+        rc = cli_call(ctx, svc, ctx->req, NULL, &reply);
         if (rc != CLI_EXIT_OK)
             break;
         result = cli_reply_result(reply);
@@ -190,26 +190,21 @@ static int s_run_pages(cli_ctx_t *ctx, client_t *c)
 
 int cli_run_generic(cli_ctx_t *ctx)
 {
-    client_t *c = NULL;
     ProtobufCMessage *reply = NULL;
     int rc = cli_confirm(ctx);
 
     if (rc == CLI_CONFIRM_DONE)
         return CLI_EXIT_OK;
     if (rc == CLI_EXIT_OK)
-        rc = cli_connect(ctx, ctx->cmd->service, &c);
+        rc = cli_connect(ctx, ctx->cmd->service);
     if (rc != CLI_EXIT_OK)
         return rc;
-    if (ctx->local[CLI_LOCAL_ALL]) {
-        rc = s_run_pages(ctx, c);
-        goto out_destroy_client;
-    }
-    rc = cli_call(ctx, c, ctx->cmd->service, ctx->req, NULL, &reply);
+    if (ctx->local[CLI_LOCAL_ALL])
+        return s_run_pages(ctx);
+    rc = cli_call(ctx, ctx->cmd->service, ctx->req, NULL, &reply);
     if (rc != CLI_EXIT_OK)
-        goto out_destroy_client;
+        return rc;
     rc = cli_output(ctx, cli_reply_result(reply));
     wire_free(reply);
-out_destroy_client:
-    client_destroy(&c);
     return rc;
 }

@@ -1,20 +1,17 @@
-/* event_cmds: `rapport events`, the log writer's event stream.
+/* event_cmds: `rapport events`, the log writer's event stream, through
+ * librapport's subscriber.
  *
- * History comes from the durable event log (ReadEvents pages from --from
- * until an empty page). With --follow the command subscribes to the PUB
- * socket *before* reading the history, so nothing published meanwhile is
- * lost; then it prints live events, dropping those already printed (by
- * seq) and filling any gap in the seqs with ReadEvents. Polling the log
- * when the socket has been quiet for a while also recovers events a slow
- * subscriber dropped. segment.log.progress events are not durable (seq 0)
- * and only a live subscriber sees them. */
+ * History comes from the durable event log (the subscriber's first run
+ * reads it from --from up to the newest seq). With --follow the subscriber
+ * goes on with live events, each printed once and in order (it fills any
+ * gap in the seqs from the log). segment.log.progress events are not
+ * durable (seq 0) and only a live subscriber sees them. */
 #include <inttypes.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "bus.h"
 #include "cli.h"
 #include "clock.h"
 #include "json.h"
@@ -23,9 +20,8 @@
 #include "rapport/v1/common.pb-c.h"
 #include "rapport/v1/logwriter.pb-c.h"
 
-#define EVENTS_PAGE       1000
-#define EVENTS_QUIET_MS   5000
 #define EVENTS_SUMMARY_SZ 512
+#define EVENTS_WAKE_MS    500 /* how often a follower looks at cli_stop */
 
 static const cli_opt_t s_event_opts[] = {
     {.name = "--from", .path = "from_seq"},
@@ -37,14 +33,7 @@ static const cli_opt_t s_event_opts[] = {
 
 typedef struct {
     cli_ctx_t *ctx;
-    client_t *client;
-    Rapport__V1__ReadEvents *read; /* the request's command, reused per page */
     bool follow;
-    const char *prefix;
-    uint64_t next_seq; /* the next durable seq not printed yet */
-    uint64_t last_seq; /* the newest durable seq the writer reported */
-    size_t page_no;
-    bool warned_retention;
     bool write_failed; /* stdout failed: stop rather than lose events silently */
     json_writer_t doc; /* --json without --follow: the one document */
 } events_t;
@@ -154,11 +143,6 @@ static void s_summary(const Rapport__V1__Event *e, char *buf, size_t size)
 
 /* ---- printing ----------------------------------------------------------------- */
 
-static bool s_wanted(const events_t *ev, const Rapport__V1__Event *e)
-{
-    return !ev->prefix || strncmp(e->type, ev->prefix, strlen(ev->prefix)) == 0;
-}
-
 /* Following into a stdout that fails would print into the void forever:
  * stop instead, and let the exit code tell. */
 static void s_write_failed(events_t *ev)
@@ -167,13 +151,14 @@ static void s_write_failed(events_t *ev)
     cli_stop = 1;
 }
 
-static void s_print(events_t *ev, const Rapport__V1__Event *e)
+/* The subscriber's callback: one event, printed. */
+static int s_print(void *arg, const Rapport__V1__Event *e)
 {
-    if (!s_wanted(ev, e))
-        return;
+    events_t *ev = arg;
+
     if (ev->ctx->json && !ev->follow) {
         json_message(&ev->doc, &e->base);
-        return;
+        return 0;
     }
     if (ev->ctx->json) {
         json_writer_t w;
@@ -181,89 +166,17 @@ static void s_print(events_t *ev, const Rapport__V1__Event *e)
         json_message(&w, &e->base);
         if (json_writer_end(&w) != 0)
             s_write_failed(ev);
-        return;
-    }
-    {
+    } else {
         char summary[EVENTS_SUMMARY_SZ];
         s_summary(e, summary, sizeof(summary));
         printf("%" PRIu64 " %s %s\n", e->seq, e->type, summary);
         if (ev->follow && (fflush(stdout) != 0 || ferror(stdout)))
             s_write_failed(ev);
     }
-}
-
-/* ---- the durable log -------------------------------------------------------------- */
-
-/* Print durable events from next_seq until the writer has no more. */
-static int s_catch_up(events_t *ev)
-{
-    for (;;) {
-        ProtobufCMessage *reply;
-        const Rapport__V1__LogReply *lr;
-        const Rapport__V1__EventBatch *b;
-        int rc;
-
-        ev->read->from_seq = ev->next_seq;
-        ev->read->max = EVENTS_PAGE;
-        cli_request_renumber(ev->ctx, ev->ctx->req, ++ev->page_no);
-        rc = cli_call(ev->ctx, ev->client, CLI_SVC_LOGWRITER, ev->ctx->req, NULL, &reply);
-        if (rc != CLI_EXIT_OK)
-            return rc;
-        lr = (const Rapport__V1__LogReply *)(const void *)reply;
-        if (lr->result_case != RAPPORT__V1__LOG_REPLY__RESULT_EVENTS) {
-            wire_free(reply);
-            cli_warn("rapport-logwriter answered ReadEvents without events");
-            return CLI_EXIT_REFUSED;
-        }
-        b = lr->events;
-        if (b->first_seq > ev->next_seq && !ev->warned_retention) {
-            cli_warn("events before %" PRIu64 " are no longer kept", b->first_seq);
-            ev->warned_retention = true;
-        }
-        for (size_t i = 0; i < b->n_events; i++) {
-            const Rapport__V1__Event *e = b->events[i];
-            if (e->seq < ev->next_seq)
-                continue;
-            s_print(ev, e);
-            ev->next_seq = e->seq + 1;
-        }
-        ev->last_seq = b->last_seq;
-        if (b->n_events == 0 || (!ev->prefix && ev->next_seq > b->last_seq)) {
-            /* Everything up to last_seq has been scanned. */
-            if (b->last_seq + 1 > ev->next_seq)
-                ev->next_seq = b->last_seq + 1;
-            wire_free(reply);
-            return CLI_EXIT_OK;
-        }
-        wire_free(reply);
-        if (cli_stop)
-            return CLI_EXIT_OK;
-    }
+    return cli_stop ? 1 : 0;
 }
 
 /* ---- following -------------------------------------------------------------------- */
-
-/* --follow without --from or --from-start: only what happens from now on.
- * One ReadEvents of one event tells the newest seq; the subscription is
- * already open, so nothing after it is missed. */
-static int s_start_now(events_t *ev)
-{
-    ProtobufCMessage *reply;
-    const Rapport__V1__LogReply *lr;
-    int rc;
-
-    ev->read->from_seq = 1;
-    ev->read->max = 1;
-    cli_request_renumber(ev->ctx, ev->ctx->req, ++ev->page_no);
-    rc = cli_call(ev->ctx, ev->client, CLI_SVC_LOGWRITER, ev->ctx->req, NULL, &reply);
-    if (rc != CLI_EXIT_OK)
-        return rc;
-    lr = (const Rapport__V1__LogReply *)(const void *)reply;
-    if (lr->result_case == RAPPORT__V1__LOG_REPLY__RESULT_EVENTS)
-        ev->next_seq = lr->events->last_seq + 1;
-    wire_free(reply);
-    return CLI_EXIT_OK;
-}
 
 static void s_on_signal(int sig)
 {
@@ -282,96 +195,54 @@ static void s_signals_install(void)
     sigaction(SIGTERM, &sa, NULL);
 }
 
-/* One live event from the SUB socket. */
-static void s_live(events_t *ev, const Rapport__V1__Event *e)
+/* One run of the subscriber; DATA_LOSS (events no longer kept) is a
+ * warning, anything else but a signal is reported. */
+static int s_run(events_t *ev, rapport_subscriber *sub, int timeout_ms)
 {
-    if (e->seq == 0) {
-        s_print(ev, e); /* progress: not durable, shown live only */
-        return;
-    }
-    if (e->seq < ev->next_seq)
-        return; /* printed already */
-    if (e->seq > ev->next_seq) {
-        /* A gap: the log has everything up to this one. */
-        if (s_catch_up(ev) != CLI_EXIT_OK)
-            return;
-        if (e->seq < ev->next_seq)
-            return;
-    }
-    s_print(ev, e);
-    ev->next_seq = e->seq + 1;
-}
+    rapport_error e;
+    int code = rapport_subscriber_run(sub, timeout_ms, s_print, ev, &e);
 
-static int s_follow(events_t *ev, void *sub)
-{
-    int64_t quiet_since = clock_mono_ms();
-
-    while (!cli_stop) {
-        int ready = bus_poll(&sub, 1, EVENTS_QUIET_MS);
-        char topic[128];
-        zmq_msg_t body;
-
-        if (ready < 0)
-            continue;
-        if (ready == 0 || clock_mono_ms() - quiet_since >= EVENTS_QUIET_MS) {
-            /* Quiet for a while: anything the socket dropped is in the log. */
-            s_catch_up(ev);
-            quiet_since = clock_mono_ms();
-            if (ready == 0)
-                continue;
-        }
-        while (!cli_stop && bus_recv(sub, &body, topic, sizeof(topic)) == RP_OK) {
-            ProtobufCMessage *msg = NULL;
-            wire_error_t werr;
-
-            if (wire_decode(&rapport__v1__event__descriptor, zmq_msg_data(&body),
-                            zmq_msg_size(&body), (size_t)ev->ctx->cfg.max_msg_size, 0, &msg,
-                            &werr) == RP_OK) {
-                s_live(ev, (const Rapport__V1__Event *)(const void *)msg);
-                wire_free(msg);
-            }
-            zmq_msg_close(&body);
-            quiet_since = clock_mono_ms();
-        }
-    }
+    if (code == RAPPORT__V1__STATUS_CODE__DATA_LOSS)
+        cli_warn("%s", e.message);
+    else if (code == RAPPORT__V1__STATUS_CODE__CANCELLED && cli_stop)
+        return CLI_EXIT_OK;
+    else if (code != 0)
+        return e.source == RAPPORT_ERR_SERVER ? (cli_warn("%s", e.message), CLI_EXIT_REFUSED)
+                                              : cli_report_error(ev->ctx, &e);
     return CLI_EXIT_OK;
 }
 
 static int s_events(cli_ctx_t *ctx)
 {
-    events_t ev = {
-        .ctx = ctx,
-        .read = (Rapport__V1__ReadEvents *)(void *)ctx->cmd_msg,
-        .follow = ctx->local[CLI_LOCAL_FOLLOW] != NULL,
-    };
-    void *sub = NULL;
-    char err[512];
+    const Rapport__V1__ReadEvents *read = (const Rapport__V1__ReadEvents *)(void *)ctx->cmd_msg;
+    events_t ev = {.ctx = ctx, .follow = ctx->local[CLI_LOCAL_FOLLOW] != NULL};
+    const char *prefix = read->type_prefix && *read->type_prefix ? read->type_prefix : NULL;
+    uint64_t from = read->from_seq ? read->from_seq : 1;
+    rapport_subscriber *sub;
+    rapport_error e;
     int rc;
 
-    ev.prefix = ev.read->type_prefix && *ev.read->type_prefix ? ev.read->type_prefix : NULL;
-    ev.next_seq = ev.read->from_seq ? ev.read->from_seq : 1;
-    rc = cli_connect(ctx, CLI_SVC_LOGWRITER, &ev.client);
+    rc = cli_connect(ctx, CLI_SVC_LOGWRITER);
     if (rc != CLI_EXIT_OK)
         return rc;
+    /* --follow without --from or --from-start: from now on. */
+    if (ev.follow && !read->from_seq && !ctx->local[CLI_LOCAL_FROM_START])
+        from = 0;
+    if (rapport_subscriber_new(ctx->client, from, prefix, ev.follow ? RAPPORT_SUB_PROGRESS : 0,
+                               &sub, &e) != 0) {
+        cli_warn("%s", e.message);
+        return CLI_EXIT_UNREACHABLE;
+    }
     if (ev.follow) {
-        if (bus_socket_connect(ctx->zctx, BUS_SUB, ctx->cfg.events_endpoint, &ctx->cfg, &sub, err,
-                               sizeof(err)) != RP_OK) {
-            cli_warn("cannot subscribe to %s: %s", ctx->cfg.events_endpoint, err);
-            rc = CLI_EXIT_UNREACHABLE;
-            goto out_destroy_client;
-        }
         s_signals_install();
-        rc = ev.read->from_seq || ctx->local[CLI_LOCAL_FROM_START] ? CLI_EXIT_OK : s_start_now(&ev);
-        if (rc == CLI_EXIT_OK)
-            rc = s_catch_up(&ev);
-        if (rc == CLI_EXIT_OK)
-            rc = s_follow(&ev, sub);
+        while (rc == CLI_EXIT_OK && !cli_stop)
+            rc = s_run(&ev, sub, EVENTS_WAKE_MS);
         if (ev.write_failed) {
             cli_warn("write error on stdout");
             rc = CLI_EXIT_REFUSED;
         }
-        zmq_close(sub);
-        goto out_destroy_client;
+        rapport_subscriber_destroy(&sub);
+        return rc;
     }
     if (ctx->json) {
         json_writer_init(&ev.doc, stdout, true);
@@ -379,12 +250,13 @@ static int s_events(cli_ctx_t *ctx)
         json_key(&ev.doc, "events");
         json_array_begin(&ev.doc);
     }
-    rc = s_catch_up(&ev);
+    /* The history: the first run reads the log up to the newest seq. */
+    rc = s_run(&ev, sub, 0);
     if (ctx->json) {
         /* Close the document even after an error: stdout stays valid JSON. */
         json_array_end(&ev.doc);
         json_key(&ev.doc, "last_seq");
-        json_uint(&ev.doc, ev.last_seq);
+        json_uint(&ev.doc, rapport_subscriber_next_seq(sub) - 1);
         json_object_end(&ev.doc);
         if (json_writer_end(&ev.doc) != 0 && rc == CLI_EXIT_OK) {
             cli_warn("write error on stdout");
@@ -393,8 +265,7 @@ static int s_events(cli_ctx_t *ctx)
     } else if (rc == CLI_EXIT_OK) {
         rc = cli_stdout_status();
     }
-out_destroy_client:
-    client_destroy(&ev.client);
+    rapport_subscriber_destroy(&sub);
     return rc;
 }
 

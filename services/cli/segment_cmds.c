@@ -13,7 +13,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "bus.h"
 #include "cli.h"
 #include "clock.h"
 #include "reflect.h"
@@ -200,7 +199,6 @@ static int s_segment_add(cli_ctx_t *ctx)
     Rapport__V1__AddedContacts sum = RAPPORT__V1__ADDED_CONTACTS__INIT;
     char **list = NULL, *filebuf = NULL;
     size_t n = 0, cap = 0, sent = 0, batch_no = 0;
-    client_t *c = NULL;
     int rc = CLI_EXIT_OK;
 
     /* The arguments first, then the file. */
@@ -226,7 +224,7 @@ static int s_segment_add(cli_ctx_t *ctx)
         rc = cli_usage_error(ctx, "name contacts, a --file, --company or --salesperson");
         goto out_free;
     }
-    rc = cli_connect(ctx, CLI_SVC_SEGMENT, &c);
+    rc = cli_connect(ctx, CLI_SVC_SEGMENT);
     if (rc != CLI_EXIT_OK)
         goto out_free;
     /* One request, or several with derived request ids; the company and
@@ -243,7 +241,7 @@ static int s_segment_add(cli_ctx_t *ctx)
         if (sent)
             snprintf(ctx->note, sizeof(ctx->note),
                      "the first %zu contacts were sent before the error", sent);
-        rc = cli_call(ctx, c, CLI_SVC_SEGMENT, ctx->req, NULL, &reply);
+        rc = cli_call(ctx, CLI_SVC_SEGMENT, ctx->req, NULL, &reply);
         if (rc != CLI_EXIT_OK)
             break;
         sr = (const Rapport__V1__SegmentReply *)(const void *)reply;
@@ -261,7 +259,6 @@ static int s_segment_add(cli_ctx_t *ctx)
     s_add_progress(sent, n, true);
     if (rc == CLI_EXIT_OK)
         rc = cli_output(ctx, &sum.base);
-    client_destroy(&c);
 out_free:
     free(list);
     free(filebuf);
@@ -304,28 +301,15 @@ static void s_progress_draw(progress_t *p, uint64_t done, uint64_t total)
     p->drawn = true;
 }
 
-/* Drain the SUB socket; draw the progress of our segment. */
-static void s_on_progress(cli_ctx_t *ctx, void *sub, void *arg)
+/* A segment.log.progress event: draw it when it is our segment's. */
+static int s_on_progress(void *arg, const Rapport__V1__Event *ev)
 {
     progress_t *p = arg;
-    char topic[64];
-    zmq_msg_t body;
 
-    while (bus_recv(sub, &body, topic, sizeof(topic)) == RP_OK) {
-        ProtobufCMessage *msg = NULL;
-        wire_error_t werr;
-
-        if (strcmp(topic, "segment.log.progress") == 0 &&
-            wire_decode(&rapport__v1__event__descriptor, zmq_msg_data(&body), zmq_msg_size(&body),
-                        (size_t)ctx->cfg.max_msg_size, 0, &msg, &werr) == RP_OK) {
-            const Rapport__V1__Event *ev = (const Rapport__V1__Event *)(const void *)msg;
-            if (ev->body_case == RAPPORT__V1__EVENT__BODY_PROGRESS &&
-                strcasecmp(ev->progress->segment_no, p->segment_no) == 0)
-                s_progress_draw(p, ev->progress->done, ev->progress->total);
-            wire_free(msg);
-        }
-        zmq_msg_close(&body);
-    }
+    if (ev->body_case == RAPPORT__V1__EVENT__BODY_PROGRESS &&
+        strcasecmp(ev->progress->segment_no, p->segment_no) == 0)
+        s_progress_draw(p, ev->progress->done, ev->progress->total);
+    return 0;
 }
 
 static int s_segment_log(cli_ctx_t *ctx)
@@ -333,23 +317,19 @@ static int s_segment_log(cli_ctx_t *ctx)
     const Rapport__V1__LogSegment *ls = (const Rapport__V1__LogSegment *)(void *)ctx->cmd_msg;
     progress_t progress = {.segment_no = ls->segment_no};
     ProtobufCMessage *reply = NULL;
-    void *sub = NULL;
-    client_t *c = NULL;
-    char err[512];
+    rapport_subscriber *sub = NULL;
     int rc;
 
-    rc = cli_connect(ctx, CLI_SVC_SEGMENT, &c);
+    rc = cli_connect(ctx, CLI_SVC_SEGMENT);
     if (rc != CLI_EXIT_OK)
         return rc;
+    /* Without a subscription, no progress bar; the log itself goes on. */
     if (cli_stderr_is_tty() && ctx->cfg.events_endpoint[0] &&
-        bus_socket_connect(ctx->zctx, BUS_SUB, ctx->cfg.events_endpoint, &ctx->cfg, &sub, err,
-                           sizeof(err)) != RP_OK)
-        sub = NULL; /* no progress bar then; the log itself goes on */
-    if (sub)
-        rc = cli_call_watch(ctx, c, CLI_SVC_SEGMENT, ctx->req, sub, s_on_progress, &progress,
-                            &reply);
+        rapport_subscriber_new(ctx->client, 0, "segment.log.progress", RAPPORT_SUB_PROGRESS, &sub,
+                               NULL) == 0)
+        rc = cli_call_watch(ctx, CLI_SVC_SEGMENT, ctx->req, sub, s_on_progress, &progress, &reply);
     else
-        rc = cli_call(ctx, c, CLI_SVC_SEGMENT, ctx->req, NULL, &reply);
+        rc = cli_call(ctx, CLI_SVC_SEGMENT, ctx->req, NULL, &reply);
     if (progress.drawn) {
         fputs("\r\033[K", stderr);
         fflush(stderr);
@@ -358,9 +338,7 @@ static int s_segment_log(cli_ctx_t *ctx)
         rc = cli_output(ctx, cli_reply_result(reply));
         wire_free(reply);
     }
-    if (sub)
-        zmq_close(sub);
-    client_destroy(&c);
+    rapport_subscriber_destroy(&sub);
     return rc;
 }
 

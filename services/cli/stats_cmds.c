@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "bus.h"
+#include <poll.h>
 #include "clock.h"
 #include "cli.h"
 #include "human.h"
@@ -33,89 +33,59 @@ static const cli_service_t s_workers[] = {CLI_SVC_INTERACTION, CLI_SVC_SEGMENT, 
 
 typedef struct {
     cli_service_t svc;
-    client_t *client;
     ProtobufCMessage *req;
     ProtobufCMessage *reply;
-    rp_err rc;
+    bool sent, done;
     bool down;                       /* not running: no request sent */
     char why[CONFIG_PATH_MAX + 300]; /* what went wrong, for people */
 } stats_call_t;
 
-/* Send every request, resend every timeout/4, collect replies until all
- * came or the time is up. */
-static void s_collect(cli_ctx_t *ctx, stats_call_t *calls, size_t n)
+static void s_done(void *arg, int code, ProtobufCMessage *reply, const rapport_error *err)
 {
-    int retry = ctx->timeout_ms / 4 > 0 ? ctx->timeout_ms / 4 : 1;
-    int64_t deadline = clock_mono_ms() + ctx->timeout_ms, next_send = 0;
+    stats_call_t *sc = arg;
 
-    for (;;) {
-        void *socks[N_WORKERS];
-        size_t idx[N_WORKERS], k = 0;
-        int64_t now = clock_mono_ms(), wait;
-        int ready;
-
-        for (size_t i = 0; i < n; i++)
-            if (calls[i].client && !calls[i].reply)
-                idx[k] = i, socks[k++] = client_socket(calls[i].client);
-        if (k == 0 || now >= deadline)
-            break;
-        if (now >= next_send) {
-            for (size_t j = 0; j < k; j++)
-                client_send(calls[idx[j]].client, calls[idx[j]].req);
-            next_send = now + retry;
-        }
-        wait = (next_send < deadline ? next_send : deadline) - now;
-        ready = bus_poll(socks, k, (long)wait);
-        if (ready <= 0)
-            continue;
-        for (size_t j = 0; j < k; j++) {
-            stats_call_t *sc = &calls[idx[j]];
-            const ProtobufCBinaryData *want = client_message_request_id(sc->req), *got;
-            ProtobufCMessage *reply;
-
-            if (!(ready & (1 << j)))
-                continue;
-            while (!sc->reply &&
-                   client_recv(sc->client, cli_service_reply(sc->svc), 0, &reply) == RP_OK) {
-                got = client_message_request_id(reply);
-                if (got && got->len == want->len && memcmp(got->data, want->data, got->len) == 0)
-                    sc->reply = reply;
-                else
-                    wire_free(reply);
-            }
-        }
-    }
-    for (size_t i = 0; i < n; i++)
-        if (calls[i].client && !calls[i].reply)
-            calls[i].rc = RP_ETIMEDOUT;
+    (void)code;
+    sc->done = true;
+    sc->reply = reply;
+    if (!reply)
+        snprintf(sc->why, sizeof(sc->why), "%s", err->message);
 }
 
 /* Ask every worker for its stats at once; a worker that is not running
- * (cli_reach) is marked down without waiting for it. */
+ * (rapport_client_probe) is marked down without waiting for it. */
 static void s_gather(cli_ctx_t *ctx, stats_call_t *calls)
 {
+    rapport_call_opts o;
+    size_t pending = 0;
+    int fd = rapport_client_fd(ctx->client);
+
     memset(calls, 0, sizeof(*calls) * N_WORKERS);
+    cli_call_opts(ctx, &o);
     for (size_t i = 0; i < N_WORKERS; i++) {
-        char id[CLI_REQUEST_ID_MAX + 1], err[CONFIG_PATH_MAX + 200];
+        char id[CLI_REQUEST_ID_MAX + 1];
         ProtobufCMessage *cmd;
-        const char *ep = cli_endpoint(ctx, s_workers[i]);
+        rapport_error e;
 
         calls[i].svc = s_workers[i];
         cli_request_id_derive(ctx, i + 1, id, sizeof(id));
         calls[i].req = cli_request_new(ctx, s_workers[i], "stats", id, &cmd);
-        if (cli_reach_probe(ep) == CLI_REACH_DOWN) {
-            calls[i].down = true;
-            calls[i].rc = RP_EUNAVAIL;
-            cli_reach_message(cli_service_process(s_workers[i]), ep, calls[i].why,
-                              sizeof(calls[i].why));
+        if (rapport_client_probe(ctx->client, s_workers[i], &e) != 0 ||
+            rapport_call_async(ctx->client, s_workers[i], calls[i].req, &o, s_done, &calls[i],
+                               &e) != 0) {
+            calls[i].down = e.code == RAPPORT__V1__STATUS_CODE__UNAVAILABLE;
+            snprintf(calls[i].why, sizeof(calls[i].why), "%s", e.message);
             continue;
         }
-        if (client_new(ctx->zctx, ep, &ctx->cfg, &calls[i].client, err, sizeof(err)) != RP_OK) {
-            calls[i].rc = RP_EUNAVAIL;
-            snprintf(calls[i].why, sizeof(calls[i].why), "%s", err);
-        }
+        calls[i].sent = true;
+        pending++;
     }
-    s_collect(ctx, calls, N_WORKERS);
+    while (pending && rapport_client_pending(ctx->client) > 0) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int t = rapport_client_timeout(ctx->client);
+
+        poll(&p, 1, t < 0 || t > 100 ? 100 : t);
+        rapport_client_process(ctx->client);
+    }
 }
 
 static int s_stats(cli_ctx_t *ctx)
@@ -140,7 +110,7 @@ static int s_stats(cli_ctx_t *ctx)
                 cli_warn("warning: %s", sc->why);
             else
                 cli_warn("warning: no stats from %s at %s (%s)", cli_service_process(sc->svc),
-                         cli_endpoint(ctx, sc->svc), rp_strerror(sc->rc ? sc->rc : RP_EUNAVAIL));
+                         cli_endpoint(ctx, sc->svc), sc->why);
             continue;
         }
         refusal = cli_reply_refusal(sc->reply);
@@ -187,10 +157,8 @@ static int s_stats(cli_ctx_t *ctx)
             rc = CLI_EXIT_REFUSED;
         }
     }
-    for (size_t i = 0; i < N_WORKERS; i++) {
+    for (size_t i = 0; i < N_WORKERS; i++)
         wire_free(calls[i].reply);
-        client_destroy(&calls[i].client);
-    }
     return rc;
 }
 
@@ -294,10 +262,8 @@ static int s_status(cli_ctx_t *ctx)
     } else {
         rc = cli_stdout_status();
     }
-    for (size_t i = 0; i < N_WORKERS; i++) {
+    for (size_t i = 0; i < N_WORKERS; i++)
         wire_free(calls[i].reply);
-        client_destroy(&calls[i].client);
-    }
     return rc == CLI_EXIT_OK && !all_up ? CLI_EXIT_UNREACHABLE : rc;
 }
 
