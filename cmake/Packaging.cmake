@@ -1,9 +1,11 @@
 # Packaging: where the system files go, and the Debian package.
 #
-# `cpack -G DEB` makes two packages: `rapport` (component rapport) and
-# `python3-rapport` (component python: the Python package of python/, into
-# Debian's /usr/lib/python3/dist-packages). `cmake --install` (prefix /usr
-# by default) installs both. The rapport package holds the
+# `cpack -G DEB` makes four packages: `rapport` (component rapport),
+# `librapport1` and `librapport-dev` (components librapport and dev: the C
+# client library of lib/, see below) and `python3-rapport` (component
+# python: the Python package of python/, into Debian's
+# /usr/lib/python3/dist-packages). `cmake --install` (prefix /usr by
+# default) installs them all. The rapport package holds the
 # binaries (services/*/CMakeLists.txt), the .proto files (proto/), and from
 # here: the systemd units, the tmpfiles.d and sysusers.d files, the example
 # config, /etc/rapport/rapport.conf (a Debian conffile: the example with
@@ -59,10 +61,41 @@ else()
 endif()
 
 # ---- cpack -G DEB ------------------------------------------------------------
+#
+# As Debian splits daemons with a client library: rapport (the workers, the
+# command, the units: component rapport), librapport1 (the shared library:
+# component librapport), librapport-dev (header, generated message headers,
+# rapport.pc, librapport(3): component dev), and python3-rapport.
 
 set(CPACK_GENERATOR DEB)
 set(CPACK_DEB_COMPONENT_INSTALL ON)
-set(CPACK_COMPONENTS_ALL rapport python)
+set(CPACK_COMPONENTS_ALL rapport librapport dev python)
+set(CPACK_DEBIAN_ENABLE_COMPONENT_DEPENDS ON)
+set(CPACK_COMPONENT_RAPPORT_DEPENDS librapport)
+set(CPACK_COMPONENT_DEV_DEPENDS librapport)
+set(CPACK_DEBIAN_RAPPORT_PACKAGE_NAME rapport)
+set(CPACK_DEBIAN_LIBRAPPORT_PACKAGE_NAME librapport1)
+set(CPACK_DEBIAN_DEV_PACKAGE_NAME librapport-dev)
+set(CPACK_DEBIAN_LIBRAPPORT_PACKAGE_SECTION libs)
+set(CPACK_DEBIAN_DEV_PACKAGE_SECTION libdevel)
+# The first line of every package's description is
+# CPACK_PACKAGE_DESCRIPTION_SUMMARY (CPackDeb's rule); the rest says which
+# part of rapport the package holds.
+string(CONCAT CPACK_DEBIAN_LIBRAPPORT_DESCRIPTION
+       "This package holds librapport, the C client library of the workers.\n"
+       "librapport calls the rapport workers (interactions, segments, the\n"
+       "interaction log) over ZeroMQ, resending under one request id until a\n"
+       "deadline, and follows their event stream exactly once (librapport(3)).")
+string(CONCAT CPACK_DEBIAN_DEV_DESCRIPTION
+       "This package holds the development files of librapport, the C client\n"
+       "library of the workers: the header <rapport/client.h>, the message headers generated from the\n"
+       ".proto files, rapport.pc (pkg-config) and the man page librapport(3).")
+# The header includes <protobuf-c/protobuf-c.h>; rapport.pc requires it.
+set(CPACK_DEBIAN_DEV_PACKAGE_DEPENDS "libprotobuf-c-dev")
+# /usr/bin/rapport needs librapport.so.1 from its sibling package.
+set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS_PRIVATE_DIRS ${CMAKE_BINARY_DIR}/lib)
+set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS ON)
+set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS_POLICY ">=")
 set(CPACK_PACKAGE_NAME rapport)
 set(CPACK_DEBIAN_RAPPORT_PACKAGE_NAME rapport)
 set(CPACK_PACKAGE_VENDOR "rapport")
@@ -90,17 +123,19 @@ set(CPACK_DEBIAN_PACKAGE_HOMEPAGE "https://localhost/rapport")
 find_program(RAPPORT_DPKG_SHLIBDEPS dpkg-shlibdeps)
 if(RAPPORT_DPKG_SHLIBDEPS)
   set(CPACK_DEBIAN_RAPPORT_PACKAGE_SHLIBDEPS ON)
+  set(CPACK_DEBIAN_LIBRAPPORT_PACKAGE_SHLIBDEPS ON)
 else()
   set(CPACK_DEBIAN_RAPPORT_PACKAGE_DEPENDS "libc6, libzmq5, libprotobuf-c1, liblmdb0, libnats3.4")
   if(SYSTEMD_FOUND)
     string(APPEND CPACK_DEBIAN_RAPPORT_PACKAGE_DEPENDS ", libsystemd0")
   endif()
+  set(CPACK_DEBIAN_LIBRAPPORT_PACKAGE_DEPENDS "libc6, libzmq5, libprotobuf-c1")
 endif()
 set(CPACK_DEBIAN_RAPPORT_PACKAGE_RECOMMENDS "systemd")
 set(CPACK_DEBIAN_RAPPORT_PACKAGE_SUGGESTS
     "lmdb-utils, prometheus-node-exporter, nats-server, python3-rapport")
 # Maintainer scripts (user, tmpfiles, daemon-reload; no automatic start)
-# and the conffile list.
+# and the conffile list, of the rapport package only.
 set(CPACK_DEBIAN_RAPPORT_PACKAGE_CONTROL_EXTRA
     ${_deploy}/debian/postinst ${_deploy}/debian/prerm ${_deploy}/debian/postrm
     ${_deploy}/debian/conffiles)

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # The Debian packages, installed for real: cpack -G DEB from the build dir
-# (rapport and python3-rapport), dpkg -i into this machine, every file where it belongs, systemd-analyze
-# verify on the installed units (no output), the man page, the installed
-# commands, the rapport user and /run/rapport; then dpkg --purge and the
-# removal of the user this test caused, so the machine is left as before.
-# python3-rapport: the Python package in Debian's path, talking to the
-# installed workers with the installed configuration.
+# (rapport, librapport1, librapport-dev, python3-rapport), dpkg -i into
+# this machine, every file where it belongs, systemd-analyze verify on the
+# installed units (no output), the man pages, the installed commands, the
+# rapport user and /run/rapport, a librapport example built with
+# `pkg-config --cflags --libs rapport` alone and run against the installed
+# workers; then dpkg --purge and the removal of the user this test caused,
+# so the machine is left as before. python3-rapport: the Python package in
+# Debian's path, talking to the installed workers with the installed
+# configuration.
 #
 # CI runs it as root on a throwaway Debian 12 machine. Not as root it skips
 # (exit 0). It refuses to run where a rapport package or an
@@ -20,11 +23,12 @@ if [ "$(id -u)" -ne 0 ]; then
   echo "SKIP: package_test installs a .deb with dpkg -i and needs root"
   exit 0
 fi
-for tool in cpack dpkg dpkg-deb dpkg-query systemd-analyze man zcat; do
+for tool in cpack dpkg dpkg-deb dpkg-query systemd-analyze man zcat pkg-config cc; do
   command -v "$tool" >/dev/null || { echo "FAIL: $tool not found (deploy/deps.sh installs it)"; exit 1; }
 done
-for p in rapport python3-rapport; do
-  if dpkg-query -W -f='${Status}' $p 2>/dev/null | grep -q "installed"; then
+packages=(python3-rapport librapport-dev rapport librapport1) # in the order of their removal
+for p in "${packages[@]}"; do
+  if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "installed"; then
     echo "FAIL: a $p package is installed on this machine; this test installs and purges"
     echo "      its own build: run it where there is none (dpkg --purge $p)"
     exit 1
@@ -47,9 +51,9 @@ cleanup() {
   local p
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  for p in python3-rapport rapport; do
-    if dpkg-query -W -f='${Status}' $p 2>/dev/null | grep -q "installed\|config-files"; then
-      dpkg --purge $p >/dev/null 2>&1 || echo "WARNING: dpkg --purge $p failed"
+  for p in "${packages[@]}"; do
+    if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "installed\|config-files"; then
+      dpkg --purge "$p" >/dev/null 2>&1 || echo "WARNING: dpkg --purge $p failed"
     fi
   done
   # Debian keeps system users on purge; this test made it, this test removes it.
@@ -79,15 +83,21 @@ if ! (cd "$tmp" && cpack --config "$build/CPackConfig.cmake" -G DEB -B "$tmp/pkg
 fi
 deb=$(ls "$tmp"/pkg/rapport_*.deb)
 pydeb=$(ls "$tmp"/pkg/python3-rapport_*_all.deb)
-echo "built $(basename "$deb") $(basename "$pydeb")"
+libdeb=$(ls "$tmp"/pkg/librapport1_*.deb)
+devdeb=$(ls "$tmp"/pkg/librapport-dev_*.deb)
+echo "built $(basename "$deb") $(basename "$libdeb") $(basename "$devdeb") $(basename "$pydeb")"
 pydepends=$(dpkg-deb -f "$pydeb" Depends)
 for dep in python3-zmq python3-protobuf; do
   grep -q "$dep" <<<"$pydepends" || fail "python3-rapport's Depends lacks $dep"
 done
 depends=$(dpkg-deb -f "$deb" Depends)
 echo "Depends: $depends"
-for lib in libzmq5 libprotobuf-c1 liblmdb0; do
+for lib in libzmq5 libprotobuf-c1 liblmdb0 librapport1; do
   grep -q "$lib" <<<"$depends" || fail "Depends lacks $lib"
+done
+grep -q "libzmq5" <<<"$(dpkg-deb -f "$libdeb" Depends)" || fail "librapport1 does not depend on libzmq5"
+for dep in librapport1 libprotobuf-c-dev; do
+  grep -q "$dep" <<<"$(dpkg-deb -f "$devdeb" Depends)" || fail "librapport-dev does not depend on $dep"
 done
 if grep -q "^SYSTEMD_FOUND:INTERNAL=1" "$build/CMakeCache.txt"; then
   grep -q libsystemd0 <<<"$depends" || fail "Depends lacks libsystemd0"
@@ -96,7 +106,7 @@ dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles | grep -qx /etc/rapport/rap
   fail "/etc/rapport/rapport.conf is not a conffile"
 
 echo "== dpkg -i"
-DEBIAN_FRONTEND=noninteractive dpkg -i "$deb" "$pydeb" >"$tmp/dpkg.log" 2>&1 ||
+DEBIAN_FRONTEND=noninteractive dpkg -i "$libdeb" "$deb" "$devdeb" "$pydeb" >"$tmp/dpkg.log" 2>&1 ||
   { cat "$tmp/dpkg.log"; echo "FAIL: dpkg -i"; exit 1; }
 
 echo "== files"
@@ -126,6 +136,24 @@ done
 bash -c 'source /usr/share/bash-completion/completions/rapport; COMP_WORDS=(rapport segment l);
   COMP_CWORD=2; _rapport; echo "${COMPREPLY[*]}"' | grep -qx "line lines list log" ||
   fail "the bash completion does not complete 'rapport segment l'"
+multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || gcc -print-multiarch)
+listed=$(dpkg -L librapport1)
+for f in "/usr/lib/$multiarch/librapport.so.1"; do
+  grep -qx "$f" <<<"$listed" || fail "dpkg -L librapport1 does not list $f"
+  [ -e "$f" ] || fail "$f is not installed"
+done
+listed=$(dpkg -L librapport-dev)
+for f in /usr/include/rapport/client.h /usr/include/rapport/client_calls.h \
+  /usr/include/rapport/v1/common.pb-c.h /usr/include/rapport/v1/logwriter.pb-c.h \
+  "/usr/lib/$multiarch/librapport.so" "/usr/lib/$multiarch/pkgconfig/rapport.pc" \
+  /usr/share/man/man3/librapport.3.gz; do
+  grep -qx "$f" <<<"$listed" || fail "dpkg -L librapport-dev does not list $f"
+  [ -e "$f" ] || fail "$f is not installed"
+done
+objdump -p "/usr/lib/$multiarch/librapport.so.1" | grep -q "SONAME *librapport.so.1" ||
+  fail "librapport.so.1 has no soname librapport.so.1"
+ldd /usr/bin/rapport | grep -Eq "librapport.so.1 => (/usr)?/lib/$multiarch/librapport.so.1" ||
+  fail "/usr/bin/rapport does not use the installed librapport.so.1"
 cmp -s "$src/deploy/systemd/rapport.tmpfiles" /usr/lib/tmpfiles.d/rapport.conf ||
   fail "tmpfiles.d/rapport.conf differs from deploy/systemd/rapport.tmpfiles"
 cmp -s "$src/deploy/systemd/rapport.sysusers" /usr/lib/sysusers.d/rapport.conf ||
@@ -153,6 +181,19 @@ for want in "backup DIR" "restore DIR" "EXIT STATUS" "/etc/rapport/rapport.conf"
 done
 [ "$(man -w rapport 2>/dev/null)" = /usr/share/man/man1/rapport.1.gz ] ||
   fail "man -w rapport does not find the installed page"
+page=$(MANWIDTH=100 man 3 librapport 2>"$tmp/man.err") || fail "man 3 librapport failed"
+for want in "THREAD SAFETY" "rapport_client_new" "pkg-config"; do
+  grep -q -- "$want" <<<"$page" || fail "librapport(3) lacks '$want'"
+done
+
+echo "== an example built with pkg-config alone"
+# Only what the packages installed: no source tree include or library path.
+flags=$(pkg-config --cflags --libs rapport) || fail "pkg-config --cflags --libs rapport"
+for ex in csv_interactions segment_subscriber; do
+  # shellcheck disable=SC2086
+  cc -std=c11 -Wall -Wextra -Werror -o "$tmp/$ex" "$src/examples/c/$ex.c" $flags \
+    >"$tmp/cc.log" 2>&1 || fail "cc $ex.c \$(pkg-config --cflags --libs rapport): $(cat "$tmp/cc.log")"
+done
 
 echo "== installed commands"
 help=$(/usr/bin/rapport --help) || fail "/usr/bin/rapport --help exited non-zero"
@@ -190,6 +231,12 @@ for _ in $(seq 100); do
 done
 [ "$ok" = 1 ] || fail "rapport status (default config) does not reach the installed workers: $(cat "$tmp"/*.log)"
 [ -S /run/rapport/logwriter.sock ] || fail "no socket /run/rapport/logwriter.sock"
+# The example built against the packages, on the installed workers: a
+# line naming an unknown contact comes back refused, with its field.
+printf 'NOBODY,CALL,hello\n' >"$tmp/calls.csv"
+out=$(env -u RAPPORT_CONFIG "$tmp/csv_interactions" "$tmp/calls.csv" 2>&1) && rc=0 || rc=$?
+[ "$rc" = 1 ] && grep -q "^line 1: .* - field create_interaction" <<<"$out" ||
+  fail "the installed example against the installed workers: exit $rc: $out"
 # Whole output first: grep -q would stop reading early and, with pipefail,
 # the writer's EPIPE would fail the pipeline.
 prom=$(env -u RAPPORT_CONFIG /usr/bin/rapport --timeout 2000 stats --prometheus) ||
@@ -229,16 +276,18 @@ for f in data.mdb worker.lock; do
 done
 
 echo "== dpkg --purge"
-dpkg --purge python3-rapport rapport >"$tmp/purge.log" 2>&1 ||
-  { cat "$tmp/purge.log"; fail "dpkg --purge"; }
+dpkg --purge "${packages[@]}" >"$tmp/purge.log" 2>&1 || { cat "$tmp/purge.log"; fail "dpkg --purge"; }
 [ -e /usr/lib/python3/dist-packages/rapport ] && fail "the Python package is still there"
 
 for f in /usr/bin/rapport /lib/systemd/system/rapport.target /etc/rapport /usr/share/rapport \
-  /usr/share/doc/rapport /usr/share/man/man1/rapport.1.gz /usr/lib/tmpfiles.d/rapport.conf; do
+  /usr/share/doc/rapport /usr/share/man/man1/rapport.1.gz /usr/lib/tmpfiles.d/rapport.conf \
+  /usr/include/rapport "/usr/lib/$multiarch/librapport.so.1" /usr/share/man/man3/librapport.3.gz; do
   [ -e "$f" ] && fail "$f is still there after the purge"
 done
 [ "$run_before" = 0 ] && [ -e /run/rapport ] && fail "/run/rapport is still there after the purge"
-dpkg-query -W rapport >/dev/null 2>&1 && fail "dpkg still knows rapport"
+for p in "${packages[@]}"; do
+  dpkg-query -W "$p" >/dev/null 2>&1 && fail "dpkg still knows $p"
+done
 
 [ "$status" = 0 ] && echo "package test passed"
 exit $status
