@@ -543,6 +543,18 @@ RAPPORT_EXPORT int rapport_client_timeout(rapport_client *c)
 {
     int64_t now = clock_mono_ms(), first = INT64_MAX;
 
+    /* ZMQ_FD signals changes, not readiness: a reply that came while the
+     * socket was busy sending leaves the fd quiet. Waiting replies make
+     * the timeout 0. */
+    for (int s = 0; s < RAPPORT_SERVICE_COUNT && c->n_calls; s++) {
+        int events = 0;
+        size_t len = sizeof(events);
+        if (c->conn[s] &&
+            zmq_getsockopt(client_socket(c->conn[s]), ZMQ_EVENTS, &events, &len) == 0 &&
+            (events & ZMQ_POLLIN))
+            return 0;
+    }
+
     for (size_t i = 0; i < c->n_calls; i++) {
         int64_t t = c->calls[i].next_send < c->calls[i].deadline ? c->calls[i].next_send
                                                                  : c->calls[i].deadline;

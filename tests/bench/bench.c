@@ -13,7 +13,9 @@
  *       encoded, put with MDB_APPEND into a bare env in one synced
  *       transaction.
  *   S2  CreateInteraction from 1, 8, 32 concurrent clients, durable acks;
- *       baseline: the writer with group_commit=false.
+ *       baseline: the writer with group_commit=false. The same load again
+ *       through librapport (asynchronous typed calls), right after the raw
+ *       client path on the same workers: within 5% of its rate.
  *   S3  adding 1M contacts to a segment, 10k per request (the add phase of
  *       S1's largest size); baseline: raw LMDB puts of the same lines.
  *   S4  one contact's newest 50 entries out of a 10M-entry log, built
@@ -33,6 +35,8 @@
 #include <unistd.h>
 
 #include <lmdb.h>
+#include <poll.h>
+#include <rapport/client.h>
 #include <zmq.h>
 
 #include "bench.h"
@@ -120,6 +124,7 @@ static struct {
     s1_point_t s1[MAX_POINTS];
     size_t n_s1;
     s2_point_t s2[MAX_POINTS], s2_base[MAX_POINTS];
+    s2_point_t s2_lib[MAX_POINTS]; /* the same as s2, through librapport */
     size_t n_s2;
     uint64_t s2_acked[2], s2_entries[2];
     struct {
@@ -1285,6 +1290,7 @@ typedef struct {
     double *lat; /* seconds */
     size_t n_lat, cap;
     uint64_t ok, errors, acked;
+    size_t in_flight; /* librapport client */
     char err[320];
 } s2_client_t;
 
@@ -1387,9 +1393,99 @@ out:
     return NULL;
 }
 
-/* n clients for `seconds` (a tenth of it, at least 0.2 s, warms up). */
+/* The same client through librapport: asynchronous typed calls, `depth`
+ * in flight, driven by poll() on the client's fd; no resends within the
+ * 60 s deadline, as above. */
+typedef struct {
+    s2_client_t *c;
+    double sent;
+    bool used;
+} s2_lib_slot_t;
+
+static void s2_lib_done(void *arg, int code, ProtobufCMessage *reply, const rapport_error *err)
+{
+    s2_lib_slot_t *slot = arg;
+    s2_client_t *c = slot->c;
+    double now = bench_now();
+
+    slot->used = false;
+    c->in_flight--;
+    if (code != 0) {
+        c->errors++;
+        if (!c->err[0])
+            snprintf(c->err, sizeof(c->err), "%.300s", err->message);
+    } else {
+        c->acked++;
+        if (slot->sent >= c->warm && now <= c->end) {
+            c->ok++;
+            s2_record(c, now - slot->sent);
+        }
+    }
+    rapport_reply_free(reply);
+}
+
+static void *s2_lib_client_main(void *arg)
+{
+    s2_client_t *c = arg;
+    char ep[CONFIG_PATH_MAX + 32], contact[NO_LEN];
+    const char *settings[] = {ep, NULL};
+    rapport_options opts = {
+        .config_path = "", .settings = settings, .user_id = "bench", .zmq_context = c->cl->zctx};
+    rapport_call_opts call = {.deadline_ms = 60000, .retry_ms = 60000};
+    Rapport__V1__CreateInteraction ci = RAPPORT__V1__CREATE_INTERACTION__INIT;
+    Rapport__V1__InteractionFields f = RAPPORT__V1__INTERACTION_FIELDS__INIT;
+    s2_lib_slot_t slot[16];
+    rapport_client *cli = NULL;
+    rapport_error err;
+    size_t seq = c->id;
+    int fd;
+
+    snprintf(ep, sizeof(ep), "interaction_endpoint=%s", c->cl->cfg.interaction_endpoint);
+    if (rapport_client_new(&opts, &cli, &err) != 0) {
+        snprintf(c->err, sizeof(c->err), "connect: %.300s", err.message);
+        return NULL;
+    }
+    for (size_t k = 0; k < 16; k++)
+        slot[k] = (s2_lib_slot_t){.c = c};
+    f.contact_no = contact;
+    f.interaction_template_code = wire_str("CALL");
+    f.subject = wire_str("Benchmark call");
+    ci.origin = RAPPORT__V1__ORIGIN__ORIGIN_CONTACT;
+    ci.fields = &f;
+    fd = rapport_client_fd(cli);
+    s_gate_wait(c->go);
+    for (;;) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+
+        while (bench_now() < c->end && c->in_flight < c->depth) {
+            size_t k = 0;
+            while (slot[k].used)
+                k++;
+            s_contact_no(contact, 'B', (seq * 7919u) % c->n_contacts);
+            seq += 64;
+            slot[k].sent = bench_now();
+            if (rapport_interaction_create_interaction_async(cli, &ci, &call, s2_lib_done, &slot[k],
+                                                             &err) != 0) {
+                snprintf(c->err, sizeof(c->err), "send: %.300s", err.message);
+                goto out;
+            }
+            slot[k].used = true;
+            c->in_flight++;
+        }
+        if (c->in_flight == 0)
+            break;
+        poll(&p, 1, rapport_client_timeout(cli));
+        rapport_client_process(cli);
+    }
+out:
+    rapport_client_destroy(&cli);
+    return NULL;
+}
+
+/* n clients for `seconds` (a tenth of it, at least 0.2 s, warms up), on
+ * the raw client path or (lib) through librapport. */
 static int s_s2_run(bench_cluster_t *cl, unsigned n, unsigned depth, double seconds,
-                    size_t n_contacts, s2_point_t *pt, uint64_t *acked)
+                    size_t n_contacts, bool lib, s2_point_t *pt, uint64_t *acked)
 {
     s2_client_t *cs = calloc(n, sizeof(*cs));
     pthread_t *th = calloc(n, sizeof(*th));
@@ -1409,7 +1505,7 @@ static int s_s2_run(bench_cluster_t *cl, unsigned n, unsigned depth, double seco
         cs[i].depth = depth;
         cs[i].n_contacts = n_contacts;
         cs[i].go = &go;
-        if (pthread_create(&th[i], NULL, s2_client_main, &cs[i]) != 0)
+        if (pthread_create(&th[i], NULL, lib ? s2_lib_client_main : s2_client_main, &cs[i]) != 0)
             break;
         started++;
     }
@@ -1490,17 +1586,21 @@ static int s_s2(const opts_t *o, void *zctx)
     }
     for (size_t i = 0; i < o->n_s2; i++) {
         unsigned n = o->s2_clients[i];
-        if (s_s2_run(&cl[1], n, o->s2_depth, o->s2_seconds, n_contacts, &R.s2_base[i],
+        if (s_s2_run(&cl[1], n, o->s2_depth, o->s2_seconds, n_contacts, false, &R.s2_base[i],
                      &R.s2_acked[1]) < 0)
             goto out;
-        if (s_s2_run(&cl[0], n, o->s2_depth, o->s2_seconds, n_contacts, &R.s2[i], &R.s2_acked[0]) <
-            0)
+        if (s_s2_run(&cl[0], n, o->s2_depth, o->s2_seconds, n_contacts, false, &R.s2[i],
+                     &R.s2_acked[0]) < 0)
+            goto out;
+        /* Through librapport, right after the raw client on the same workers. */
+        if (s_s2_run(&cl[0], n, o->s2_depth, o->s2_seconds, n_contacts, true, &R.s2_lib[i],
+                     &R.s2_acked[0]) < 0)
             goto out;
         R.n_s2 = i + 1;
         s_note("%3u clients: %8.0f/s p50 %.2f p99 %.2f p999 %.2f ms | group_commit=false "
-               "%8.0f/s p99 %.2f ms",
+               "%8.0f/s p99 %.2f ms | librapport %8.0f/s p99 %.2f ms",
                n, R.s2[i].rate, R.s2[i].p50 * 1e3, R.s2[i].p99 * 1e3, R.s2[i].p999 * 1e3,
-               R.s2_base[i].rate, R.s2_base[i].p99 * 1e3);
+               R.s2_base[i].rate, R.s2_base[i].p99 * 1e3, R.s2_lib[i].rate, R.s2_lib[i].p99 * 1e3);
     }
     /* Every ack is an entry: the writers must hold exactly as many. */
     for (int m = 0; m < 2; m++) {
@@ -1940,6 +2040,25 @@ static void s_rows_s2(void)
                  b->p999 * 1e3);
         bench_row("S2", m, fig, base, NULL, "p99 <= 10 ms", p->p99 <= 0.010 ? MET_YES : MET_NO);
     }
+    /* The client library against the raw client path, same workers, same run. */
+    for (size_t i = 0; i < R.n_s2; i++) {
+        const s2_point_t *p = &R.s2_lib[i], *b = &R.s2[i];
+        char m[96], fig[64], base[64], ratio[32], x[32], y[32];
+        double r = p->rate / b->rate;
+        snprintf(m, sizeof(m), "CreateInteraction via librapport, %u client%s: rate", p->clients,
+                 p->clients == 1 ? "" : "s");
+        snprintf(fig, sizeof(fig), "%s/s", s_thousands(x, sizeof(x), p->rate));
+        snprintf(base, sizeof(base), "%s/s (raw)", s_thousands(y, sizeof(y), b->rate));
+        snprintf(ratio, sizeof(ratio), "%.3fx", r);
+        bench_row("S2", m, fig, base, ratio, ">= 0.95x the raw client",
+                  r >= 0.95 ? MET_YES : MET_NO);
+        snprintf(m, sizeof(m), "CreateInteraction via librapport, %u client%s: p50 / p99",
+                 p->clients, p->clients == 1 ? "" : "s");
+        snprintf(fig, sizeof(fig), "%.2f / %.2f ms", p->p50 * 1e3, p->p99 * 1e3);
+        snprintf(base, sizeof(base), "%.2f / %.2f ms (raw)", b->p50 * 1e3, b->p99 * 1e3);
+        snprintf(ratio, sizeof(ratio), "%.3fx", p->p99 / b->p99);
+        bench_row("S2", m, fig, base, ratio, NULL, MET_NA);
+    }
 }
 
 static void s_rows_s3(void)
@@ -2146,6 +2265,7 @@ static int s_write_json(const opts_t *o, int argc, char **argv, double total_s)
     bench_json_object(&j, "S2");
     s_json_s2(&j, "group_commit", R.s2, R.n_s2);
     s_json_s2(&j, "baseline_no_group_commit", R.s2_base, R.n_s2);
+    s_json_s2(&j, "librapport", R.s2_lib, R.n_s2);
     bench_json_int(&j, "entries_written", R.s2_entries[0]);
     bench_json_int(&j, "baseline_entries_written", R.s2_entries[1]);
     bench_json_end(&j);

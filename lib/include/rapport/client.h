@@ -177,7 +177,10 @@ int rapport_call_async(rapport_client *c, rapport_service svc, ProtobufCMessage 
 int rapport_client_fd(rapport_client *c);
 
 /* Milliseconds until a call is due for a resend or its deadline (-1: none
- * pending): the timeout of the application's poll. */
+ * pending), 0 when replies are waiting already: the timeout of the
+ * application's poll, to ask right before each poll (the fd, like ZeroMQ's
+ * own, may stay quiet for replies that came while the client was
+ * sending). */
 int rapport_client_timeout(rapport_client *c);
 
 /* Read the waiting replies, resend what is due, end what is past its
