@@ -456,6 +456,17 @@ static void s_finish(rapport_client *c, size_t i, int code, ProtobufCMessage *re
     call.done(call.arg, code, reply, e);
 }
 
+/* A refusal that may go away when the same request is sent again: a
+ * worker's own peer did not answer (UNAVAILABLE), a queue was full
+ * (RESOURCE_EXHAUSTED), or the same request_id is still on its way to the
+ * log writer (ABORTED on request_id: its outcome is not known yet). */
+static bool s_retryable(int code, const char *field)
+{
+    return code == RAPPORT__V1__STATUS_CODE__UNAVAILABLE ||
+           code == RAPPORT__V1__STATUS_CODE__RESOURCE_EXHAUSTED ||
+           (code == RAPPORT__V1__STATUS_CODE__ABORTED && strcmp(field, "request_id") == 0);
+}
+
 static void s_on_reply(rapport_client *c, rapport_service svc, ProtobufCMessage *reply)
 {
     const ProtobufCBinaryData *id = client_message_request_id(reply);
@@ -468,10 +479,9 @@ static void s_on_reply(rapport_client *c, rapport_service svc, ProtobufCMessage 
         return;
     }
     code = rapport_reply_error(reply, &e);
-    if (code == RAPPORT__V1__STATUS_CODE__UNAVAILABLE &&
-        !(call->flags & RAPPORT_CALL_NO_RETRY_UNAVAILABLE) &&
+    if (s_retryable(code, e.field) && !(call->flags & RAPPORT_CALL_NO_RETRY) &&
         clock_mono_ms() + call->retry_ms < call->deadline) {
-        /* The worker's own peer did not answer: ask again, same id. */
+        /* May go away: ask again, same id, until the deadline. */
         wire_free(call->held);
         call->held = reply;
         call->next_send = clock_mono_ms() + call->retry_ms;

@@ -261,7 +261,7 @@ int cli_connect(cli_ctx_t *ctx, cli_service_t svc);
 int cli_report_error(const cli_ctx_t *ctx, const rapport_error *err);
 
 /* The call options of every request: ctx's timeout, a resend every
- * timeout/4 with the same request_id, UNAVAILABLE reported at once. */
+ * timeout/4 with the same request_id, retryable refusals reported at once. */
 void cli_call_opts(const cli_ctx_t *ctx, rapport_call_opts *ret_opts);
 
 /* A new request of worker svc in the arena with the envelope set (the

@@ -173,11 +173,11 @@ const ProtobufCMessage *cli_reply_result(const ProtobufCMessage *reply)
 
 void cli_call_opts(const cli_ctx_t *ctx, rapport_call_opts *ret_opts)
 {
-    /* An UNAVAILABLE answer is reported at once: a person waits. */
+    /* A retryable refusal (UNAVAILABLE, ...) is reported at once: a person waits. */
     *ret_opts = (rapport_call_opts){
         .deadline_ms = ctx->timeout_ms,
         .retry_ms = ctx->timeout_ms / 4 > 0 ? ctx->timeout_ms / 4 : 1,
-        .flags = RAPPORT_CALL_NO_RETRY_UNAVAILABLE,
+        .flags = RAPPORT_CALL_NO_RETRY,
     };
 }
 

@@ -6,7 +6,8 @@
 - the one error type: code, message and field of a refusal;
 - asynchronous calls in flight at once, driven by poll() on the client's fd;
 - a worker killed and restarted mid-call: the call completes exactly once,
-  through its resends with the same request_id;
+  through its resends with the same request_id; UNAVAILABLE (the writer down)
+  retried under the same id until the writer is back;
 - a deadline exceeded (a stopped worker);
 - a subscriber behind its high-water mark recovers every event, in order;
 - a subscriber killed and restarted from its saved seq sees every event once;
@@ -146,6 +147,36 @@ class TestCalls(ClusterTest):
                                        % c.DEADLINE_EXCEEDED), out)
         self.assertIn("within 500 ms", out)
         self.assertGreaterEqual(took, 0.5)
+
+
+class TestRetryableRefusal(unittest.TestCase):
+    """The interaction worker answers UNAVAILABLE while the writer is down (after
+    its own 1 s timeout): the call sends the same request again until the writer
+    is back, and the interaction is recorded once."""
+
+    def setUp(self):
+        self.cl = Cluster(env={"RAPPORT_REQUEST_TIMEOUT_MS": "1000"})
+        seed(self.cl)
+
+    def tearDown(self):
+        self.cl.close()
+
+    def test_unavailable_is_retried_until_the_writer_is_back(self):
+        self.cl["logwriter"].stop()
+        p = subprocess.Popen(WRAPPER + [TOOL, "create", "while-the-writer-is-down", "P1", "CALL",
+                                        str(int(30000 * TIME_SCALE)), "500"],
+                             stdout=subprocess.PIPE, env=tool_env(self.cl))
+        try:
+            time.sleep(2.5)  # at least one UNAVAILABLE answer meanwhile
+            self.assertIsNone(p.poll())
+            self.cl["logwriter"].start()
+            out, _ = p.communicate(timeout=60 * TIME_SCALE)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        self.assertEqual(p.returncode, 0, out)
+        self.assertEqual([e.entry_no for e in self.cl.all_entries()], [int(out.split()[1])])
 
 
 class TestSubscriber(unittest.TestCase):

@@ -99,9 +99,11 @@ typedef struct rapport_call_opts {
     unsigned flags;         /* RAPPORT_CALL_* */
 } rapport_call_opts;
 
-/* An UNAVAILABLE reply (a worker's own peer did not answer) ends the call
- * instead of being retried until the deadline. */
-#define RAPPORT_CALL_NO_RETRY_UNAVAILABLE (1u << 0)
+/* A retryable refusal ends the call instead of being resent until the
+ * deadline: UNAVAILABLE (a worker's own peer did not answer),
+ * RESOURCE_EXHAUSTED (a queue was full), ABORTED on field request_id (the
+ * same request_id still on its way to the log writer). */
+#define RAPPORT_CALL_NO_RETRY (1u << 0)
 
 typedef struct rapport_client rapport_client;
 
