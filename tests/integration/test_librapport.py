@@ -48,6 +48,21 @@ def tool(cl, *args, env=None, timeout=60, check=True):
     return p.returncode, out
 
 
+def tool_while(cl, args, during, env=None):
+    """Start rapport-libtest, call during(process) while it runs (what it
+    returns goes to the tool's stdin), then wait: (exit code, stdout)."""
+    p = subprocess.Popen(WRAPPER + [TOOL] + [str(a) for a in args], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, env=env or tool_env(cl))
+    try:
+        data = during(p)
+        out, _ = p.communicate(data, timeout=60 * TIME_SCALE)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    return p.returncode, out.decode()
+
+
 def seed(cl, contacts=("P1",)):
     ok = lambda **kw: cl.ok("interaction", ia.InteractionRequest(**kw))  # noqa: E731
     ok(put_group=ia.InteractionGroup(code="G1", description="Calls"))
@@ -108,24 +123,21 @@ class TestCalls(ClusterTest):
     def test_worker_restart_mid_call_completes_exactly_once(self):
         seed(self.cl)
         rid = "restart-mid-call-1"
-        self.cl["interaction"].signal(signal.SIGSTOP)
-        p = subprocess.Popen(WRAPPER + [TOOL, "create", rid, "P1", "CALL",
-                                        str(int(30000 * TIME_SCALE)), "300"],
-                             stdout=subprocess.PIPE, env=tool_env(self.cl))
-        try:
+        ix = self.cl["interaction"]
+
+        def restart(p):
             # The request is sent to a worker that does not answer; then the
             # worker dies and comes back: only a resend can reach it.
             time.sleep(1.0)
-            self.cl["interaction"].signal(signal.SIGCONT)
-            self.cl["interaction"].kill()
-            self.cl["interaction"].start()
-            out, _ = p.communicate(timeout=60 * TIME_SCALE)
-        finally:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-        self.assertEqual(p.returncode, 0, out)
-        entry_no = int(out.decode().split()[1])
+            ix.signal(signal.SIGCONT)
+            ix.kill()
+            ix.start()
+
+        ix.signal(signal.SIGSTOP)
+        rc, out = tool_while(self.cl, ["create", rid, "P1", "CALL", int(30000 * TIME_SCALE), 300],
+                             restart)
+        self.assertEqual(rc, 0, out)
+        entry_no = int(out.split()[1])
         entries = self.cl.all_entries()
         self.assertEqual([e.entry_no for e in entries], [entry_no])
         # The same request_id again: the first execution's answer, nothing new.
@@ -162,20 +174,15 @@ class TestRetryableRefusal(unittest.TestCase):
         self.cl.close()
 
     def test_unavailable_is_retried_until_the_writer_is_back(self):
-        self.cl["logwriter"].stop()
-        p = subprocess.Popen(WRAPPER + [TOOL, "create", "while-the-writer-is-down", "P1", "CALL",
-                                        str(int(30000 * TIME_SCALE)), "500"],
-                             stdout=subprocess.PIPE, env=tool_env(self.cl))
-        try:
+        def writer_back(p):
             time.sleep(2.5)  # at least one UNAVAILABLE answer meanwhile
             self.assertIsNone(p.poll())
             self.cl["logwriter"].start()
-            out, _ = p.communicate(timeout=60 * TIME_SCALE)
-        finally:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-        self.assertEqual(p.returncode, 0, out)
+
+        self.cl["logwriter"].stop()
+        rc, out = tool_while(self.cl, ["create", "while-the-writer-is-down", "P1", "CALL",
+                                       int(30000 * TIME_SCALE), 500], writer_back)
+        self.assertEqual(rc, 0, out)
         self.assertEqual([e.entry_no for e in self.cl.all_entries()], [int(out.split()[1])])
 
 
@@ -209,23 +216,21 @@ class TestSubscriber(unittest.TestCase):
     def test_behind_the_hwm_recovers_every_event(self):
         self.create(3)
         path = os.path.join(self.dir, "hwm.out")
-        p = subprocess.Popen(WRAPPER + [TOOL, "subscribe", path, "--pause"],
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             env=tool_env(self.cl, RAPPORT_RCVHWM="5"))
-        try:
+        last = []
+
+        def publish(p):
             line = p.stdout.readline().decode()
             self.assertTrue(line.startswith("ready "), line)
             # Published while the subscriber reads nothing: its socket
             # keeps a few, the rest is dropped.
             self.create(300)
-            last = self.expected()[-1][0]
-            self.assertGreater(last, 300)
-            out, _ = p.communicate(b"go %d\n" % last, timeout=60 * TIME_SCALE)
-        finally:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-        self.assertEqual((p.returncode, out.decode()), (0, "ok %d\n" % last))
+            last.append(self.expected()[-1][0])
+            self.assertGreater(last[0], 300)
+            return b"go %d\n" % last[0]
+
+        rc, out = tool_while(self.cl, ["subscribe", path, "--pause"], publish,
+                             env=tool_env(self.cl, RAPPORT_RCVHWM="5"))
+        self.assertEqual((rc, out), (0, "ok %d\n" % last[0]))
         self.assertEqual(self.delivered(path), self.expected())
 
     def test_killed_and_restarted_from_saved_seq_sees_each_event_once(self):
