@@ -5,7 +5,6 @@
  * that counts acks and failures under a mutex for the relay's loop, which
  * never blocks on NATS: publishes are asynchronous, with MaxWait so that
  * a lost ack turns into a failure instead of silence. */
-#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,11 +13,11 @@
 #include <nats/nats.h>
 
 #include "log.h"
+#include "natsconn.h"
 #include "relay.h"
 
 #define API_WAIT_MS 5000
 #define MAX_PENDING 65536
-#define MAX_SERVERS 16
 
 struct relay_js {
     const config_t *cfg;
@@ -73,211 +72,14 @@ static void s_on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, vo
     natsMsg_Destroy(msg);
 }
 
-/* ---- connection ---- */
-
-static void s_on_disconnected(natsConnection *nc, void *closure)
-{
-    (void)nc;
-    (void)closure;
-    log_warnx("disconnected from NATS; reconnecting");
-}
-
-static void s_on_reconnected(natsConnection *nc, void *closure)
-{
-    char url[256] = "";
-    (void)closure;
-    natsConnection_GetConnectedUrl(nc, url, sizeof(url));
-    log_notice("connected to NATS at %s", url);
-}
-
-static void s_on_connected(natsConnection *nc, void *closure)
-{
-    s_on_reconnected(nc, closure);
-}
-
-/* A secret from systemd's LoadCredential= wins over the setting. */
-static const char *s_credential(const char *name, const char *setting, char *buf, size_t size)
-{
-    const char *dir = getenv("CREDENTIALS_DIRECTORY");
-    FILE *f;
-
-    if (dir && *dir) {
-        snprintf(buf, size, "%s/%s", dir, name);
-        f = fopen(buf, "r");
-        if (f) {
-            fclose(f);
-            return buf;
-        }
-    }
-    return setting[0] ? setting : NULL;
-}
-
-/* The first line of a small file (a password). */
-static rp_err s_read_line(const char *path, char *out, size_t size, char *errbuf, size_t errlen)
-{
-    FILE *f = fopen(path, "r");
-    size_t n;
-
-    if (!f) {
-        snprintf(errbuf, errlen, "%s: %s", path, strerror(errno));
-        return RP_ECONFIG;
-    }
-    if (!fgets(out, (int)size, f))
-        out[0] = '\0';
-    fclose(f);
-    n = strcspn(out, "\r\n");
-    out[n] = '\0';
-    return RP_OK;
-}
-
-/* An nkey seed file holds the seed (SU...) and the user's public key
- * (U..., as `nk -gen user -pubout` prints both): libnats needs the key. */
-static rp_err s_nkey_public(const char *path, char *out, size_t size, char *errbuf, size_t errlen)
-{
-    FILE *f = fopen(path, "r");
-    char line[256];
-
-    if (!f) {
-        snprintf(errbuf, errlen, "nats_nkey_seed_file: %s: %s", path, strerror(errno));
-        return RP_ECONFIG;
-    }
-    out[0] = '\0';
-    while (fgets(line, sizeof(line), f)) {
-        line[strcspn(line, "\r\n \t")] = '\0';
-        if (line[0] == 'U' && strlen(line) == 56 && strlen(line) < size)
-            memcpy(out, line, strlen(line) + 1);
-    }
-    fclose(f);
-    if (!out[0]) {
-        snprintf(errbuf, errlen,
-                 "nats_nkey_seed_file: %s holds no public user key (a line U... of 56 "
-                 "characters next to the seed, as `nk -gen user -pubout` prints)",
-                 path);
-        return RP_ECONFIG;
-    }
-    return RP_OK;
-}
-
-static rp_err s_auth(relay_js_t *r, char *errbuf, size_t errlen)
-{
-    const config_t *cfg = r->cfg;
-    char buf[CONFIG_PATH_MAX + 64], pw[256], pub[64];
-    const char *path;
-    natsStatus s = NATS_OK;
-    rp_err rc;
-
-    path = s_credential("nats-password", "", buf, sizeof(buf));
-    if (path) {
-        rc = s_read_line(path, pw, sizeof(pw), errbuf, errlen);
-        if (rc != RP_OK)
-            return rc;
-    } else {
-        snprintf(pw, sizeof(pw), "%s", cfg->nats_password);
-    }
-    if (cfg->nats_user[0] || pw[0])
-        s = natsOptions_SetUserInfo(r->opts, cfg->nats_user, pw);
-    path = s_credential("nats.creds", cfg->nats_creds_file, buf, sizeof(buf));
-    if (s == NATS_OK && path)
-        s = natsOptions_SetUserCredentialsFromFiles(r->opts, path, NULL);
-    if (s != NATS_OK) {
-        snprintf(errbuf, errlen, "NATS credentials: %s", nats_GetLastError(NULL));
-        return RP_ECONFIG;
-    }
-    path = s_credential("nats.nk", cfg->nats_nkey_seed_file, buf, sizeof(buf));
-    if (path) {
-        rc = s_nkey_public(path, pub, sizeof(pub), errbuf, errlen);
-        if (rc != RP_OK)
-            return rc;
-        if (natsOptions_SetNKeyFromSeed(r->opts, pub, path) != NATS_OK) {
-            snprintf(errbuf, errlen, "nats_nkey_seed_file: %s: %s", path, nats_GetLastError(NULL));
-            return RP_ECONFIG;
-        }
-    }
-    if (cfg->nats_ca_file[0] &&
-        (natsOptions_SetSecure(r->opts, true) != NATS_OK ||
-         natsOptions_LoadCATrustedCertificates(r->opts, cfg->nats_ca_file) != NATS_OK)) {
-        snprintf(errbuf, errlen, "nats_ca_file: %s: %s", cfg->nats_ca_file,
-                 nats_GetLastError(NULL));
-        return RP_ECONFIG;
-    }
-    return RP_OK;
-}
-
-/* Split nats_url at commas into the server list. */
-static rp_err s_servers(relay_js_t *r, char *errbuf, size_t errlen)
-{
-    char copy[CONFIG_PATH_MAX];
-    const char *list[MAX_SERVERS];
-    int n = 0;
-
-    snprintf(copy, sizeof(copy), "%s", r->cfg->nats_url);
-    for (char *p = copy; *p;) {
-        size_t len;
-        p += strspn(p, ", ");
-        len = strcspn(p, ", ");
-        if (!len)
-            break;
-        if (n == MAX_SERVERS) {
-            snprintf(errbuf, errlen, "nats_url: more than %d servers", MAX_SERVERS);
-            return RP_ECONFIG;
-        }
-        list[n++] = p;
-        p += len;
-        if (*p)
-            *p++ = '\0';
-    }
-    if (n == 0 || natsOptions_SetServers(r->opts, list, n) != NATS_OK) {
-        snprintf(errbuf, errlen, "nats_url: bad value '%s': %s", r->cfg->nats_url,
-                 n ? nats_GetLastError(NULL) : "no server");
-        return RP_ECONFIG;
-    }
-    return RP_OK;
-}
-
-static rp_err s_options(relay_js_t *r, char *errbuf, size_t errlen)
-{
-    rp_err rc;
-
-    if (natsOptions_Create(&r->opts) != NATS_OK) {
-        snprintf(errbuf, errlen, "cannot create the NATS options");
-        return RP_ENOMEM;
-    }
-    rc = s_servers(r, errbuf, errlen);
-    if (rc == RP_OK)
-        rc = s_auth(r, errbuf, errlen);
-    if (rc != RP_OK)
-        return rc;
-    if (natsOptions_SetName(r->opts, "rapport-relay") != NATS_OK ||
-        natsOptions_SetMaxReconnect(r->opts, -1) != NATS_OK ||
-        natsOptions_SetReconnectWait(r->opts, 250) != NATS_OK ||
-        natsOptions_SetReconnectJitter(r->opts, 250, 1000) != NATS_OK ||
-        natsOptions_SetTimeout(r->opts, 2000) != NATS_OK ||
-        natsOptions_SetPingInterval(r->opts, 5000) != NATS_OK ||
-        natsOptions_SetMaxPingsOut(r->opts, 3) != NATS_OK ||
-        natsOptions_SetReconnectBufSize(r->opts, 64 << 20) != NATS_OK ||
-        natsOptions_SetFailRequestsOnDisconnect(r->opts, true) != NATS_OK ||
-        natsOptions_SetDisconnectedCB(r->opts, s_on_disconnected, r) != NATS_OK ||
-        natsOptions_SetReconnectedCB(r->opts, s_on_reconnected, r) != NATS_OK ||
-        natsOptions_SetRetryOnFailedConnect(r->opts, true, s_on_connected, r) != NATS_OK) {
-        snprintf(errbuf, errlen, "NATS options: %s", nats_GetLastError(NULL));
-        return RP_ECONFIG;
-    }
-    return RP_OK;
-}
-
 /* The connection and its JetStream context. */
 static rp_err s_connect(relay_js_t *r, char *errbuf, size_t errlen)
 {
     jsOptions jo;
-    /* With RetryOnFailedConnect a server that is down gives
-     * NATS_NOT_YET_CONNECTED and a connection that keeps trying. */
-    natsStatus s = natsConnection_Connect(&r->nc, r->opts);
+    rp_err rc = natsconn_connect(r->cfg, r->opts, &r->nc, errbuf, errlen);
 
-    if (s != NATS_OK && s != NATS_NOT_YET_CONNECTED) {
-        snprintf(errbuf, errlen, "cannot connect to NATS (%s): %s", r->cfg->nats_url,
-                 nats_GetLastError(NULL));
-        return RP_ECONFIG;
-    }
+    if (rc != RP_OK)
+        return rc;
     jsOptions_Init(&jo);
     jo.Wait = API_WAIT_MS;
     jo.PublishAsync.MaxPending = MAX_PENDING;
@@ -316,7 +118,7 @@ rp_err relay_js_new(const config_t *cfg, relay_js_t **ret, char *errbuf, size_t 
         return RP_ENOMEM;
     r->cfg = cfg;
     pthread_mutex_init(&r->mu, NULL);
-    rc = s_options(r, errbuf, errlen);
+    rc = natsconn_options(cfg, "rapport-relay", &r->opts, errbuf, errlen);
     if (rc == RP_OK)
         rc = s_connect(r, errbuf, errlen);
     if (rc != RP_OK) {
@@ -446,20 +248,6 @@ rp_err relay_js_ensure_stream(relay_js_t *r, char *errbuf, size_t errlen)
     return rc;
 }
 
-static void s_header_u64(natsMsg *m, const char *key, uint64_t *out)
-{
-    const char *v = NULL;
-    char *end;
-    *out = 0;
-    if (natsMsgHeader_Get(m, key, &v) == NATS_OK && v) {
-        unsigned long long n;
-        errno = 0;
-        n = strtoull(v, &end, 10);
-        if (!errno && end != v && !*end)
-            *out = n;
-    }
-}
-
 rp_err relay_js_end(relay_js_t *r, relay_end_t *ret, char *errbuf, size_t errlen)
 {
     jsStreamInfo *si = NULL;
@@ -478,8 +266,8 @@ rp_err relay_js_end(relay_js_t *r, relay_end_t *ret, char *errbuf, size_t errlen
     s = js_GetMsg(&m, r->js, r->cfg->nats_stream, ret->stream_seq, NULL, &jerr);
     if (s != NATS_OK)
         return s_unavailable(errbuf, errlen, "cannot read the stream's last message", s, jerr);
-    s_header_u64(m, "Rapport-Seq", &ret->seq);
-    s_header_u64(m, "Rapport-Part", &ret->part);
+    natsconn_header_u64(m, "Rapport-Seq", &ret->seq);
+    natsconn_header_u64(m, "Rapport-Part", &ret->part);
     ret->last = natsMsgHeader_Get(m, "Rapport-Last", &v) == NATS_OK && v && !strcmp(v, "true");
     if (natsMsgHeader_Get(m, "Nats-Msg-Id", &v) == NATS_OK && v) {
         size_t n = strcspn(v, ":");
