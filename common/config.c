@@ -119,6 +119,13 @@ static const key_t_ s_keys[] = {
         "log writer: days an event the relay has not confirmed is kept at most (0: until it is "
         "confirmed); pruning one logs an error and counts it in "
         "rapport_events_pruned_unrelayed_total"),
+    {"replica", KEY_BOOL, offsetof(config_t, replica), 0, 0, 0, "false",
+     "log writer: a read replica that applies the change stream from JetStream (nats_url, "
+     "nats_stream) and refuses writes (also --replica)"},
+    STR(replica_primary, "",
+        "log writer replica: the primary's endpoint, named when a write is refused"),
+    STR(replica_consumer, "rapport-replica",
+        "log writer replica: name of its durable JetStream consumer (one per replica)"),
 };
 
 #define N_KEYS (sizeof(s_keys) / sizeof(s_keys[0]))

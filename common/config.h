@@ -69,6 +69,11 @@ typedef struct config {
     char nats_creds_file[CONFIG_PATH_MAX];
     char nats_ca_file[CONFIG_PATH_MAX];
     int64_t relay_hold_max_days;
+    /* A log writer in replica mode: applies the change stream from
+     * JetStream (nats_* settings), serves reads, refuses writes. */
+    bool replica;
+    char replica_primary[CONFIG_PATH_MAX]; /* named in the refusal of a write */
+    char replica_consumer[64];             /* its durable JetStream consumer */
 } config_t;
 
 /* Fill every key with its default. */

@@ -46,11 +46,11 @@ static void s_usage(const char *worker, FILE *out)
 {
     fprintf(out,
             "usage: rapport-%s [--config FILE] [--run-dir DIR] [--state-dir DIR]\n"
-            "       [--log-level error|warning|notice|info|debug] [--set KEY=VALUE]...\n"
+            "       [--log-level error|warning|notice|info|debug] [--set KEY=VALUE]...%s\n"
             "\n"
             "Every configuration key can also be set in the file (default %s)\n"
             "or as RAPPORT_<KEY> in the environment; flags win.\n",
-            worker, CONFIG_DEFAULT_FILE);
+            worker, strcmp(worker, "logwriter") ? "" : "\n       [--replica]", CONFIG_DEFAULT_FILE);
 }
 
 int daemon_setup(const char *worker, int argc, char **argv, config_t *ret_cfg)
@@ -74,6 +74,14 @@ int daemon_setup(const char *worker, int argc, char **argv, config_t *ret_cfg)
         if (!strcmp(a, "--version")) {
             printf("rapport-%s " RAPPORT_VERSION "\n", worker);
             return 0;
+        }
+        if (!strcmp(a, "--replica") && !strcmp(worker, "logwriter")) {
+            if (n >= sizeof(overrides) / sizeof(overrides[0])) {
+                fprintf(stderr, "rapport-%s: too many options\n", worker);
+                return 2;
+            }
+            overrides[n++] = "replica=true";
+            continue;
         }
         if (i + 1 >= argc) {
             fprintf(stderr, "rapport-%s: %s needs a value (or is unknown)\n", worker, a);

@@ -31,7 +31,8 @@ int worker_main(const worker_def_t *def, int argc, char **argv)
         zmq_ctx_term(zctx);
         return EXIT_FAILURE;
     }
-    rc = def->run(w) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    rc = def->run(w); /* 0, or the worker's exit status */
+    rc = rc < 0 ? EXIT_FAILURE : rc;
     def->destroy(&w);
     zmq_ctx_term(zctx);
     return rc;

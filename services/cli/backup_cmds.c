@@ -149,6 +149,7 @@ typedef struct {
     char created[32];
     backup_worker_t w[N_WORKERS];
     uint64_t counters[N_COUNTERS];
+    uint64_t store_id; /* the writer's store id (its 8 bytes, big-endian) */
 } backup_t;
 
 /* DIR must be empty or missing (then it is created, parent first). Sets
@@ -252,6 +253,9 @@ static int s_manifest_write(const backup_t *b)
     }
     for (size_t i = 0; i < N_COUNTERS; i++)
         fprintf(f, "logwriter.%s = %" PRIu64 "\n", s_counter_names[i], b->counters[i]);
+    /* What a read replica started from this backup follows (README "Read
+     * replicas"): the stream of this store id, after last_event_seq. */
+    fprintf(f, "logwriter.store_id = %016" PRIx64 "\n", b->store_id);
     ok = fflush(f) == 0 && !ferror(f) && fsync(fileno(f)) == 0;
     if (fclose(f) != 0)
         ok = 0;
@@ -361,7 +365,9 @@ static int s_backup(cli_ctx_t *ctx)
         }
     }
     if (store_backup_counters(b.w[N_WORKERS - 1].dst, "meta", s_counter_keys, N_COUNTERS,
-                              b.counters, why, sizeof(why)) != RP_OK) {
+                              b.counters, why, sizeof(why)) != RP_OK ||
+        store_backup_counters(b.w[N_WORKERS - 1].dst, "meta", (const char *const[]){"stream_id"}, 1,
+                              &b.store_id, why, sizeof(why)) != RP_OK) {
         cli_warn("reading the copy of the log writer failed: %s", why);
         s_backup_remove(&b, created);
         return CLI_EXIT_REFUSED;

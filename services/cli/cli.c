@@ -113,6 +113,21 @@ static int s_set_timeout(cli_ctx_t *ctx, const char *v)
     return CLI_EXIT_OK;
 }
 
+static int s_set_replica(cli_ctx_t *ctx, const char *v)
+{
+    if (!*v || strlen(v) >= CONFIG_PATH_MAX)
+        return cli_usage_error(ctx, "--replica: expected an endpoint (ipc://... or tcp://...)");
+    ctx->replica = v;
+    return CLI_EXIT_OK;
+}
+
+static int s_set_min_seq(cli_ctx_t *ctx, const char *v)
+{
+    if (reflect_parse_uint(v, UINT64_MAX, &ctx->min_seq) != RP_OK)
+        return cli_usage_error(ctx, "--min-seq: expected an event seq, got '%s'", v);
+    return CLI_EXIT_OK;
+}
+
 static int s_set_json(cli_ctx_t *ctx, const char *v)
 {
     (void)v;
@@ -142,6 +157,13 @@ static const struct {
     {"--timeout", "MS", s_set_timeout,
      "how long to wait for an answer (default 10000; segment log 600000). The request\n"
      "is resent every MS/4 with the same request id"},
+    {"--replica", "ENDPOINT", s_set_replica,
+     "send the log writer's requests to this read replica (rapport-logwriter\n"
+     "--replica) instead: reads are answered there, writes refused"},
+    {"--min-seq", "SEQ", s_set_min_seq,
+     "answer a log writer read only once it reflects event seq SEQ (a replica waits\n"
+     "for it up to the --timeout, then the read fails as unavailable); `rapport\n"
+     "status` shows the primary's last seq"},
     {"--json", NULL, s_set_json,
      "print exactly one JSON document on stdout (events --follow: one JSON object\n"
      "per line, NDJSON); a refusal prints {\"code\",\"message\",\"field\"} on stderr"},
@@ -607,12 +629,24 @@ static int s_setup(cli_ctx_t *ctx)
     }
     if (!ctx->timeout_given && ctx->cmd->timeout_ms)
         ctx->timeout_ms = ctx->cmd->timeout_ms;
-    /* librapport reads the same file, environment and overrides. */
+    /* librapport reads the same file, environment and overrides; with
+     * --replica the log writer's requests go to the replica. */
     {
-        const char *settings[2] = {n_overrides ? overrides[0] : NULL, NULL};
-        rapport_options o = {
-            .config_path = ctx->config_path, .settings = settings, .timeout_ms = ctx->timeout_ms};
+        char replica[CONFIG_PATH_MAX + 32];
+        const char *settings[3] = {NULL, NULL, NULL};
+        size_t n_settings = 0;
+        rapport_options o = {.config_path = ctx->config_path, .timeout_ms = ctx->timeout_ms};
         rapport_error e;
+
+        if (n_overrides)
+            settings[n_settings++] = overrides[0];
+        if (ctx->replica) {
+            snprintf(ctx->cfg.logwriter_endpoint, sizeof(ctx->cfg.logwriter_endpoint), "%s",
+                     ctx->replica);
+            snprintf(replica, sizeof(replica), "logwriter_endpoint=%s", ctx->replica);
+            settings[n_settings++] = replica;
+        }
+        o.settings = settings;
         if (rapport_client_new(&o, &ctx->client, &e) != 0) {
             cli_warn("%s", e.message);
             return e.source == RAPPORT_ERR_CONFIG ? CLI_EXIT_USAGE : CLI_EXIT_UNREACHABLE;

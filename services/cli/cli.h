@@ -153,6 +153,8 @@ struct cli_ctx {
     int timeout_ms;
     bool timeout_given;
     bool json;
+    const char *replica; /* --replica: the log writer's requests go there */
+    uint64_t min_seq;    /* --min-seq: LogRequest.min_seq */
     /* The command and its request, built in the arena. */
     const cli_cmd_t *cmd;
     struct wire_arena *arena;

@@ -50,6 +50,12 @@ static void s_set_envelope(cli_ctx_t *ctx, ProtobufCMessage *req, const char *re
     id.data = (uint8_t *)wire_arena_strdup(ctx->arena, request_id);
     id.len = strlen(request_id);
     wire_msg_set_envelope(req, id, wire_arena_strdup(ctx->arena, ctx->user));
+    if (req->descriptor == &rapport__v1__log_request__descriptor && ctx->min_seq) {
+        Rapport__V1__LogRequest *lr = (Rapport__V1__LogRequest *)req;
+        lr->min_seq = ctx->min_seq;
+        /* The writer gives up a little before the command does. */
+        lr->timeout_ms = (uint32_t)(ctx->timeout_ms - ctx->timeout_ms / 8);
+    }
 }
 
 void cli_request_renumber(cli_ctx_t *ctx, ProtobufCMessage *req, size_t n)

@@ -51,7 +51,8 @@ rp_err changes_relay_confirmed(store_txn_t *txn, writer_t *w, bool *ret_present,
 
 static bool s_relay_present(const writer_t *w, bool confirmed_once)
 {
-    return confirmed_once || w->cfg->nats_url[0];
+    /* A replica's nats_url is the stream it reads: it has no relay. */
+    return !w->replica && (confirmed_once || w->cfg->nats_url[0]);
 }
 
 /* The seq the current request's first event will get. */

@@ -49,6 +49,32 @@ static void s_set_body(Rapport__V1__Event *ev, uint32_t body_case, ProtobufCMess
     }
 }
 
+/* Stage an event of `len` bytes for publication after the commit; the
+ * caller writes its bytes. NULL when out of memory. */
+static writer_event_t *s_stage(writer_txn_t *t, uint64_t seq, const char *type, size_t len)
+{
+    writer_event_t *staged = malloc(sizeof(*staged) + len);
+
+    if (!staged)
+        return NULL;
+    staged->len = len;
+    staged->seq = seq;
+    staged->next = NULL;
+    snprintf(staged->topic, sizeof(staged->topic), "%s", type);
+    *t->events_tail = staged;
+    t->events_tail = &staged->next;
+    return staged;
+}
+
+/* Put a staged event in the durable log. */
+static rp_err s_store(writer_txn_t *t, const writer_event_t *staged)
+{
+    uint8_t k[8];
+    store_u64_key(staged->seq, k);
+    return store_put(t->txn, t->w->db[WRITER_DB_EVENTS], k, 8, staged->data, staged->len,
+                     STORE_PUT_APPEND);
+}
+
 rp_err events_append(writer_txn_t *t, const char *type, uint32_t body_case, ProtobufCMessage *body)
 {
     Rapport__V1__Event ev = RAPPORT__V1__EVENT__INIT;
@@ -74,23 +100,21 @@ rp_err events_append(writer_txn_t *t, const char *type, uint32_t body_case, Prot
     ev.type = wire_str(type);
     s_set_body(&ev, body_case, body);
     len = wire_size(&ev.base);
-    staged = malloc(sizeof(*staged) + len);
+    staged = s_stage(t, ev.seq, type, len);
     if (!staged)
         return RP_ENOMEM;
     wire_encode_to(&ev.base, staged->data);
-    staged->len = len;
-    staged->seq = ev.seq;
-    staged->next = NULL;
-    snprintf(staged->topic, sizeof(staged->topic), "%s", type);
-    *t->events_tail = staged;
-    t->events_tail = &staged->next;
-    {
-        uint8_t k[8];
-        store_u64_key(ev.seq, k);
-        rc = store_put(t->txn, t->w->db[WRITER_DB_EVENTS], k, 8, staged->data, len,
-                       STORE_PUT_APPEND);
-    }
-    return rc;
+    return s_store(t, staged);
+}
+
+rp_err events_put(writer_txn_t *t, uint64_t seq, const char *type, const uint8_t *data, size_t len)
+{
+    writer_event_t *staged = s_stage(t, seq, type, len);
+
+    if (!staged)
+        return RP_ENOMEM;
+    memcpy(staged->data, data, len);
+    return s_store(t, staged);
 }
 
 rp_err events_append_entry_nos(writer_txn_t *t, const char *type, const uint64_t *nos, size_t n,

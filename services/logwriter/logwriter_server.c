@@ -188,8 +188,9 @@ rp_err writer_put_record(writer_txn_t *t, int db, uint64_t key, const ProtobufCM
     size_t len = wire_size(msg);
     rp_err rc;
 
-    if (db == WRITER_DB_LOGGED_SEGMENTS || db == WRITER_DB_CAMPAIGN_ENTRIES) {
-        rc = changes_record_put(t, db, key, msg); /* the change stream */
+    /* The change stream (a replica publishes none). */
+    if ((db == WRITER_DB_LOGGED_SEGMENTS || db == WRITER_DB_CAMPAIGN_ENTRIES) && !t->w->replica) {
+        rc = changes_record_put(t, db, key, msg);
         if (rc != RP_OK)
             return rc;
     }
@@ -273,6 +274,8 @@ static rp_err s_apply(store_txn_t *txn, void *ctx)
         server_req_reset_reply(req);
         t->req = req;
         rc = s_handler(req)->write(t, req);
+        if (rc == RP_OK)
+            rc = writer_meta_get(txn, b->w, "seq", &writer_reply(req)->seq);
         if (rc != RP_OK)
             return rc;
         if (server_req_failed(req) || s_commands[req->command].own_idempotency)
@@ -391,6 +394,7 @@ static void s_commit(writer_t *w, server_req_t **reqs, size_t n)
                   store_last_error(w->store));
         for (size_t i = 0; i < n; i++) {
             server_req_reset_reply(reqs[i]);
+            writer_reply(reqs[i])->seq = 0;
             if (rc == RP_ENOSPC || rc == RP_EMAPFULL)
                 server_req_fail(reqs[i], RP_ENOSPC, NULL,
                                 "the log writer cannot write: %s; nothing was written",
@@ -465,6 +469,90 @@ static void s_commit_groups(writer_t *w, server_req_t **reqs, size_t n)
         s_commit(w, &reqs[first], n - first);
 }
 
+/* Answer a read from rtxn, with the seq the store reflects; a
+ * SegmentLogVisible may wait for its log. */
+static void s_read(writer_t *w, store_txn_t *rtxn, server_req_t *req)
+{
+    rp_err rc = s_handler(req)->read(w, rtxn, req);
+
+    if (rc != RP_OK) {
+        req->deferred = false;
+        server_req_reset_reply(req);
+        server_req_fail(req, rc == RP_ECORRUPT ? RP_ECORRUPT : RP_EINTERNAL, NULL,
+                        "the log writer could not read: %s", rp_strerror(rc));
+    }
+    (void)writer_meta_get(rtxn, w, "seq", &writer_reply(req)->seq);
+    if (!req->deferred)
+        server_req_finish(req);
+}
+
+/* A read whose min_seq the store has not reached waits (true), until
+ * s_serve_waiting answers it. */
+static bool s_wait(writer_t *w, server_req_t *req)
+{
+    const Rapport__V1__LogRequest *lr = writer_request(req);
+    int64_t ms = lr->timeout_ms ? (int64_t)lr->timeout_ms : w->cfg->request_timeout_ms;
+
+    if (lr->min_seq <= w->last_seq)
+        return false;
+    if (w->n_waiting == w->cap_waiting) {
+        size_t cap = w->cap_waiting ? w->cap_waiting * 2 : 16;
+        writer_waiter_t *g = realloc(w->waiting, cap * sizeof(*g));
+        if (!g)
+            return false; /* answered now, with the seq it reflects */
+        w->waiting = g;
+        w->cap_waiting = cap;
+    }
+    w->waiting[w->n_waiting++] = (writer_waiter_t){req, clock_mono_ms() + ms};
+    req->deferred = true;
+    return true;
+}
+
+/* Answer the waiting reads whose min_seq is applied now, and those whose
+ * time is up (UNAVAILABLE). */
+static void s_serve_waiting(writer_t *w)
+{
+    store_txn_t *rtxn = NULL;
+    int64_t now = clock_mono_ms();
+    size_t keep = 0, n = w->n_waiting;
+
+    w->n_waiting = 0; /* a read served below may not wait again */
+    for (size_t i = 0; i < n; i++) {
+        writer_waiter_t wt = w->waiting[i];
+        uint64_t min_seq = writer_request(wt.req)->min_seq;
+        rp_err rc;
+
+        if (min_seq > w->last_seq && now < wt.deadline_ms) {
+            w->waiting[keep++] = wt;
+            continue;
+        }
+        wt.req->deferred = false;
+        if (min_seq > w->last_seq) {
+            server_req_fail(wt.req, RP_EUNAVAIL, "min_seq",
+                            "this log writer has applied seq %llu; seq %llu (min_seq) did not "
+                            "arrive in time: try again, or read from the primary",
+                            (unsigned long long)w->last_seq, (unsigned long long)min_seq);
+            writer_reply(wt.req)->seq = w->last_seq;
+            server_req_finish(wt.req);
+        } else if (!rtxn && (rc = store_txn_begin(w->store, false, &rtxn)) != RP_OK) {
+            server_req_fail(wt.req, RP_EUNAVAIL, NULL, "the log writer cannot read: %s",
+                            rp_strerror(rc));
+            server_req_finish(wt.req);
+        } else {
+            s_read(w, rtxn, wt.req);
+        }
+    }
+    store_txn_abort(rtxn);
+    w->n_waiting = keep;
+}
+
+/* What a replica refuses: every write, and the writer's own stream. */
+static bool s_refused_by_replica(const writer_t *w, const server_req_t *req)
+{
+    return w->replica && (!s_handler(req)->read || req->command == CMD_READ_CHANGES ||
+                          req->command == CMD_LOG_VISIBLE);
+}
+
 static void s_on_batch(void *ctx, server_req_t **reqs, size_t n)
 {
     writer_t *w = ctx;
@@ -473,28 +561,26 @@ static void s_on_batch(void *ctx, server_req_t **reqs, size_t n)
 
     for (size_t i = 0; i < n; i++) {
         server_req_t *req = reqs[i];
-        writer_read_fn read = s_handler(req)->read;
         rp_err rc;
 
-        if (!read) {
+        if (s_refused_by_replica(w, req)) {
+            replica_refuse(w, req, s_commands[req->command].name);
+            server_req_finish(req);
+            continue;
+        }
+        if (!s_handler(req)->read) {
             reqs[nw++] = req; /* writes keep their order */
             continue;
         }
+        if (s_wait(w, req))
+            continue;
         if (!rtxn && (rc = store_txn_begin(w->store, false, &rtxn)) != RP_OK) {
             server_req_fail(req, RP_EUNAVAIL, NULL, "the log writer cannot read: %s",
                             rp_strerror(rc));
             server_req_finish(req);
             continue;
         }
-        rc = read(w, rtxn, req);
-        if (rc != RP_OK) {
-            req->deferred = false;
-            server_req_reset_reply(req);
-            server_req_fail(req, rc == RP_ECORRUPT ? RP_ECORRUPT : RP_EINTERNAL, NULL,
-                            "the log writer could not read: %s", rp_strerror(rc));
-        }
-        if (!req->deferred) /* a SegmentLogVisible may wait for its log */
-            server_req_finish(req);
+        s_read(w, rtxn, req);
     }
     store_txn_abort(rtxn);
     if (nw == 0)
@@ -561,7 +647,10 @@ static void s_stats(void *ctx, wire_arena_t *a, Rapport__V1__WorkerStats *st)
                                         (double)w->events_published));
     server_stats_add_store(a, st, w->store);
     s_stats_seglogs(w, a, st);
-    changes_stats(w, a, st);
+    if (w->replica)
+        replica_stats(w, a, st);
+    else
+        changes_stats(w, a, st);
     {
         size_t n = 0;
         for (writer_range_t *r = w->pending; r; r = r->next)
@@ -586,6 +675,9 @@ static void s_tick(void *ctx)
 {
     writer_t *w = ctx;
     int64_t now = clock_mono_ms();
+
+    if (w->n_waiting)
+        s_serve_waiting(w);
     if (now - w->last_prune_ms >= PRUNE_EVERY_MS) {
         w->last_prune_ms = now;
         events_prune(w);
@@ -657,6 +749,7 @@ rp_err logwriter_new(const config_t *cfg, void *zctx, logwriter_t **ret, char *e
     if (!w)
         return RP_ENOMEM;
     w->cfg = cfg;
+    w->replica = cfg->replica;
     w->last_prune_ms = clock_mono_ms() - PRUNE_EVERY_MS + PRUNE_FIRST_MS;
     if (getrandom(&w->boot_id, sizeof(w->boot_id), 0) != (ssize_t)sizeof(w->boot_id))
         w->boot_id = clock_mono_ns();
@@ -687,6 +780,8 @@ rp_err logwriter_new(const config_t *cfg, void *zctx, logwriter_t **ret, char *e
     rc = bus_socket_bind(zctx, BUS_PUB, cfg->events_endpoint, cfg, gate, &w->pub, errbuf, errlen);
     if (rc != RP_OK)
         goto out_free;
+    if (cfg->replica && (rc = replica_start(w, zctx, errbuf, errlen)) != RP_OK)
+        goto out_free;
     /* A log committed before a crash and not yet visible is finished
      * before serving, so that a restart shows it whole. */
     while (indexing_step(w))
@@ -704,6 +799,7 @@ void logwriter_destroy(logwriter_t **self_p)
     if (!self_p || !*self_p)
         return;
     w = *self_p;
+    replica_stop(w);
     server_destroy(&w->server);
     if (w->pub)
         zmq_close(w->pub);
@@ -714,11 +810,13 @@ void logwriter_destroy(logwriter_t **self_p)
         w->pending = n;
     }
     store_close(&w->store);
+    free(w->waiting);
     free(w);
     *self_p = NULL;
 }
 
 int logwriter_run(logwriter_t *w)
 {
-    return server_run(w->server);
+    int rc = server_run(w->server);
+    return rc ? rc : w->exit_code;
 }

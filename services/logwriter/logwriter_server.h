@@ -19,7 +19,8 @@ rp_err logwriter_new(const config_t *cfg, void *zctx, logwriter_t **ret, char *e
 /* Accepts NULL; NULLs the caller's pointer. */
 void logwriter_destroy(logwriter_t **self_p);
 
-/* Serve until the stop flag is set and nothing is in flight. */
+/* Serve until the stop flag is set and nothing is in flight: 0, or 2 when
+ * a replica refused its stream (another store's, or with a gap). */
 int logwriter_run(logwriter_t *w);
 
 #endif

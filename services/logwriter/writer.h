@@ -9,6 +9,7 @@
  * events.c            the durable event log, publication and replay
  * changes.c           the change stream with full records (rapport-relay)
  * changes_held.c      what the change stream needs kept, confirms, pruning
+ * replica.c           replica mode: the change stream applied from JetStream
  *
  * Every mutating handler runs inside the batch's write transaction (a
  * writer_txn_t). It validates first and writes only when the request will
@@ -77,6 +78,14 @@ typedef struct writer_event {
     uint8_t data[];
 } writer_event_t;
 
+typedef struct writer_replica writer_replica_t;
+
+/* A read waiting for its min_seq (a replica that has not applied it yet). */
+typedef struct {
+    server_req_t *req;
+    int64_t deadline_ms;
+} writer_waiter_t;
+
 typedef struct writer {
     const config_t *cfg;
     store_t *store;
@@ -95,6 +104,11 @@ typedef struct writer {
     uint64_t last_seq;
     uint64_t events_pruned_unrelayed; /* unconfirmed events the hard limit pruned */
     uint64_t boot_id;                 /* segment log batches must follow a Begin of this run */
+    bool replica;                     /* replica mode (replica.c): reads only */
+    writer_replica_t *rep;
+    int exit_code;            /* of the process (a replica that refuses its stream: 2) */
+    writer_waiter_t *waiting; /* reads waiting for their min_seq */
+    size_t n_waiting, cap_waiting;
     struct {
         uint64_t lse;
         int64_t ms;
@@ -335,6 +349,10 @@ rp_err events_append_entry_nos(writer_txn_t *t, const char *type, const uint64_t
                                const uint64_t *ce_nos, size_t n_ce, const uint64_t *lse_nos,
                                size_t n_lse);
 
+/* Store an event as it is (a replica applying the primary's, seq and all)
+ * and stage it for publication. */
+rp_err events_put(writer_txn_t *t, uint64_t seq, const char *type, const uint8_t *data, size_t len);
+
 /* Publish what a committed transaction staged. */
 void events_publish_staged(writer_t *w, writer_event_t *events);
 
@@ -400,5 +418,21 @@ rp_err changes_prune_held(store_txn_t *txn, writer_t *w, size_t budget);
 /* rapport_relay_last_confirmed_seq, rapport_relay_lag_events and
  * rapport_events_pruned_unrelayed_total. */
 void changes_stats(writer_t *w, wire_arena_t *a, Rapport__V1__WorkerStats *st);
+
+/* ---- replica.c ---- */
+
+/* Replica mode: connect to NATS and follow the stream from the store's
+ * last applied seq (a thread fetches; the server's loop applies). After
+ * server_new: its doorbell socket joins the server's poll. RP_ECONFIG
+ * (errbuf says what to set). */
+rp_err replica_start(writer_t *w, void *zctx, char *errbuf, size_t errlen);
+
+/* Stop the fetching thread and free everything (accepts w->rep NULL). */
+void replica_stop(writer_t *w);
+
+/* Refuse `command` on a replica (FAILED_PRECONDITION naming the primary). */
+void replica_refuse(writer_t *w, server_req_t *req, const char *command);
+
+void replica_stats(writer_t *w, wire_arena_t *a, Rapport__V1__WorkerStats *st);
 
 #endif

@@ -154,6 +154,19 @@ static int s_create(jsCtx *js, const char *stream, const char *subject)
     return s == NATS_OK ? 0 : s_fail("create", s);
 }
 
+/* Purge the stream, keeping its newest `keep` messages (0: all go). */
+static int s_purge(jsCtx *js, const char *stream, uint64_t keep)
+{
+    jsOptions o;
+    jsErrCode jerr = 0;
+    natsStatus s;
+
+    jsOptions_Init(&o);
+    o.Stream.Purge.Keep = keep;
+    s = js_PurgeStream(js, stream, &o, &jerr);
+    return s == NATS_OK ? 0 : s_fail("purge", s);
+}
+
 int main(int argc, char **argv)
 {
     natsConnection *nc = NULL;
@@ -163,7 +176,8 @@ int main(int argc, char **argv)
     int rc;
 
     if (argc < 4) {
-        fprintf(stderr, "usage: rapport-natsdump URL STREAM dump [FILTER] | info\n");
+        fprintf(stderr, "usage: rapport-natsdump URL STREAM dump [FILTER] | info | create SUBJECT "
+                        "| purge [KEEP] | delete\n");
         return 2;
     }
     s = natsOptions_Create(&opts);
@@ -184,6 +198,10 @@ int main(int argc, char **argv)
         rc = s_create(js, argv[2], argv[4]);
     else if (!strcmp(argv[3], "info"))
         rc = s_info(js, argv[2]);
+    else if (!strcmp(argv[3], "delete"))
+        rc = js_DeleteStream(js, argv[2], NULL, NULL) == NATS_OK ? 0 : s_fail("delete", NATS_ERR);
+    else if (!strcmp(argv[3], "purge"))
+        rc = s_purge(js, argv[2], argc > 4 ? strtoull(argv[4], NULL, 10) : 0);
     else
         rc = 2;
     jsCtx_Destroy(js);

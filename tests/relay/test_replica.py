@@ -1,0 +1,319 @@
+"""Read replicas (rapport-logwriter --replica) against one real JetStream
+server on a free loopback port, the real workers and rapport-relay: after
+the mixed workload every read command gives on the replica the reply the
+primary gives at the same seq; a replica killed -9 while it applies a big
+segment converges; min_seq waits or times out; a replica refuses writes,
+another store's stream, and a stream that lacks the seqs it needs."""
+import os
+import random
+import signal
+import sys
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+import harness  # noqa: E402
+from test_backup import manifest, rapport  # noqa: E402
+from changes_workload import Workload  # noqa: E402
+from harness import TIME_SCALE, Worker, c, lw  # noqa: E402
+from nats_harness import have_nats  # noqa: E402
+from test_relay import RelayCase, wait_drained, wait_for  # noqa: E402
+
+# The replica answers LogRequests on its own socket, <run_dir>/replica.sock.
+harness.REQUEST["replica"] = lw.LogRequest
+harness.REPLY["replica"] = lw.LogReply
+harness.STATS["replica"] = "stats"
+
+TRI = (c.TRI_STATE_ANY, c.TRI_STATE_YES, c.TRI_STATE_NO)
+
+
+class Replica(Worker):
+    """A log writer in replica mode, with its own state dir and sockets."""
+
+    def __init__(self, cl, name="replica", extra_args=()):
+        self.state = os.path.join(cl.dir, name + "-state")
+        super().__init__(cl, "logwriter", [
+            "--state-dir", self.state, "--replica",
+            "--set", "logwriter_endpoint=" + cl.endpoint(name),
+            "--set", "events_endpoint=ipc://%s/%s-events.sock" % (cl.run_dir, name),
+            "--set", "replica_consumer=" + name,
+            "--set", "replica_primary=" + cl.endpoint("logwriter")] + list(extra_args))
+        self.log_path = os.path.join(cl.dir, name + ".log")
+        self.rname = name
+        cl.workers[name] = self
+
+    def start(self, wait=True):
+        super().start(wait=False)
+        if wait:
+            self.cluster.wait_ready(self.rname)
+        return self
+
+
+def result(rep):
+    """A reply's result, without its envelope (request_id, seq)."""
+    r = lw.LogReply()
+    r.CopyFrom(rep)
+    r.request_id, r.user_id, r.seq = b"", "", 0
+    return r.SerializeToString()
+
+
+def stats_of(cl, name):
+    rep = cl.ok(name, lw.LogRequest(stats=c.GetStats()))
+    return {g.name: g.value for g in rep.stats.gauges}
+
+
+class ReplicaCase(RelayCase):
+    def primary_seq(self):
+        return self.cl.ok("logwriter", lw.LogRequest(
+            read_events=lw.ReadEvents(from_seq=1, max=1))).events.last_seq
+
+    def caught_up(self, name="replica", timeout=120):
+        """The replica has applied the primary's newest seq (a read with
+        min_seq answers once it has)."""
+        seq = self.primary_seq()
+        if not self.cl.workers[name].alive():
+            raise AssertionError("%s exited:\n%s" % (name, self.cl.workers[name].logtext()))
+        rep = self.cl.ok(name, lw.LogRequest(read_events=lw.ReadEvents(from_seq=1, max=1),
+                                             min_seq=seq, timeout_ms=int(timeout * 1000 * TIME_SCALE)),
+                         timeout=timeout + 5)
+        self.assertGreaterEqual(rep.seq, seq)
+        return seq
+
+    def reads(self):
+        """Every read command over the whole store: (name, LogRequest)."""
+        entries = self.cl.all_entries(timeout=60)
+        out = [("events", lw.LogRequest(read_events=lw.ReadEvents(from_seq=s, max=7)))
+               for s in range(1, self.primary_seq() + 2, 7)]
+        for desc in (False, True):
+            for limit in (3, 1000):
+                out.append(("list", lw.LogRequest(list_entries=lw.ListEntries(
+                    limit=limit, descending=desc))))
+        contacts = sorted({e.contact_no for e in entries})
+        for contact in contacts:
+            out.append(("by contact", lw.LogRequest(list_entries=lw.ListEntries(
+                filter=lw.EntryFilter(contact_no=contact), limit=50, descending=True))))
+        for canceled in TRI:
+            for postponed in TRI:
+                out.append(("flags", lw.LogRequest(list_entries=lw.ListEntries(
+                    filter=lw.EntryFilter(canceled=canceled, postponed=postponed), limit=1000))))
+        for e in entries:
+            out.append(("entry", lw.LogRequest(get_entry=lw.GetEntry(entry_no=e.entry_no))))
+        for field in ("interaction_template_code", "campaign_no", "segment_no",
+                      "logged_segment_entry_no", "salesperson_code"):
+            for v in sorted({getattr(e, field) for e in entries}):
+                if v:
+                    out.append((field, lw.LogRequest(list_entries=lw.ListEntries(
+                        filter=lw.EntryFilter(**{field: v}), limit=1000))))
+        out.append(("missing entry", lw.LogRequest(get_entry=lw.GetEntry(entry_no=10 ** 9))))
+        for g in (lw.STATISTICS_GROUP_BY_TEMPLATE, lw.STATISTICS_GROUP_BY_GROUP):
+            out.append(("statistics", lw.LogRequest(statistics=lw.GetEntryStatistics(group_by=g))))
+        lss = self.cl.list_all("logwriter", "list_logged_segments", "logged_segments")
+        out.append(("logged", lw.LogRequest(list_logged_segments=lw.ListLoggedSegments(limit=2))))
+        out.append(("logged", lw.LogRequest(list_logged_segments=lw.ListLoggedSegments(
+            limit=1000))))
+        for ls in lss:
+            out.append(("logged segment", lw.LogRequest(get_logged_segment=lw.GetLoggedSegment(
+                entry_no=ls.entry_no))))
+            out.append(("logged by segment", lw.LogRequest(
+                list_logged_segments=lw.ListLoggedSegments(segment_no=ls.segment_no))))
+        for no in ("", "CP1", "CP2"):
+            out.append(("campaign entries", lw.LogRequest(
+                list_campaign_entries=lw.ListCampaignEntries(campaign_no=no, limit=1000))))
+        return out
+
+    def assert_same_reads(self, name="replica"):
+        seq = self.caught_up(name)
+        reads = self.reads()
+        self.assertEqual(self.primary_seq(), seq, "the primary moved during the comparison")
+        for what, req in reads:
+            want = self.cl.call("logwriter", req, timeout=60)
+            got = self.cl.call(name, req, timeout=60)
+            self.assertEqual(got.seq, seq, what)
+            self.assertEqual(want.seq, seq, what)
+            self.assertEqual(result(got), result(want), "%s: %s" % (what, req))
+        return len(reads)
+
+
+@unittest.skipUnless(have_nats(), "nats-server is not installed")
+class ReplicaTest(ReplicaCase):
+    def test_every_read_equals_the_primary_and_writes_are_refused(self):
+        self.start_relay()
+        replica = Replica(self.cl).start()
+        sub = self.cl.ctx.socket(harness.zmq.SUB)
+        sub.setsockopt(harness.zmq.LINGER, 0)
+        sub.setsockopt(harness.zmq.SUBSCRIBE, b"")
+        sub.connect("ipc://%s/replica-events.sock" % self.cl.run_dir)
+        self.cl.subs.append(sub)
+        wl = Workload(self.cl)
+        wl.snap = False
+        wl.run(big=3000)
+        wait_drained(self.cl)
+        n = self.assert_same_reads()
+        self.assertGreater(n, 200)
+        # Its PUB carried every event it applied, in seq order.
+        seqs = []
+        while sub.poll(200):
+            ev = c.Event()
+            ev.ParseFromString(sub.recv_multipart()[-1])
+            seqs.append(ev.seq)
+        self.assertEqual(seqs, list(range(seqs[0], self.primary_seq() + 1)))
+        # Writes: FAILED_PRECONDITION naming the primary; nothing changes.
+        for req in (lw.LogRequest(set_entries_canceled=lw.SetEntriesCanceled(entry_nos=[1])),
+                    lw.LogRequest(delete_canceled_entries=lw.DeleteCanceledEntries()),
+                    lw.LogRequest(delete_canceled_logged_segments=lw.DeleteCanceledLoggedSegments()),
+                    lw.LogRequest(read_changes=lw.ReadChanges())):
+            rep = self.cl.call("replica", req)
+            self.assertEqual(rep.status.code, c.FAILED_PRECONDITION, rep)
+            self.assertIn("read replica", rep.status.message)
+            self.assertIn(self.cl.endpoint("logwriter"), rep.status.message)
+        self.assert_same_reads()
+        # A write on the primary carries its seq: min_seq on the replica
+        # reads it.
+        rep = self.cl.ok("logwriter", lw.LogRequest(
+            set_entries_canceled=lw.SetEntriesCanceled(entry_nos=[1], canceled=True)))
+        self.assertEqual(rep.seq, self.primary_seq())
+        got = self.cl.ok("replica", lw.LogRequest(get_entry=lw.GetEntry(entry_no=1),
+                                                  min_seq=rep.seq))
+        self.assertGreaterEqual(got.seq, rep.seq)
+        self.assertTrue(got.entry.canceled)
+        # A seq that never comes: UNAVAILABLE after the request's timeout.
+        t0 = time.monotonic()
+        got = self.cl.call("replica", lw.LogRequest(get_entry=lw.GetEntry(entry_no=1),
+                                                    min_seq=rep.seq + 1000, timeout_ms=300))
+        self.assertEqual(got.status.code, c.UNAVAILABLE, got)
+        self.assertEqual(got.status.field, "min_seq")
+        self.assertEqual(got.seq, rep.seq)
+        self.assertGreaterEqual(time.monotonic() - t0, 0.3)
+        g = stats_of(self.cl, "replica")
+        self.assertEqual(g["rapport_replica_applied_seq"], rep.seq)
+        # The command: --replica reads there, with --min-seq.
+        run = ["--run-dir", self.cl.run_dir, "--json"]
+        rc, out, err = rapport(*run, "entry", "show", 1)
+        self.assertEqual(rc, 0, err)
+        rc, out2, err = rapport(*run, "--replica", self.cl.endpoint("replica"), "--min-seq",
+                                rep.seq, "entry", "show", 1)
+        self.assertEqual((rc, out2), (0, out), err)
+        rc, _, err = rapport(*run, "--replica", self.cl.endpoint("replica"), "--min-seq",
+                             rep.seq + 1000, "--timeout", 800, "entry", "show", 1)
+        self.assertNotEqual(rc, 0)
+        self.assertIn("min_seq", err)
+        rc, _, err = rapport(*run, "--replica", self.cl.endpoint("replica"), "entry", "cancel",
+                             1, "--yes")
+        self.assertEqual(rc, 1)
+        self.assertIn("read replica", err)
+        self.assertEqual(replica.stop(), 0)
+
+    def test_killed_mid_apply_converges(self):
+        self.start_relay()
+        wl = Workload(self.cl)
+        wl.snap = False
+        wl.run()
+        replica = Replica(self.cl).start()
+        self.caught_up()
+        replica.stop()
+        n = int(os.environ.get("RAPPORT_REPLICA_BIG", "6000"))
+        wl.log_big("BIG", n)
+        # kill -9 in the middle of the big seq's transaction, then right
+        # after a commit, then at random while it gathers and applies.
+        for fault in ("logwriter.replica_mid_apply:4", "logwriter.replica_applied:1"):
+            replica.env["RAPPORT_FAULT"] = fault
+            replica.start(wait=False)
+            self.assertEqual(replica.proc.wait(120 * TIME_SCALE), -signal.SIGKILL,
+                             replica.logtext())
+            self.assertIn("fault injection: killed at " + fault.split(":")[0],
+                          replica.logtext())
+        del replica.env["RAPPORT_FAULT"]
+        rnd = random.Random(int(os.environ.get("RAPPORT_TEST_SEED", "11")))
+        replica.start(wait=False)
+        wl.log_big("BIG2", n // 2, prefix="D")
+        for _ in range(3):
+            time.sleep(rnd.uniform(0.05, 0.5))
+            replica.proc.send_signal(signal.SIGKILL)
+            replica.proc.wait()
+            replica.start(wait=False)
+        wl.cancel([1])
+        wait_drained(self.cl)
+        self.assert_same_reads()
+        self.assertEqual(stats_of(self.cl, "replica")["rapport_replica_applied_seq"],
+                         self.primary_seq())
+        # Every event exactly once, in its seq.
+        events = self.cl.read_events()
+        got = []
+        from_seq = 1
+        while True:
+            rep = self.cl.ok("replica", lw.LogRequest(read_events=lw.ReadEvents(
+                from_seq=from_seq, max=1000)))
+            got.extend(rep.events.events)
+            if rep.events.next_seq > rep.events.last_seq:
+                break
+            from_seq = rep.events.next_seq
+        self.assertEqual([e.SerializeToString() for e in got],
+                         [e.SerializeToString() for e in events])
+
+    def test_refuses_another_store_and_a_gap(self):
+        self.start_relay()
+        wl = Workload(self.cl)
+        wl.snap = False
+        wl.create_catalog_and_one()
+        wait_drained(self.cl)
+        replica = Replica(self.cl).start()
+        self.caught_up()
+        replica.stop()
+        # Another store's stream: a primary with a fresh store, its stream
+        # made again by the relay.
+        self.relay.stop()
+        self.cl.workers["logwriter"].stop()
+        os.rename(os.path.join(self.cl.state_dir, "logwriter"),
+                  os.path.join(self.cl.dir, "old-logwriter"))
+        self.nats.natsdump("RAPPORT", "delete")
+        self.cl.workers["logwriter"].start()
+        self.start_relay()
+        for contact in ("C0001", "C0002", "C0003"):
+            wl.create(contact)
+        wait_drained(self.cl)
+        replica.start(wait=False)
+        self.assertEqual(replica.proc.wait(60 * TIME_SCALE), 2, replica.logtext())
+        self.assertIn("it is not the stream this replica followed", replica.logtext())
+        # An empty replica and a stream that no longer holds seq 1.
+        self.nats.natsdump("RAPPORT", "purge", "1")
+        fresh = Replica(self.cl, "fresh")
+        fresh.start(wait=False)
+        self.assertEqual(fresh.proc.wait(60 * TIME_SCALE), 2, fresh.logtext())
+        self.assertIn("no longer holds seq 1", fresh.logtext())
+        self.assertIn("restore a `rapport backup`", fresh.logtext())
+
+    def test_starts_from_a_backup_when_the_stream_lacks_seq_1(self):
+        self.start_relay()
+        wl = Workload(self.cl)
+        wl.snap = False
+        wl.create_catalog_and_one()
+        wl.create("C0001", postpone=True)
+        backup = os.path.join(self.cl.dir, "backup")
+        rc, _, err = rapport("backup", backup, "--state-dir", self.cl.state_dir)
+        self.assertEqual(rc, 0, err)
+        m = manifest(backup)
+        seq = int(m["logwriter.last_event_seq"])
+        for contact in ("C0002", "C0003"):
+            wl.create(contact)
+        wl.cancel([1])
+        wait_drained(self.cl)
+        # The stream loses every message up to the backup's seq.
+        msgs = self.nats.messages()
+        after = [x for x in msgs if int(x["headers"]["Rapport-Seq"]) > seq]
+        self.assertEqual(m["logwriter.store_id"],
+                         msgs[0]["headers"]["Nats-Msg-Id"].split(":")[0])
+        self.nats.natsdump("RAPPORT", "purge", str(len(after)))
+        self.assertGreater(self.nats.info()["first_seq"], 1)
+        replica = Replica(self.cl)
+        rc, _, err = rapport("restore", backup, "--state-dir", replica.state)
+        self.assertEqual(rc, 0, err)
+        replica.start()
+        self.assert_same_reads()
+        wl.create("C0004")
+        wait_drained(self.cl)
+        self.assert_same_reads()
+
+
+if __name__ == "__main__":
+    unittest.main()
