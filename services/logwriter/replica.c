@@ -339,11 +339,41 @@ static rp_err s_ce_range(writer_txn_t *t, uint64_t ce, uint64_t first, uint64_t 
     return s_put_u64(t, WRITER_DB_CE_RANGE, ce, range, 16, STORE_PUT_NOOVERWRITE);
 }
 
-static rp_err s_apply_entry(writer_txn_t *t, wire_arena_t *a, natsMsg *m)
+/* ---- the counters ----
+ * The writer takes its numbers from counters in WRITER_DB_META; a replica
+ * keeps them at the highest number it has seen (stored or deleted), so
+ * that its env, promoted, would never give a number twice. */
+
+enum { NO_ENTRY, NO_LOGGED_SEGMENT, NO_CAMPAIGN_ENTRY, NO_COUNT };
+
+static const char *const s_counters[NO_COUNT] = {"entry", "logged_segment", "campaign_entry"};
+
+static void s_seen(uint64_t *max, uint64_t no)
+{
+    if (no > *max)
+        *max = no;
+}
+
+static rp_err s_counters_put(writer_txn_t *t, const uint64_t max[NO_COUNT])
+{
+    rp_err rc = RP_OK;
+
+    for (int i = 0; i < NO_COUNT && rc == RP_OK; i++) {
+        uint64_t have;
+        rc = writer_meta_get(t->txn, t->w, s_counters[i], &have);
+        if (rc == RP_OK && max[i] > have)
+            rc = writer_meta_put(t->txn, t->w, s_counters[i], max[i]);
+    }
+    return rc;
+}
+
+static rp_err s_apply_entry(writer_txn_t *t, wire_arena_t *a, natsMsg *m, uint64_t *max)
 {
     Rapport__V1__Entry *e, *old = NULL;
     rp_err rc = s_decode(a, &rapport__v1__entry__descriptor, m, (ProtobufCMessage **)&e);
 
+    if (rc == RP_OK)
+        s_seen(&max[NO_ENTRY], e->entry_no);
     if (rc == RP_OK)
         rc = writer_get_record(t->txn, t->w, a, WRITER_DB_ENTRIES, e->entry_no,
                                &rapport__v1__entry__descriptor, (ProtobufCMessage **)&old);
@@ -359,17 +389,25 @@ static rp_err s_apply_entry(writer_txn_t *t, wire_arena_t *a, natsMsg *m)
     return rc;
 }
 
-static rp_err s_apply_logged_segment(writer_txn_t *t, wire_arena_t *a, natsMsg *m)
+/* Whether record `no` of db is stored yet (RP_OK) or new (RP_ENOTFOUND). */
+static rp_err s_stored(writer_txn_t *t, int db, uint64_t no)
+{
+    uint8_t k[8];
+    store_val_t v;
+    store_u64_key(no, k);
+    return store_get(t->txn, t->w->db[db], k, 8, &v);
+}
+
+static rp_err s_apply_logged_segment(writer_txn_t *t, wire_arena_t *a, natsMsg *m, uint64_t *max)
 {
     Rapport__V1__LoggedSegment *ls;
-    ProtobufCMessage *old;
     uint8_t k[8];
     rp_err rc = s_decode(a, &rapport__v1__logged_segment__descriptor, m, (ProtobufCMessage **)&ls);
 
-    if (rc != RP_OK)
-        return rc;
-    rc = writer_get_record(t->txn, t->w, a, WRITER_DB_LOGGED_SEGMENTS, ls->entry_no,
-                           &rapport__v1__logged_segment__descriptor, &old);
+    if (rc == RP_OK)
+        s_seen(&max[NO_LOGGED_SEGMENT], ls->entry_no);
+    if (rc == RP_OK)
+        rc = s_stored(t, WRITER_DB_LOGGED_SEGMENTS, ls->entry_no);
     if (rc == RP_ENOTFOUND) { /* new: its segment's newest logged segment */
         store_u64_key(ls->entry_no, k);
         rc = store_put(t->txn, t->w->db[WRITER_DB_LSE_BY_SEGMENT], ls->segment_no,
@@ -379,18 +417,17 @@ static rp_err s_apply_logged_segment(writer_txn_t *t, wire_arena_t *a, natsMsg *
                        : rc;
 }
 
-static rp_err s_apply_campaign_entry(writer_txn_t *t, wire_arena_t *a, natsMsg *m)
+static rp_err s_apply_campaign_entry(writer_txn_t *t, wire_arena_t *a, natsMsg *m, uint64_t *max)
 {
     Rapport__V1__CampaignEntry *ce;
     Rapport__V1__LoggedSegment *ls;
-    ProtobufCMessage *old;
     uint8_t cek[8];
     rp_err rc = s_decode(a, &rapport__v1__campaign_entry__descriptor, m, (ProtobufCMessage **)&ce);
 
-    if (rc != RP_OK)
-        return rc;
-    rc = writer_get_record(t->txn, t->w, a, WRITER_DB_CAMPAIGN_ENTRIES, ce->entry_no,
-                           &rapport__v1__campaign_entry__descriptor, &old);
+    if (rc == RP_OK)
+        s_seen(&max[NO_CAMPAIGN_ENTRY], ce->entry_no);
+    if (rc == RP_OK)
+        rc = s_stored(t, WRITER_DB_CAMPAIGN_ENTRIES, ce->entry_no);
     if (rc == RP_ENOTFOUND && ce->register_no) {
         /* New, of a logged segment (its record came first in this seq):
          * indexed under it, covering its entries. */
@@ -464,26 +501,33 @@ static rp_err s_delete_logged_segment(writer_txn_t *t, wire_arena_t *a, uint64_t
     return rc == RP_OK ? s_del_u64(t, WRITER_DB_LOGGED_SEGMENTS, no, NULL, 0) : rc;
 }
 
-static rp_err s_apply_deletions(writer_txn_t *t, wire_arena_t *a, const Rapport__V1__Event *ev)
+static rp_err s_apply_deletions(writer_txn_t *t, wire_arena_t *a, const Rapport__V1__Event *ev,
+                                uint64_t *max)
 {
     rp_err rc = RP_OK;
 
     if ((!strcmp(ev->type, "entries.deleted") ||
          !strcmp(ev->type, "interaction.postponed_deleted")) &&
         ev->body_case == RAPPORT__V1__EVENT__BODY_ENTRIES) {
-        for (size_t i = 0; i < ev->entries->n_ranges && rc == RP_OK; i++)
+        for (size_t i = 0; i < ev->entries->n_ranges && rc == RP_OK; i++) {
+            s_seen(&max[NO_ENTRY], ev->entries->ranges[i]->last);
             for (uint64_t no = ev->entries->ranges[i]->first;
                  no <= ev->entries->ranges[i]->last && rc == RP_OK; no++) {
                 if ((no - ev->entries->ranges[i]->first) % 1024 == 0)
                     wire_arena_reset(a);
                 rc = s_delete_entry(t, a, no);
             }
-        for (size_t i = 0; i < ev->entries->n_campaign_entry_nos && rc == RP_OK; i++)
+        }
+        for (size_t i = 0; i < ev->entries->n_campaign_entry_nos && rc == RP_OK; i++) {
+            s_seen(&max[NO_CAMPAIGN_ENTRY], ev->entries->campaign_entry_nos[i]);
             rc = s_delete_campaign_entry(t, a, ev->entries->campaign_entry_nos[i]);
+        }
     } else if (!strcmp(ev->type, "logged_segments.deleted") &&
                ev->body_case == RAPPORT__V1__EVENT__BODY_LOGGED_SEGMENTS) {
-        for (size_t i = 0; i < ev->logged_segments->n_logged_segment_nos && rc == RP_OK; i++)
+        for (size_t i = 0; i < ev->logged_segments->n_logged_segment_nos && rc == RP_OK; i++) {
+            s_seen(&max[NO_LOGGED_SEGMENT], ev->logged_segments->logged_segment_nos[i]);
             rc = s_delete_logged_segment(t, a, ev->logged_segments->logged_segment_nos[i]);
+        }
     }
     return rc;
 }
@@ -495,7 +539,7 @@ static rp_err s_apply_seq(writer_txn_t *t, void *ctx)
     writer_replica_t *r = ctx;
     Rapport__V1__Event *ev = NULL;
     wire_arena_t *a = wire_arena_new();
-    uint64_t seq = r->want_seq;
+    uint64_t seq = r->want_seq, max[NO_COUNT] = {0, 0, 0};
     rp_err rc = a ? RP_OK : RP_ENOMEM;
 
     for (size_t i = 1; i < r->n_held && rc == RP_OK; i++) {
@@ -505,13 +549,13 @@ static rp_err s_apply_seq(writer_txn_t *t, void *ctx)
         }
         switch (s_kind(r->held[i])) {
         case REC_ENTRY:
-            rc = s_apply_entry(t, a, r->held[i]);
+            rc = s_apply_entry(t, a, r->held[i], max);
             break;
         case REC_LOGGED_SEGMENT:
-            rc = s_apply_logged_segment(t, a, r->held[i]);
+            rc = s_apply_logged_segment(t, a, r->held[i], max);
             break;
         case REC_CAMPAIGN_ENTRY:
-            rc = s_apply_campaign_entry(t, a, r->held[i]);
+            rc = s_apply_campaign_entry(t, a, r->held[i], max);
             break;
         default:
             break;
@@ -521,7 +565,9 @@ static rp_err s_apply_seq(writer_txn_t *t, void *ctx)
         rc = s_decode(t->arena, &rapport__v1__event__descriptor, r->held[0],
                       (ProtobufCMessage **)&ev);
     if (rc == RP_OK)
-        rc = s_apply_deletions(t, a, ev);
+        rc = s_apply_deletions(t, a, ev, max);
+    if (rc == RP_OK)
+        rc = s_counters_put(t, max);
     if (rc == RP_OK)
         rc = events_put(t, seq, ev->type, (const uint8_t *)natsMsg_GetData(r->held[0]),
                         (size_t)natsMsg_GetDataLength(r->held[0]));

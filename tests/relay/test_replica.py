@@ -7,6 +7,7 @@ another store's stream, and a stream that lacks the seqs it needs."""
 import os
 import random
 import signal
+import subprocess
 import sys
 import time
 import unittest
@@ -56,6 +57,33 @@ def result(rep):
     r.CopyFrom(rep)
     r.request_id, r.user_id, r.seq = b"", "", 0
     return r.SerializeToString()
+
+
+def unescape(text):
+    """A value of `mdb_dump -p` (printable bytes, others as backslash hex)."""
+    out, i = bytearray(), 0
+    while i < len(text):
+        if text[i] == "\\" and text[i + 1] == "\\":
+            out.append(0x5C)
+            i += 2
+        elif text[i] == "\\":
+            out.append(int(text[i + 1:i + 3], 16))
+            i += 3
+        else:
+            out.append(ord(text[i]))
+            i += 1
+    return bytes(out)
+
+
+def counters(env_dir):
+    """The writer's number counters in its meta DBI (mdb_dump, read-only)."""
+    out = subprocess.run(["mdb_dump", "-p", "-s", "meta", env_dir], capture_output=True,
+                         text=True, check=True).stdout.splitlines()
+    body = out[out.index("HEADER=END") + 1:]
+    meta = {unescape(body[i].strip()): unescape(body[i + 1].strip())
+            for i in range(0, len(body) - 1, 2) if body[i] != "DATA=END"}
+    return {k: int.from_bytes(meta.get(k.encode(), b""), "big")
+            for k in ("entry", "logged_segment", "campaign_entry", "seq")}
 
 
 def stats_of(cl, name):
@@ -151,6 +179,11 @@ class ReplicaTest(ReplicaCase):
         wait_drained(self.cl)
         n = self.assert_same_reads()
         self.assertGreater(n, 200)
+        # Its counters are the primary's: promoted, it would give no number twice.
+        mine = counters(os.path.join(replica.state, "logwriter"))
+        self.assertEqual(mine, counters(os.path.join(self.cl.state_dir, "logwriter")))
+        self.assertGreater(mine["entry"], 3000)
+        self.assertGreater(mine["campaign_entry"], 1)
         # Its PUB carried every event it applied, in seq order.
         seqs = []
         while sub.poll(200):
