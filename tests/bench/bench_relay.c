@@ -14,6 +14,11 @@
  * S9  the writer's S1 (LogSegment of N) and S2 (8 clients of
  *     CreateInteraction) with NATS and the relay running, against the same
  *     on a cluster without them.
+ * S10 a read replica (rapport-logwriter --replica) started empty after S7
+ *     at R1, rebuilding from the whole stream: entries/s from its start to
+ *     its answer to a read with min_seq = the primary's last seq, against
+ *     the primary's own LogSegment of the same log in the same run (issue
+ *     11's S9: the replica must apply faster than the primary logs).
  *
  * The real workers, nats-server and rapport-relay run as children on
  * temporary dirs and free loopback ports. Figures are printed and written
@@ -29,6 +34,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -48,6 +54,7 @@ static struct {
     double s8_p50, s8_p99, s8_max;
     size_t s8_n;
     double s9_log[2], s9_rate[2], s9_p99[2];
+    double s10_secs, s10_log; /* a replica's apply, the primary's LogSegment */
 } R;
 
 /* ---- S7 ---- */
@@ -130,10 +137,104 @@ static int s_stream_stats(env_t *e, uint64_t *msgs, uint64_t *bytes)
         *msgs = si->State.Msgs;
         *bytes = si->State.Bytes;
         rc = 0;
+    } else {
+        bench_relay_fail("cannot read the state of stream RAPPORT: %s", nats_GetLastError(NULL));
     }
     jsStreamInfo_Destroy(si);
     jsCtx_Destroy(js);
     natsConnection_Destroy(nc);
+    return rc;
+}
+
+/* Whether child pid still runs (not reaped: bench_reap does that). */
+static bool s_alive(pid_t pid)
+{
+    siginfo_t info = {0};
+    return waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == 0;
+}
+
+/* S10: a replica of e's writer, started empty: *ret_s until it has
+ * applied the primary's last seq. */
+static int s_replica_apply(env_t *e, void *zctx, double *ret_s)
+{
+    char exe[BENCH_PATH_MAX * 2], state[BENCH_PATH_MAX + 32], log[BENCH_PATH_MAX + 32];
+    char ep[BENCH_PATH_MAX + 64], set_ep[BENCH_PATH_MAX + 96], set_pub[BENCH_PATH_MAX + 96];
+    char url[300], err[256];
+    char *argv[] = {exe,
+                    wire_str("--run-dir"),
+                    e->cl.run_dir,
+                    wire_str("--state-dir"),
+                    state,
+                    wire_str("--replica"),
+                    wire_str("--set"),
+                    url,
+                    wire_str("--set"),
+                    set_ep,
+                    wire_str("--set"),
+                    set_pub,
+                    NULL};
+    char *env[] = {wire_str("RAPPORT_CONFIG=/dev/null"), wire_str("TZ=UTC"), NULL};
+    Rapport__V1__LogRequest req = RAPPORT__V1__LOG_REQUEST__INIT;
+    Rapport__V1__ReadEvents re = RAPPORT__V1__READ_EVENTS__INIT;
+    Rapport__V1__LogReply *r;
+    client_t *c = NULL;
+    uint64_t last;
+    double t0;
+    pid_t pid;
+    int rc = -1, st;
+
+    re.max = 1;
+    req.command_case = RAPPORT__V1__LOG_REQUEST__COMMAND_READ_EVENTS;
+    req.read_events = &re;
+    r = (Rapport__V1__LogReply *)bench_relay_call(e->cl.c[BW_LOGWRITER], &req.base,
+                                                  &rapport__v1__log_reply__descriptor, "last seq");
+    if (!r)
+        return -1;
+    last = r->events->last_seq;
+    wire_free(&r->base);
+    snprintf(exe, sizeof(exe), "%s/rapport-logwriter", e->cl.bin_dir);
+    snprintf(state, sizeof(state), "%s/replica-state", e->cl.dir);
+    snprintf(log, sizeof(log), "%s/replica.log", e->cl.dir);
+    snprintf(ep, sizeof(ep), "ipc://%s/replica.sock", e->cl.run_dir);
+    snprintf(set_ep, sizeof(set_ep), "logwriter_endpoint=%s", ep);
+    snprintf(set_pub, sizeof(set_pub), "events_endpoint=ipc://%s/replica-events.sock",
+             e->cl.run_dir);
+    snprintf(url, sizeof(url), "nats_url=%s", e->url);
+    if (client_new(zctx, ep, &e->cl.cfg, &c, err, sizeof(err)) != RP_OK) {
+        bench_relay_fail("S10: %s", err);
+        return -1;
+    }
+    t0 = bench_now();
+    pid = bench_spawn(argv, env, log);
+    req.min_seq = last;
+    req.timeout_ms = 1000;
+    /* Ask again every second while it lives (it exits 2 when it refuses
+     * the stream). */
+    while (pid > 0 && rc != 0 && bench_now() - t0 < 1800 && s_alive(pid)) {
+        char rid[CLIENT_REQUEST_ID_LEN + 1];
+        client_new_request_id(rid);
+        req.request_id.data = (uint8_t *)rid;
+        req.request_id.len = CLIENT_REQUEST_ID_LEN;
+        req.user_id = wire_str("bench");
+        r = NULL;
+        if (client_call(c, &req.base, &rapport__v1__log_reply__descriptor, 2000, 0,
+                        (ProtobufCMessage **)&r) == RP_OK &&
+            !(r->status && r->status->code) && r->seq >= last)
+            rc = 0;
+        if (r)
+            wire_free(&r->base);
+    }
+    *ret_s = bench_now() - t0;
+    if (rc != 0)
+        bench_relay_fail("S10: the replica did not apply seq %llu (see %s)",
+                         (unsigned long long)last, log);
+    client_destroy(&c);
+    if (pid > 0 && (st = bench_reap(pid, false, 30)) != 0) {
+        char cmd[BENCH_PATH_MAX + 64];
+        bench_relay_fail("S10: the replica exited %d:", st);
+        snprintf(cmd, sizeof(cmd), "tail -n 20 '%s' >&2", log);
+        (void)system(cmd);
+    }
     return rc;
 }
 
@@ -163,6 +264,9 @@ static int s_s7(const opts_t *o, void *zctx, int replicas)
     if (R.s7_msgs[k] < o->s7_n + 2)
         bench_relay_fail("S7: the stream got %llu messages for %zu entries",
                          (unsigned long long)R.s7_msgs[k], o->s7_n);
+    /* S10 before the baseline's messages, which are no change of rapport's. */
+    if (replicas == 1 && s_replica_apply(&e, zctx, &R.s10_secs) == 0)
+        R.s10_log = log_s;
     /* The baseline on the same servers and stream, the relay idle. */
     R.s7_base[k] =
         (double)R.s7_msgs[k] / s_raw_publish(&e, R.s7_msgs[k], (size_t)R.s7_msg_bytes[k]);
@@ -446,6 +550,25 @@ static void s_rows(const opts_t *o)
     }
 }
 
+static void s_rows_replica(const opts_t *o)
+{
+    char fig[64], base[64], ratio[32], m[128];
+    double rate, primary, r;
+
+    if (R.s10_log <= 0)
+        return;
+    rate = (double)o->s7_n / R.s10_secs;
+    primary = (double)o->s7_n / R.s10_log;
+    r = rate / primary;
+    snprintf(m, sizeof(m),
+             "read replica started empty, applying the stream of a %zu-contact log: entries/s",
+             o->s7_n);
+    snprintf(fig, sizeof(fig), "%.0f/s (%.2f s)", rate, R.s10_secs);
+    snprintf(base, sizeof(base), "%.0f/s primary's LogSegment (%.2f s)", primary, R.s10_log);
+    snprintf(ratio, sizeof(ratio), "%.2fx", r);
+    bench_row("S10", m, fig, base, ratio, ">= 1.5x", r >= 1.5 ? MET_YES : MET_NO);
+}
+
 static int s_write_json(const opts_t *o, const char *load)
 {
     FILE *f = fopen(o->out, "w");
@@ -513,8 +636,9 @@ static int s_parse(opts_t *o, int argc, char **argv)
                             "[--tmp DIR] [--bin-dir DIR]\n"
                             "S7 (relay throughput at R1 and R3 against a raw libnats publish), "
                             "S8 (interaction to\npush consumer latency at 200/s) and S9 (the "
-                            "writer's S1 and S2 with the relay, against\nwithout it), each in "
-                            "the same run. Needs nats-server (exit 77 without it).\n");
+                            "writer's S1 and S2 with the relay, against\nwithout it), S10 (a "
+                            "read replica applying the stream, against the primary's\nlog), each "
+                            "in the same run. Needs nats-server (exit 77 without it).\n");
             return 2;
         }
     }
@@ -547,6 +671,7 @@ int main(int argc, char **argv)
     s_s8(&o, zctx);
     zmq_ctx_term(zctx);
     s_rows(&o);
+    s_rows_replica(&o);
     printf("\n## The change stream (%s run)\n\n", o.mode);
     bench_print_table(stdout, NULL);
     s_write_json(&o, load);
