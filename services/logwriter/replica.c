@@ -374,7 +374,8 @@ static rp_err s_apply_entry(writer_txn_t *t, wire_arena_t *a, natsMsg *m, uint64
 
     if (rc == RP_OK)
         s_seen(&max[NO_ENTRY], e->entry_no);
-    if (rc == RP_OK)
+    /* Above every stored number (a segment log's entries): new. */
+    if (rc == RP_OK && e->entry_no <= t->max_entry_key)
         rc = writer_get_record(t->txn, t->w, a, WRITER_DB_ENTRIES, e->entry_no,
                                &rapport__v1__entry__descriptor, (ProtobufCMessage **)&old);
     if (rc == RP_ENOTFOUND) {
@@ -383,8 +384,9 @@ static rp_err s_apply_entry(writer_txn_t *t, wire_arena_t *a, natsMsg *m, uint64
     }
     if (rc == RP_OK)
         rc = writer_entry_store(t, e, old, true);
-    /* A single interaction's campaign entry covers that entry. */
-    if (rc == RP_OK && e->campaign_entry_no)
+    /* A single interaction's campaign entry covers that entry (a logged
+     * segment's got its range with its record). */
+    if (rc == RP_OK && e->campaign_entry_no && !e->segment_no[0])
         rc = s_ce_range(t, e->campaign_entry_no, e->entry_no, e->entry_no);
     return rc;
 }
