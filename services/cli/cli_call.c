@@ -53,8 +53,9 @@ static void s_set_envelope(cli_ctx_t *ctx, ProtobufCMessage *req, const char *re
     if (req->descriptor == &rapport__v1__log_request__descriptor && ctx->min_seq) {
         Rapport__V1__LogRequest *lr = (Rapport__V1__LogRequest *)req;
         lr->min_seq = ctx->min_seq;
-        /* The writer gives up a little before the command does. */
-        lr->timeout_ms = (uint32_t)(ctx->timeout_ms - ctx->timeout_ms / 8);
+        /* The writer gives up a resend period (a quarter) before the
+         * command does, so that its UNAVAILABLE arrives in time. */
+        lr->timeout_ms = (uint32_t)(ctx->timeout_ms - ctx->timeout_ms / 4);
     }
 }
 

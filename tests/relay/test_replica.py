@@ -228,7 +228,7 @@ class ReplicaTest(ReplicaCase):
                                 rep.seq, "entry", "show", 1)
         self.assertEqual((rc, out2), (0, out), err)
         rc, _, err = rapport(*run, "--replica", self.cl.endpoint("replica"), "--min-seq",
-                             rep.seq + 1000, "--timeout", 800, "entry", "show", 1)
+                             rep.seq + 1000, "--timeout", 2000, "entry", "show", 1)
         self.assertNotEqual(rc, 0)
         self.assertIn("min_seq", err)
         rc, _, err = rapport(*run, "--replica", self.cl.endpoint("replica"), "entry", "cancel",
