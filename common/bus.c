@@ -20,7 +20,7 @@
 static const int s_zmq_types[] = {
     [BUS_ROUTER] = ZMQ_ROUTER,
     [BUS_DEALER] = ZMQ_DEALER,
-    [BUS_PUB] = ZMQ_PUB,
+    [BUS_PUB] = ZMQ_XPUB,
     [BUS_SUB] = ZMQ_SUB,
 };
 
@@ -86,6 +86,8 @@ static rp_err s_new_socket(void *zctx, bus_type_t type, const char *endpoint, co
         zmq_setsockopt(sock, ZMQ_ROUTER_MANDATORY, &one, sizeof(one));
     if (type == BUS_SUB)
         zmq_setsockopt(sock, ZMQ_SUBSCRIBE, "", 0);
+    if (type == BUS_PUB) /* every (un)subscription reaches the owner */
+        zmq_setsockopt(sock, ZMQ_XPUB_VERBOSER, &one, sizeof(one));
     if (tcp) {
         int ivl = 5000, timeout = 15000, ttl = 15000, handshake = (int)cfg->handshake_timeout_ms;
         zmq_setsockopt(sock, ZMQ_HANDSHAKE_IVL, &handshake, sizeof(handshake));

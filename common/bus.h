@@ -29,7 +29,7 @@
 typedef enum {
     BUS_ROUTER,
     BUS_DEALER,
-    BUS_PUB,
+    BUS_PUB, /* an XPUB: its owner reads the subscriptions (one message each) */
     BUS_SUB,
 } bus_type_t;
 

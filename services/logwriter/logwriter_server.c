@@ -645,6 +645,11 @@ static void s_stats(void *ctx, wire_arena_t *a, Rapport__V1__WorkerStats *st)
                            server_gauge(a, "rapport_events_published",
                                         "Events sent on the PUB socket",
                                         (double)w->events_published));
+    server_stats_add_gauge(a, st,
+                           server_gauge(a, "rapport_event_subscriptions",
+                                        "Subscriptions received on the PUB socket (each is in "
+                                        "effect once counted)",
+                                        (double)w->event_subscriptions));
     server_stats_add_store(a, st, w->store);
     s_stats_seglogs(w, a, st);
     if (w->replica)
@@ -722,6 +727,21 @@ static rp_err s_load(store_txn_t *txn, void *ctx)
     return RP_OK;
 }
 
+/* The PUB socket is an XPUB: each subscription arrives as a message (first
+ * byte 1; 0 for an unsubscription) once libzmq has put it in effect. The
+ * count lets a subscriber see when its subscription has been taken, so it
+ * knows from which event on it receives everything. */
+static void s_on_subscription(void *ctx)
+{
+    writer_t *w = ctx;
+    uint8_t first = 0;
+    int n;
+
+    while ((n = zmq_recv(w->pub, &first, 1, ZMQ_DONTWAIT)) >= 0)
+        if (n >= 1 && first == 1)
+            w->event_subscriptions++;
+}
+
 rp_err logwriter_new(const config_t *cfg, void *zctx, logwriter_t **ret, char *errbuf,
                      size_t errlen)
 {
@@ -780,6 +800,7 @@ rp_err logwriter_new(const config_t *cfg, void *zctx, logwriter_t **ret, char *e
     rc = bus_socket_bind(zctx, BUS_PUB, cfg->events_endpoint, cfg, gate, &w->pub, errbuf, errlen);
     if (rc != RP_OK)
         goto out_free;
+    server_add_socket(w->server, w->pub, s_on_subscription, w);
     if (cfg->replica && (rc = replica_start(w, zctx, errbuf, errlen)) != RP_OK)
         goto out_free;
     /* A log committed before a crash and not yet visible is finished

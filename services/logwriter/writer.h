@@ -101,6 +101,7 @@ typedef struct writer {
     server_hist_t commit_seconds; /* apply and commit time */
     server_hist_t fsync_seconds;  /* commit (write and fsync) time */
     uint64_t commits, replays, commit_failures, events_published, events_dropped;
+    uint64_t event_subscriptions; /* subscriptions read from the PUB socket */
     uint64_t last_seq;
     uint64_t events_pruned_unrelayed; /* unconfirmed events the hard limit pruned */
     uint64_t boot_id;                 /* segment log batches must follow a Begin of this run */

@@ -24,10 +24,8 @@ from rapport.v1 import interaction_pb2 as ia  # noqa: E402,F401
 from rapport.v1 import logwriter_pb2 as lw  # noqa: E402,F401
 from rapport.v1 import segment_pb2 as sg  # noqa: E402,F401
 
-BIN_DIR = os.environ.get("RAPPORT_BIN_DIR", "build/bin")
-# Waits for workers scale by this (tests/valgrind.sh runs them 20-50 times
-# slower under memcheck).
-TIME_SCALE = float(os.environ.get("RAPPORT_TEST_TIME_SCALE", "1"))
+# Every bound in a test scales with the build: scaled(), wait_for().
+from waits import ASAN, BIN_DIR, TIME_SCALE, scaled, wait_for, wait_subscribed  # noqa: E402,F401
 TODAY = "2026-06-15"
 TODAY_INT = 20260615
 
@@ -42,6 +40,10 @@ class Unavailable(Exception):
     pass
 
 
+# Worker.sent once the test has waited for the worker's exit and checked it.
+EXIT_CHECKED = "its exit checked by the test"
+
+
 class Worker:
     def __init__(self, cluster, name, extra_args=(), env=None):
         self.cluster, self.name = cluster, name
@@ -51,6 +53,7 @@ class Worker:
         # valgrind this way).
         self.prefix = shlex.split(os.environ.get("RAPPORT_WORKER_WRAPPER", ""))
         self.proc = None
+        self.sent = None  # the last signal the test sent this run of the worker
         self.log_path = os.path.join(cluster.dir, name + ".log")
 
     def start(self, wait=True):
@@ -64,6 +67,7 @@ class Worker:
         if getattr(self, "log", None) and not self.log.closed:
             self.log.close()
         self.log = open(self.log_path, "ab")
+        self.sent = None
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log, env=env)
         if wait:
             self.cluster.wait_ready(self.name)
@@ -71,11 +75,13 @@ class Worker:
 
     def signal(self, sig):
         if self.proc and self.proc.poll() is None:
+            self.sent = sig
             self.proc.send_signal(sig)
 
     def kill(self):
         """SIGKILL and reap."""
         if self.proc and self.proc.poll() is None:
+            self.sent = signal.SIGKILL
             self.proc.kill()
             self.proc.wait()
         if not self.log.closed:
@@ -86,12 +92,50 @@ class Worker:
         if not self.proc:
             return None
         if self.proc.poll() is None:
+            self.sent = signal.SIGTERM
             self.proc.terminate()
         try:
             return self.proc.wait(timeout)
         finally:
             if not self.log.closed:
                 self.log.close()
+
+    def wait_exit(self, timeout):
+        """Wait until the worker ends by itself (a start that must fail) and
+        return its exit status, which the test checks: teardown does not."""
+        rc = self.proc.wait(scaled(timeout))
+        self.sent = EXIT_CHECKED
+        return rc
+
+    def exit_problem(self):
+        """Stops the worker if it runs; then what is wrong with how it ended,
+        or "". A worker ends with 0 when it is told to stop (SIGTERM,
+        SIGINT); one the test killed otherwise may end as it does, and so
+        may one that killed itself at the fault point the test armed
+        (RAPPORT_FAULT) or whose exit the test checked (wait_exit); one that
+        ended by itself, by a signal or with another code, is a failure."""
+        if not self.proc:
+            return ""
+        told = self.sent
+        if self.proc.poll() is None:
+            told = signal.SIGTERM
+        rc = self.stop()
+        if told is None and rc == -signal.SIGKILL and self.armed() and \
+                "fault injection: killed at" in self.logtext():
+            return ""
+        if told in (signal.SIGTERM, signal.SIGINT):
+            if rc == 0:
+                return ""
+        elif told is not None:
+            return ""
+        how = ("died of %s" % signal.Signals(-rc).name if rc < 0 else "exited %d" % rc)
+        if rc == 99 and self.prefix[:1] == ["valgrind"]:
+            how += " (valgrind found errors)"
+        return "%s %s %s" % (self.name, how, "at stop" if told else "by itself")
+
+    def armed(self):
+        """Whether this run of the worker has a fault point (RAPPORT_FAULT)."""
+        return bool(self.env.get("RAPPORT_FAULT") or self.cluster.env.get("RAPPORT_FAULT"))
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
@@ -236,13 +280,21 @@ class Cluster:
         raise AssertionError("%s not ready:\n%s" % (name, w.logtext()))
 
     def subscribe(self, prefix=b""):
+        """A SUB socket on the events endpoint, returned once the writer has
+        taken its subscription (no slow joiner: it gets every event
+        published from now on)."""
         s = self.ctx.socket(zmq.SUB)
         s.setsockopt(zmq.LINGER, 0)
         s.setsockopt(zmq.SUBSCRIBE, prefix)
-        s.connect(self.endpoint("events"))
         self.subs.append(s)
-        time.sleep(0.3)  # slow joiner
+        wait_subscribed(lambda: s.connect(self.endpoint("events")), self.event_subscriptions)
         return s
+
+    def event_subscriptions(self):
+        """The writer's count of subscriptions it has taken."""
+        req = lw.LogRequest()
+        req.stats.SetInParent()
+        return metric(self.ok("logwriter", req), "rapport_event_subscriptions")
 
     def read_events(self, from_seq=1, type_prefix=""):
         """Every durable event from from_seq, through ReadEvents pages."""
@@ -257,19 +309,17 @@ class Cluster:
 
     def close(self):
         """Stop the workers and remove the directory. Raises AssertionError
-        when a worker's log holds a sanitizer report (ASan, LSan, UBSan) or
-        one died of SIGABRT at stop (ASAN_OPTIONS=abort_on_error=1): a
-        sanitized build then fails the test that ran it."""
+        when a worker's log holds a sanitizer report (ASan, LSan, UBSan), or
+        a worker did not exit 0 at stop, or ended by itself (Worker.exit_problem:
+        a crash, SIGABRT from ASAN_OPTIONS=abort_on_error=1, valgrind's 99).
+        The directory is kept then."""
         problems = []
         for s in list(self.socks.values()) + self.subs:
             s.close(0)
         for w in self.workers.values():
-            if w.alive():
-                rc = w.stop()
-                if rc == -signal.SIGABRT:
-                    problems.append("%s aborted at stop" % w.name)
-                elif rc == 99 and w.prefix[:1] == ["valgrind"]:
-                    problems.append("%s: valgrind found errors" % w.name)
+            problem = w.exit_problem()
+            if problem:
+                problems.append(problem)
         for w in self.workers.values():
             report = w.sanitizer_report()
             if report:
@@ -282,6 +332,16 @@ class Cluster:
             print("kept", self.dir)
         else:
             shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def metric(rep, name, **labels):
+    """The value of a counter or gauge in a Stats reply (0 when absent)."""
+    st = rep.stats
+    for m in list(st.counters) + list(st.gauges):
+        if m.name == name and all(any(lb.name == k and lb.value == v for lb in m.labels)
+                                  for k, v in labels.items()):
+            return m.value
+    return 0
 
 
 def varint(n):
@@ -312,9 +372,10 @@ def packed(entries):
 
 
 def recv_events(sub, n, timeout=10.0):
-    """n published events as (topic, Event)."""
+    """n published events as (topic, Event); fewer when they do not come
+    within scaled(timeout)."""
     out = []
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + scaled(timeout)
     while len(out) < n and time.monotonic() < deadline:
         if sub.poll(100):
             topic, body = sub.recv_multipart()

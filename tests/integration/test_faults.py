@@ -10,7 +10,7 @@ import subprocess
 import time
 import unittest
 
-from harness import TODAY_INT, Cluster, ClusterTest, c, ia, lw, sg, zmq
+from harness import TODAY_INT, Cluster, ClusterTest, c, ia, lw, scaled, sg, zmq
 
 RETRY = (c.UNAVAILABLE, c.RESOURCE_EXHAUSTED)
 
@@ -45,7 +45,7 @@ def pipeline(sock, reqs, window=200, timeout=60.0, reply_cls=lw.LogReply):
     """Send reqs keeping `window` in flight; {request_id: reply}. Raises
     AssertionError on silence."""
     replies, i, inflight = {}, 0, 0
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + scaled(timeout)
     while len(replies) < len(reqs):
         while i < len(reqs) and inflight < window:
             sock.send(reqs[i].SerializeToString())
@@ -207,7 +207,8 @@ class SlowSubscriberTest(ClusterTest):
                         window=500, timeout=120)
         took = time.monotonic() - t0
         self.assertTrue(all(r.status.code == c.OK for r in reps.values()))
-        self.assertLess(took, 90, "the writer stalled: %.1f s for %d writes" % (took, self.N))
+        self.assertLess(took, scaled(90),
+                        "the writer stalled: %.1f s for %d writes" % (took, self.N))
         st = stats(cl, "logwriter")
         self.assertEqual(st["rapport_last_event_seq"], self.N)
         # the stuck subscriber reads now: what is queued, then a gap
@@ -262,7 +263,7 @@ class FloodTest(ClusterTest):
         RESOURCE_EXHAUSTED with the same request_id until every request has
         its definitive reply. Returns (retries, transient codes seen)."""
         done, retries, transient = {}, 0, {}
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + scaled(timeout)
         while pending and time.monotonic() < deadline:
             while pending and sock.poll(2000):
                 rep = ia.InteractionReply()
@@ -412,7 +413,7 @@ class DependencyDownTest(ClusterTest):
         rep, took = self.timed(req)
         self.assertEqual(c.StatusCode.Name(rep.status.code), "UNAVAILABLE", rep.status.message)
         self.assertIn("rapport-interaction", rep.status.message)
-        self.assertLess(took, self.TIMEOUT_MS / 1000 + 1.5)
+        self.assertLess(took, self.TIMEOUT_MS / 1000 + scaled(1.5))
         # what needs no peer still works
         self.assertEqual(self.seg(get_segment=sg.SegmentRef(segment_no="S1")).segment.no, "S1")
         self.cl["interaction"].start()
@@ -431,7 +432,7 @@ class DependencyDownTest(ClusterTest):
         rep, took = self.timed(req)
         self.assertEqual(c.StatusCode.Name(rep.status.code), "UNAVAILABLE", rep.status.message)
         self.assertIn("rapport-logwriter", rep.status.message)
-        self.assertLess(took, self.TIMEOUT_MS / 1000 + 1.5)
+        self.assertLess(took, self.TIMEOUT_MS / 1000 + scaled(1.5))
         # nothing was logged, and the segment can be edited again
         got = self.seg(get_segment=sg.SegmentRef(segment_no="S1")).segment
         self.assertFalse(got.logging)

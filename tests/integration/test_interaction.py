@@ -12,7 +12,7 @@ import unittest
 
 import zmq
 
-from harness import TODAY_INT, ClusterTest, c, ia, lw, varint
+from harness import TODAY_INT, ClusterTest, c, ia, lw, varint, wait_for
 
 T = ia.InteractionRequest
 F = ia.InteractionFields
@@ -82,6 +82,14 @@ class InteractionTest(ClusterTest):
         for k in rep.stats.counters:
             out[k.name] = out.get(k.name, 0) + k.value
         return out
+
+    def not_unavailable(self, req):
+        """The reply to req, or None when it is UNAVAILABLE."""
+        rep = self.cl.call("interaction", req, timeout=30)
+        return None if rep.status.code == c.UNAVAILABLE else rep
+
+    def gauge(self, name):
+        return sum(g.value for g in self.ok(stats=c.GetStats()).stats.gauges if g.name == name)
 
     def assertServing(self):
         self.assertTrue(self.cl["interaction"].alive(), self.cl["interaction"].logtext()[-2000:])
@@ -902,11 +910,8 @@ class WriterDownTest(InteractionTest):
         # until the link has reconnected) and a new one go through; the first
         # is written exactly once whether or not a queued copy of it reached
         # the writer on reconnect.
-        deadline = time.monotonic() + 30
-        while True:
-            rep = self.cl.call("interaction", self.create_req(b"down-1"), timeout=30)
-            if rep.status.code != c.UNAVAILABLE or time.monotonic() > deadline:
-                break
+        rep = wait_for(lambda: self.not_unavailable(self.create_req(b"down-1")), 30,
+                       "an answer other than UNAVAILABLE")
         self.assertStatus(rep, c.OK)
         self.assertEqual(rep.entry.entry_no, 1)
         e = self.cl.call("interaction", self.create_req(b"down-2")).entry
@@ -923,10 +928,8 @@ class WriterDownTest(InteractionTest):
             writer.signal(signal.SIGCONT)
         # The writer now works through the queued request (and its resends):
         # their answers match nothing pending any more.
-        deadline = time.monotonic() + 20
-        while self.counters()["rapport_logwriter_unmatched_replies_total"] == 0:
-            self.assertLess(time.monotonic(), deadline, "no late reply arrived")
-            time.sleep(0.1)
+        wait_for(lambda: self.counters()["rapport_logwriter_unmatched_replies_total"], 20,
+                 "a late reply")
         rep = self.cl.call("interaction", self.create_req(b"stall-1"))
         self.assertStatus(rep, c.OK)
         self.assertEqual(rep.entry.entry_no, 1)
@@ -944,7 +947,9 @@ class WriterRestartTest(InteractionTest):
         req = T(request_id=b"restart-1", user_id="u", create_interaction=ia.CreateInteraction(
             fields=F(contact_no="p1", interaction_template_code="tcall")))
         self.cl.send_raw("interaction", [req.SerializeToString()])
-        time.sleep(0.3)
+        # the worker has sent it on to the (stopped) writer
+        wait_for(lambda: self.gauge("rapport_logwriter_pending") == 1, 10,
+                 "the create pending at the writer")
         writer.kill()  # what it had received dies with it
         writer.start()
         body = self.cl.recv_raw("interaction", timeout=30)[-1]

@@ -8,7 +8,7 @@ import subprocess
 import time
 import unittest
 
-from harness import BIN_DIR, Cluster, ClusterTest, c, ia, lw, recv_events, sg
+from harness import BIN_DIR, Cluster, ClusterTest, c, ia, lw, recv_events, scaled, sg
 
 
 class NotifyTest(unittest.TestCase):
@@ -124,32 +124,45 @@ class GracefulStopTest(ClusterTest):
         self.assertEqual(ls.no_of_interactions, n)
 
     def test_sigterm_on_writer_acks_what_it_holds_and_exits_zero(self):
+        """200 writes, then SIGTERM: the writer answers every request it took
+        before it exits 0. A request it never read is silent, and the
+        client's retry with the same request_id after the restart applies it
+        once. So every request ends with exactly one stored entry, its reply
+        (first or retried) names that entry, and an entry the writer stored
+        but never acknowledged before exiting is a reply it dropped."""
         cl = self.cl
-        reqs = []
+        reqs = {}
         for i in range(200):
             r = lw.LogRequest(request_id=b"w%d" % i, user_id="u", write_entry=lw.WriteEntry(
                 entry=c.Entry(contact_no="C%d" % i, date=20260615, description="x")))
-            reqs.append(r)
+            reqs[r.request_id] = r
             cl.send_raw("logwriter", [r.SerializeToString()])
         cl["logwriter"].signal(signal.SIGTERM)
-        acked = set()
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and len(acked) < len(reqs):
-            try:
-                frames = cl.recv_raw("logwriter", timeout=1)
-            except Exception:
-                break
+        self.assertEqual(cl["logwriter"].proc.wait(scaled(30)), 0)
+        # What it sent before exiting is in our queue now, or about to be.
+        acked = {}
+        while cl.sock("logwriter").poll(int(scaled(0.5) * 1000)):
             rep = lw.LogReply()
-            rep.ParseFromString(frames[-1])
-            if rep.status.code == c.OK:
-                acked.add(rep.entry.entry_no)
-        self.assertEqual(cl["logwriter"].proc.wait(30), 0)
+            rep.ParseFromString(cl.sock("logwriter").recv_multipart()[-1])
+            self.assertNotIn(rep.request_id, acked, "two replies to one request")
+            self.assertEqual(c.StatusCode.Name(rep.status.code), "OK", rep.status.message)
+            acked[rep.request_id] = rep.entry.entry_no
         cl["logwriter"].start()
         cl.reset_sock("logwriter")
-        stored = cl.ok("logwriter", lw.LogRequest(list_entries=lw.ListEntries(limit=1000)))
-        nos = {e.entry_no for e in stored.entries.entries}
-        self.assertTrue(acked <= nos)  # nothing acked is lost
-        self.assertEqual(sorted(nos), list(range(1, len(nos) + 1)))  # gapless
+        stored = {e.contact_no: e.entry_no for e in cl.all_entries()}
+        for rid, no in acked.items():  # nothing acked is lost
+            self.assertEqual(stored.get(reqs[rid].write_entry.entry.contact_no), no, rid)
+        unacked = [r for rid, r in reqs.items() if rid not in acked]
+        dropped = [r.request_id for r in unacked if r.write_entry.entry.contact_no in stored]
+        self.assertEqual(dropped, [], "stored, but the writer exited without replying")
+        for r in unacked:  # the client's retry: a definite reply, applied once
+            rep = cl.call("logwriter", r, timeout=10)
+            self.assertEqual(c.StatusCode.Name(rep.status.code), "OK", rep.status.message)
+            acked[r.request_id] = rep.entry.entry_no
+        stored = {e.contact_no: e.entry_no for e in cl.all_entries()}
+        self.assertEqual(stored, {r.write_entry.entry.contact_no: acked[rid]
+                                  for rid, r in reqs.items()})
+        self.assertEqual(sorted(stored.values()), list(range(1, 201)))  # once each, gapless
 
 
 if __name__ == "__main__":

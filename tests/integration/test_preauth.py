@@ -18,12 +18,12 @@ import unittest
 
 import zmq
 
-from harness import BIN_DIR, TIME_SCALE, c, lw
+from harness import TIME_SCALE, c, lw, wait_for
 from test_security import SecureCluster, metric
 
-# The sanitizers make a worker slower and its memory larger.
-ASAN = "asan" in os.path.abspath(BIN_DIR)
-SLOW = TIME_SCALE * (3 if ASAN else 1)
+# The sanitizers make a worker slower (TIME_SCALE counts that) and its
+# memory larger.
+SLOW = TIME_SCALE
 MIB = 1 << 20
 
 # A ZMTP 3.0 greeting of a CURVE client: signature, version, mechanism,
@@ -124,7 +124,8 @@ class OversizedHelloTest(PreauthTest):
         self.settle()
         grown = vm(self.pid(), "VmHWM") - before
         self.assertLess(grown, 256 * MIB, "the writer grew %.1f MiB" % (grown / MIB))
-        self.assertGreaterEqual(metric(self.stats(), "rapport_preauth_disconnects_total"), 100)
+        wait_for(lambda: metric(self.stats(), "rapport_preauth_disconnects_total") >= 100, 30,
+                 "100 connections dropped")
 
 
 class ManyHandshakesTest(PreauthTest):
@@ -141,9 +142,10 @@ class ManyHandshakesTest(PreauthTest):
         # 16 connections of 1 MiB, with room for the allocator; 100 would be
         # over 100 MiB.
         self.assertLess(grown, 48 * MIB, "the writer grew %.1f MiB" % (grown / MIB))
-        st = self.stats()
-        self.assertGreaterEqual(metric(st, "rapport_preauth_cut_total"), 84)
-        self.assertGreaterEqual(metric(st, "rapport_preauth_disconnects_total"), 84)
+        # at least 84 of the 100 are cut (a slow worker may still be at it)
+        wait_for(lambda: min(metric(self.stats(), "rapport_preauth_cut_total"),
+                             metric(self.stats(), "rapport_preauth_disconnects_total")) >= 84,
+                 30, "84 connections cut")
         self.assertIn("cut an unauthenticated tcp connection",
                       self.cl.workers["logwriter"].logtext())
 

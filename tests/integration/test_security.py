@@ -28,7 +28,7 @@ import uuid
 import zmq
 
 from harness import (BIN_DIR, REPLY, TIME_SCALE, TODAY_INT, Cluster, Unavailable, c,
-                     free_port, ia, lw, packed, recv_events, sg)
+                     free_port, ia, lw, metric, packed, recv_events, sg, wait_subscribed)
 
 REQUEST_OF = {"interaction": ia.InteractionRequest, "segment": sg.SegmentRequest,
               "logwriter": lw.LogRequest}
@@ -126,9 +126,9 @@ class SecureCluster(Cluster):
     def endpoint(self, name):
         return self.eps.get(name) or super().endpoint(name)
 
-    def curve_socket(self, kind, name, who, server=None):
+    def curve_socket(self, kind, name, who, server=None, connect=True):
         """A CURVE socket with key `who` (a key name in secrets, or a (public, secret)
-        pair) connected to worker endpoint `name`."""
+        pair) for worker endpoint `name`, connected unless `connect` is false."""
         s = self.ctx.socket(kind)
         s.setsockopt(zmq.LINGER, 0)
         if isinstance(who, tuple):
@@ -140,7 +140,8 @@ class SecureCluster(Cluster):
         s.curve_secretkey = secret.encode()
         server = server or ("logwriter" if name == "events" else name)
         s.curve_serverkey = self.public[server].encode()
-        s.connect(self.eps[name])
+        if connect:
+            s.connect(self.eps[name])
         return s
 
     def sock(self, name):
@@ -154,13 +155,19 @@ class SecureCluster(Cluster):
     def as_(self, who):
         return KeyClient(self, who)
 
-    def subscribe(self, prefix=b"", who="admin"):
+    def subscribe(self, prefix=b"", who="admin", admitted=True):
+        """A SUB with `who`'s key; when `admitted`, returned once the writer
+        has taken its subscription."""
         if "events" not in self.eps:
             return super().subscribe(prefix)
-        s = self.curve_socket(zmq.SUB, "events", who)
+        s = self.curve_socket(zmq.SUB, "events", who, connect=False)
         s.setsockopt(zmq.SUBSCRIBE, prefix)
         self.subs.append(s)
-        time.sleep(0.3)  # slow joiner
+        connect = lambda: s.connect(self.eps["events"])  # noqa: E731
+        if admitted:
+            wait_subscribed(connect, self.event_subscriptions)
+        else:
+            connect()
         return s
 
 
@@ -484,23 +491,13 @@ class SecurityTest(SecureTestCase):
         plain.setsockopt(zmq.SUBSCRIBE, b"")
         plain.connect(self.cl.eps["events"])
         self.cl.subs.append(plain)
-        outsider = self.cl.subscribe(who="outsider")
+        outsider = self.cl.subscribe(who="outsider", admitted=False)
         self.assertStatus(self.create("writer"), c.OK)
         got = recv_events(good, 1)
         self.assertEqual([t for t, _ in got], ["interaction.logged"])
         self.assertEqual(got[0][1].user_id, "writer-key")
         self.assertFalse(plain.poll(500))
         self.assertFalse(outsider.poll(200))
-
-
-def metric(rep, name, **labels):
-    """The value of a counter or gauge in a Stats reply (0 when absent)."""
-    st = rep.stats
-    for m in list(st.counters) + list(st.gauges):
-        if m.name == name and all(any(lb.name == k and lb.value == v for lb in m.labels)
-                                  for k, v in labels.items()):
-            return m.value
-    return 0
 
 
 class WritePathTest(SecureTestCase):
@@ -948,7 +945,8 @@ class CliOverTcpTest(unittest.TestCase):
         keygen(self.cl.secrets, "mallory")  # not authorized
         conf = self.config("mallory", curve_client_secret_key_file=os.path.join(
             self.cl.secrets, "mallory.key"))
-        _, err = self.rapport(conf, "--timeout", "3000", "template", "show", "CALL", rc=3)
+        _, err = self.rapport(conf, "--timeout", str(int(3000 * TIME_SCALE)), "template", "show",
+                              "CALL", rc=3)
         self.assertIn("refused this client's CURVE key", err)
         # No client key configured: a configuration error, before any traffic.
         _, err = self.rapport(self.config("nokey"), "template", "show", "CALL", rc=2)

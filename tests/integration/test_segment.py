@@ -6,7 +6,7 @@ follow-up."""
 import time
 import unittest
 
-from harness import (TIME_SCALE, TODAY_INT, ClusterTest, c, ia, lw, recv_events, sg)
+from harness import TODAY_INT, ClusterTest, c, ia, lw, recv_events, sg, wait_for
 
 HARD_COPY = c.CORRESPONDENCE_TYPE_HARD_COPY
 EMAIL = c.CORRESPONDENCE_TYPE_EMAIL
@@ -53,6 +53,12 @@ class SegmentCase(ClusterTest):
         if rid:
             req.request_id = rid
         return self.cl.call("segment", req, timeout=timeout)
+
+    def answer_unless_unavailable(self, req):
+        """The worker's reply to req (resent every second), or None while it
+        is UNAVAILABLE."""
+        rep = self.cl.call("segment", req, timeout=60, retry=1.0)
+        return None if rep.status.code == c.UNAVAILABLE else rep
 
     def seg_ok(self, **cmd):
         rep = self.seg(**cmd)
@@ -742,11 +748,8 @@ class LogSegmentTest(SegmentCase):
         self.assertStatus(rep, c.OK)
         got = rep.logged
         self.assertEqual((got.entry_count, got.follow_up_segment_no), (5, "FU001"))
-        deadline = time.monotonic() + 20 * TIME_SCALE
-        while self.get("S1").status.code == c.OK or \
-                self.seg(get_segment=sg.SegmentRef(segment_no="FU001")).status.code != c.OK:
-            self.assertLess(time.monotonic(), deadline, "never finished")
-            time.sleep(0.05)
+        wait_for(lambda: self.get("S1").status.code == c.NOT_FOUND and
+                 self.get("FU001").status.code == c.OK, 20, "the log finishing")
         again = self.seg(log_segment=sg.LogSegment(segment_no="S1", create_follow_up=True,
                                                    reply_when_durable=True), rid=b"early")
         self.assertEqual(again.SerializeToString(), rep.SerializeToString())
@@ -884,9 +887,9 @@ class LogSegmentTest(SegmentCase):
         self.assertEqual(self.create(description="mine").no, "SEG00002")
         self.add_ok("SEG00002", ["P4"])
         self.cl["logwriter"].start()
-        rep = self.cl.call("segment", req, timeout=60, retry=1.0)
-        while rep.status.code == c.UNAVAILABLE:
-            rep = self.cl.call("segment", req, timeout=60, retry=1.0)
+        # the worker answers UNAVAILABLE until its link to the writer is back
+        rep = wait_for(lambda: self.answer_unless_unavailable(req), 60,
+                       "segment log answering other than UNAVAILABLE")
         self.assertStatus(rep, c.OK)
         self.assertEqual(rep.logged.entry_count, 3)
         self.assertEqual(len(self.entries()), 3)

@@ -92,7 +92,7 @@ class CrashCase(ClusterTest):
     def retry_until_ok(self, deadline_s=60.0):
         """Resend the same request until it succeeds; UNAVAILABLE ("being
         logged, retry") and silence are what a client may see meanwhile."""
-        deadline = time.monotonic() + deadline_s
+        deadline = time.monotonic() + harness.scaled(deadline_s)
         while time.monotonic() < deadline:
             try:
                 rep = self.cl.call("segment", self.request(), timeout=10, retry=1.0)
@@ -407,8 +407,10 @@ class GracefulStopTest(CrashCase):
 
     def test_sigterm_during_the_log(self):
         self.send_log()
-        time.sleep(0.2)
-        self.assertEqual(self.cl["segment"].stop(timeout=60), 0)
+        # the writer publishes progress once it has taken the log's first batch
+        first = recv_events(self.sub, 1, timeout=30)
+        self.assertEqual([t for t, _ in first], ["segment.log.progress"])
+        self.assertEqual(self.cl["segment"].stop(timeout=harness.scaled(60)), 0)
         self.restart("segment")
         self.assert_logged_once(self.retry_until_ok())
 

@@ -331,13 +331,13 @@ class RelayTest(RelayCase):
     def test_refuses_without_nats_url_and_a_stream_that_is_not_ours(self):
         self.relay.env["RAPPORT_NATS_URL"] = ""
         self.relay.start(wait=False)
-        self.assertEqual(self.relay.proc.wait(30), 2)
+        self.assertEqual(self.relay.wait_exit(30), 2)
         self.assertIn("nats_url is not set", self.relay.logtext())
         # A stream of that name with other subjects.
         self.nats.natsdump("OTHER", "create", "other.>")
         self.relay.env.update({"RAPPORT_NATS_URL": self.nats.url, "RAPPORT_NATS_STREAM": "OTHER"})
         self.relay.start(wait=False)
-        self.assertEqual(self.relay.proc.wait(30), 2)
+        self.assertEqual(self.relay.wait_exit(30), 2)
         self.assertIn("stream OTHER has the subjects 'other.>', not 'rapport.v1.>'",
                       self.relay.logtext())
         # The stream of another store (the writer's env replaced).
@@ -353,7 +353,7 @@ class RelayTest(RelayCase):
         self.cl.ok("logwriter", lw.LogRequest(confirm_relayed=lw.ConfirmRelayed(seq=0)))
         Workload(self.cl).create("C0001")
         self.relay.start(wait=False)
-        self.assertEqual(self.relay.proc.wait(30), 2)
+        self.assertEqual(self.relay.wait_exit(30), 2)
         self.assertIn("holds the changes of store", self.relay.logtext())
 
     def test_relay_killed_at_random_points_and_nats_stopped(self):

@@ -306,13 +306,13 @@ class ReplicaTest(ReplicaCase):
             wl.create(contact)
         wait_drained(self.cl)
         replica.start(wait=False)
-        self.assertEqual(replica.proc.wait(60 * TIME_SCALE), 2, replica.logtext())
+        self.assertEqual(replica.wait_exit(60), 2, replica.logtext())
         self.assertIn("it is not the stream this replica followed", replica.logtext())
         # An empty replica and a stream that no longer holds seq 1.
         self.nats.natsdump("RAPPORT", "purge", "1")
         fresh = Replica(self.cl, "fresh")
         fresh.start(wait=False)
-        self.assertEqual(fresh.proc.wait(60 * TIME_SCALE), 2, fresh.logtext())
+        self.assertEqual(fresh.wait_exit(60), 2, fresh.logtext())
         self.assertIn("no longer holds seq 1", fresh.logtext())
         self.assertIn("restore a `rapport backup`", fresh.logtext())
 
