@@ -11,7 +11,8 @@
 # configuration.
 #
 # CI runs it as root on a throwaway Debian 12 machine. Not as root it skips
-# (exit 0). It refuses to run where a rapport package or an
+# (exit 77, ctest's SKIP_RETURN_CODE: ctest shows it as skipped, and
+# deploy/test.sh fails when it skipped as root). It refuses to run where a rapport package or an
 # /etc/rapport/rapport.conf already exists: it must not replace either.
 # While it runs /etc/rapport/rapport.conf exists; the test is RUN_SERIAL,
 # and the other tests name their config anyway (RAPPORT_CONFIG=/dev/null).
@@ -21,7 +22,7 @@ src=${RAPPORT_SOURCE_DIR:?}
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "SKIP: package_test installs a .deb with dpkg -i and needs root"
-  exit 0
+  exit 77
 fi
 for tool in cpack dpkg dpkg-deb dpkg-query systemd-analyze man zcat pkg-config cc; do
   command -v "$tool" >/dev/null || { echo "FAIL: $tool not found (deploy/deps.sh installs it)"; exit 1; }
