@@ -20,7 +20,9 @@ One round:
         segments;
     every request is retried with the same request_id, as a real client
     does, on silence and on UNAVAILABLE / RESOURCE_EXHAUSTED / ABORTED,
-    until a definitive answer (or a 90 s give-up, recorded as "retried");
+    until a definitive answer; a request with no definitive answer after
+    90 s (a give-up) fails the round: a worker that answers UNAVAILABLE
+    forever after a restart is a broken cluster, not bad luck;
   * a killer SIGKILLs a random worker at a random moment, and restarts it,
     sometimes armed with a fault point (RAPPORT_FAULT) so that it dies
     again inside the segment log fan-out;
@@ -28,7 +30,9 @@ One round:
 After the round, with every worker up and nothing running:
   I1 every acked command's effect is present exactly once (entries by their
      description token, their final postponed / canceled / deleted state;
-     logged segments once per segment, deleted segments gone);
+     an acked entry is present unless a delete of it was acked or left
+     unanswered; logged segments once per segment, deleted segments gone,
+     a segment created and filled but not logged is there with its lines);
   I2 no entry and no logged segment exists without an acked or retried
      command;
   I3 entry numbers are gapless (every number 1..max was created, per the
@@ -38,9 +42,13 @@ After the round, with every worker up and nothing running:
      follow-up segment with the same contacts; the segment is gone;
   I5 no segment is left in LOGGING after recovery;
   I6 the durable event log has no gap, replaying it gives exactly the
-     store's entries (numbers, postponed, canceled, logged segment), every
-     acked command has its event, and every event a subscriber saw live is
-     the durable event of that seq;
+     store's entries (numbers, postponed, canceled, logged segment), no
+     event names an entry or logged segment the log has not created, every
+     command the client saw acked has exactly one event naming its record
+     (create, resume, delete postponed, cancel, delete canceled, segment
+     log, logged segment cancel; the events the clients expect are recorded
+     as they are acked, not derived from the store), and every event a
+     subscriber saw live is the durable event of that seq;
   I7 mdb_stat -rr finds no stale reader slot in any env after the restarts
      (the workers clear them at open), and mdb_stat -a reads every env
      after a clean stop (exit status 0).
@@ -75,7 +83,7 @@ import zmq  # noqa: E402
 N_CONTACTS = 6000
 MAX_SEGMENT = 5000
 RETRY_CODES = (c.UNAVAILABLE, c.RESOURCE_EXHAUSTED, c.ABORTED, c.DEADLINE_EXCEEDED)
-GIVE_UP_S = 90.0
+GIVE_UP_S = harness.scaled(90.0)
 FAULTS = {
     "segment": ["segment.before_stream", "segment.mid_stream", "segment.after_commit"],
     "logwriter": ["logwriter.mid_stream", "logwriter.after_commit"],
@@ -83,6 +91,9 @@ FAULTS = {
 }
 WORKER_ARGS = ["--set", "request_timeout_ms=1500", "--set", "log_batch_entries=500"]
 RELAY = None  # crash_relay.RelayMode in relay mode (--relay)
+# A resume that keeps the entry postponed publishes interaction.postponed
+# for the entry it names: the replay counts it under this name.
+RESUMED_POSTPONED = "interaction.postponed (resumed)"
 
 
 class RoundFailure(AssertionError):
@@ -210,7 +221,9 @@ class EntryStory:
         self.deleted = False
         self.description = token
         self.uncertain = False       # a command on it gave up: state unknown
+        self.maybe_deleted = False   # a delete of it gave up
         self.resume_tokens = []      # descriptions a resume may have written
+        self.acked_events = []       # (event type, entry no.) its acked commands promise
 
 
 class SegmentStory:
@@ -225,6 +238,7 @@ class SegmentStory:
         self.delete = None
         self.canceled = False
         self.uncertain = False
+        self.acked_events = []       # (event type, logged segment no.)
 
 
 class Workload:
@@ -289,16 +303,20 @@ class Workload:
                         if r.acked:
                             st.postponed = again
                             st.description = rtoken
+                            st.acked_events.append((RESUMED_POSTPONED if again
+                                                    else "interaction.resumed", st.entry_no))
                         else:
                             self.errors.append("resume refused: %s" % r.reply.status.message)
                     else:
                         r = cl.call("interaction", delete_postponed=ia.DeletePostponedInteractions(
                             entry_nos=[st.entry_no]))
                         if r.gave_up:
-                            st.uncertain = True
+                            st.uncertain = st.maybe_deleted = True
                             continue
                         if r.acked:
                             st.deleted = True
+                            st.acked_events.append(("interaction.postponed_deleted",
+                                                    st.entry_no))
                         else:
                             self.errors.append("delete postponed refused: %s"
                                                % r.reply.status.message)
@@ -309,17 +327,20 @@ class Workload:
                     if not self.settled(st, r, "cancel"):
                         continue
                     st.canceled = True
+                    st.acked_events.append(("entries.canceled", st.entry_no))
                     if rnd.random() < 0.5:
                         r = cl.call("logwriter", delete_canceled_entries=lw.DeleteCanceledEntries(
                             filter=lw.EntryFilter(entry_no_from=st.entry_no,
                                                   entry_no_to=st.entry_no)))
                         if not self.settled(st, r, "delete canceled of %d" % st.entry_no):
+                            st.maybe_deleted = r.gave_up
                             continue
                         if r.reply.count.count != 1:
                             self.errors.append("delete canceled of %d: count %d" % (
                                 st.entry_no, r.reply.count.count))
                             continue
                         st.deleted = True
+                        st.acked_events.append(("entries.deleted", st.entry_no))
         except Exception as e:  # noqa: BLE001 - reported by the round
             self.errors.append("interaction actor %d: %r" % (idx, e))
         finally:
@@ -374,6 +395,8 @@ class Workload:
                         st.uncertain = True
                     elif r.acked:
                         st.canceled = True
+                        st.acked_events.append(("logged_segment.canceled",
+                                                st.log.reply.logged.logged_segment_no))
                     else:
                         self.errors.append("cancel logged segment refused: %s"
                                            % r.reply.status.message)
@@ -406,7 +429,7 @@ class Killer:
         w.start(wait=False)
         self.restarts += 1
         # Ready when it answers; it may die at once at an armed fault point.
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + harness.scaled(30)
         while time.monotonic() < deadline:
             if not w.alive():
                 return
@@ -504,49 +527,81 @@ class Checker:
             after = rep.lines.lines[-1].line_no
 
     def replay(self, events):
-        """The store as the event log says it is: entry_no -> dict."""
-        model, created, lss = {}, set(), {}
+        """The store as the event log says it is: (entry_no -> dict, the
+        entry numbers created, logged segment no. -> SegmentLogged, and
+        (event type, entry or logged segment no.) -> how many events name
+        it). An event that names an entry or logged segment that no earlier
+        event created fails I6."""
+        model, created, lss, named = {}, set(), {}, {}
+
+        def name(ev, no, known):
+            named[(ev.type, no)] = named.get((ev.type, no), 0) + 1
+            self.check("I6", no in known, "event %d (%s) names %d, which the log has not "
+                       "created (or has deleted)" % (ev.seq, ev.type, no))
+            return no in known
+
+        def entry_nos(ev):
+            return [no for rg in ev.entries.ranges for no in range(rg.first, rg.last + 1)]
+
         for ev in events:
             body = ev.WhichOneof("body")
-            if ev.type in ("interaction.logged", "interaction.postponed",
-                           "interaction.resumed"):
-                e = ev.entry
-                if ev.type != "interaction.resumed" and e.entry_no not in model:
-                    created.add(e.entry_no)
+            e = ev.entry
+            if ev.type == "interaction.postponed" and model.get(e.entry_no, {}).get("postponed"):
+                # a resume that keeps the entry postponed
+                key = (RESUMED_POSTPONED, e.entry_no)
+                named[key] = named.get(key, 0) + 1
+            elif ev.type in ("interaction.logged", "interaction.postponed"):
+                self.check("I6", e.entry_no not in created,
+                           "event %d creates entry %d again" % (ev.seq, e.entry_no))
+                created.add(e.entry_no)
+                named[(ev.type, e.entry_no)] = named.get((ev.type, e.entry_no), 0) + 1
+            elif ev.type == "interaction.resumed":
+                if not name(ev, e.entry_no, model):
+                    continue
+            if ev.type in ("interaction.logged", "interaction.postponed", "interaction.resumed"):
                 model[e.entry_no] = dict(postponed=e.postponed, canceled=e.canceled,
                                          lse=e.logged_segment_entry_no,
                                          description=e.description)
             elif ev.type in ("entries.canceled", "entries.uncanceled"):
-                for rg in ev.entries.ranges:
-                    for no in range(rg.first, rg.last + 1):
-                        if no in model:
-                            model[no]["canceled"] = ev.type == "entries.canceled"
+                for no in entry_nos(ev):
+                    if name(ev, no, model):
+                        model[no]["canceled"] = ev.type == "entries.canceled"
             elif ev.type in ("entries.deleted", "interaction.postponed_deleted"):
-                for rg in ev.entries.ranges:
-                    for no in range(rg.first, rg.last + 1):
-                        model.pop(no, None)
+                for no in entry_nos(ev):
+                    if name(ev, no, model):
+                        model.pop(no)
             elif ev.type == "segment.logged":
                 s = ev.segment_logged
                 lss[s.logged_segment_no] = s
                 for no in range(s.first_entry_no, s.last_entry_no + 1):
+                    self.check("I6", no not in created,
+                               "event %d creates entry %d again" % (ev.seq, no))
                     created.add(no)
                     model[no] = dict(postponed=False, canceled=False,
                                      lse=s.logged_segment_no, description=s.description)
             elif ev.type in ("logged_segment.canceled", "logged_segment.uncanceled"):
-                nos = set(ev.logged_segments.logged_segment_nos)
+                nos = {no for no in ev.logged_segments.logged_segment_nos if name(ev, no, lss)}
                 for m in model.values():
                     if m["lse"] in nos:
                         m["canceled"] = ev.type == "logged_segment.canceled"
             elif ev.type == "logged_segments.deleted":
-                nos = set(ev.logged_segments.logged_segment_nos)
+                nos = {no for no in ev.logged_segments.logged_segment_nos if name(ev, no, lss)}
                 for m in model.values():
                     if m["lse"] in nos:
                         m["lse"] = 0
                 for no in nos:
-                    lss.pop(no, None)
+                    lss.pop(no)
             else:
                 self.check("I6", False, "unexpected event type %s (body %s)" % (ev.type, body))
-        return model, created, lss
+        return model, created, lss, named
+
+    def acked_events(self, story, named):
+        """I6: each event the story's acked commands promise is in the log,
+        once."""
+        for kind, no in story.acked_events:
+            self.check("I6", named.get((kind, no), 0) == 1,
+                       "acked %s of %d: %d such events in the log" % (
+                           kind, no, named.get((kind, no), 0)))
 
     def run(self):
         wl = self.wl
@@ -562,7 +617,7 @@ class Checker:
             d = durable.get(ev.seq)
             self.check("I6", d is not None and d.event_id == ev.event_id and d.type == topic,
                        "live event seq %d (%s) is not the durable one" % (ev.seq, topic))
-        model, created, lss_model = self.replay(events)
+        model, created, lss_model, named = self.replay(events)
         entries = self.all_entries()
         store = {e.entry_no: e for e in entries}
         # I6: the replayed event log is the store
@@ -585,9 +640,6 @@ class Checker:
                    "entry numbers never created: %s" % sorted(set(range(1, top + 1)) - created)[:20])
         self.check("I3", not store or max(store) <= top, "an entry beyond the last created")
 
-        by_desc = {}
-        for e in entries:
-            by_desc.setdefault(e.description, []).append(e)
         created_desc = {}
         for ev in events:
             if ev.type in ("interaction.logged", "interaction.postponed") and \
@@ -605,19 +657,19 @@ class Checker:
                 self.check("I2", not made, "%s refused but created as %s" % (st.token, made))
                 continue
             if st.create.gave_up:
-                continue
+                continue  # the round fails on the give-up
             self.check("I1", made == {st.entry_no},
                        "acked create %s (entry %s) has creation events %s" % (
                            st.token, st.entry_no, sorted(made)))
-            if st.uncertain:
-                continue
+            self.acked_events(st, named)
             e = store.get(st.entry_no)
             if st.deleted:
                 self.check("I1", e is None, "entry %d was deleted (acked) but exists" % st.entry_no)
                 continue
-            self.check("I1", e is not None, "acked entry %d (%s) is missing" % (st.entry_no,
-                                                                                 st.token))
-            if e is None:
+            if not st.maybe_deleted:
+                self.check("I1", e is not None, "acked entry %d (%s) is missing" % (
+                    st.entry_no, st.token))
+            if e is None or st.uncertain:
                 continue
             self.check("I1", (e.description, e.postponed, e.canceled) ==
                        (st.description, st.postponed, st.canceled),
@@ -669,11 +721,17 @@ class Checker:
                            "or retried LogSegment" % st.no)
                 if st.deleted:
                     self.check("I1", st.no not in segs, "deleted segment %s exists" % st.no)
-                elif st.created and not st.uncertain and st.log is None and st.delete is None:
-                    pass  # the actor stopped before logging it
+                elif st.created and st.log is None and st.delete is None:
+                    # the actor stopped before logging it: it is there, filled
+                    self.check("I1", st.no in segs, "created segment %s is missing" % st.no)
+                    if st.no in segs and not st.uncertain:
+                        self.check("I1", [l.contact_no for l in self.lines(st.no)] ==
+                                   st.contacts, "segment %s: lines are not the contacts added"
+                                   % st.no)
                 continue
             if st.log.gave_up or st.uncertain and not st.log.acked:
                 continue
+            self.acked_events(st, named)
             out = st.log.reply.logged
             self.check("I1", len(got) == 1 and got[0].entry_no == out.logged_segment_no,
                        "acked log of %s: logged segments %s, reply %d" % (
@@ -847,6 +905,12 @@ def run_round(round_no, seed, duration, keep, quiet):
         mdb_checks(checker, cl.state_dir, stopped=True)
         failures = checker.failures + ["actor: " + e for e in wl.errors]
         reqs = [r for cli in wl.clients for r in cli.requests]
+        gave_up = [r for r in reqs if r.gave_up]
+        if gave_up:
+            failures.append("%d requests had no definitive answer within %.0f s (first: %s %s "
+                            "to %s, sent %d times)" % (len(gave_up), GIVE_UP_S, gave_up[0].cmd,
+                                                       gave_up[0].rid, gave_up[0].worker,
+                                                       gave_up[0].sends))
         stats.update(
             requests=len(reqs), acked=sum(r.acked for r in reqs),
             refused=sum(r.refused for r in reqs), gave_up=sum(r.gave_up for r in reqs),
