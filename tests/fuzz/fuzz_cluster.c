@@ -60,7 +60,49 @@ static const ProtobufCMessageDescriptor *const s_reply_desc[3] = {
     &rapport__v1__segment_reply__descriptor,
 };
 
+static const ProtobufCMessageDescriptor *const s_request_desc[3] = {
+    &rapport__v1__log_request__descriptor,
+    &rapport__v1__interaction_request__descriptor,
+    &rapport__v1__segment_request__descriptor,
+};
+
 static const char *const s_names[3] = {"logwriter", "interaction", "segment"};
+
+static bool s_same_id(ProtobufCBinaryData a, ProtobufCBinaryData b)
+{
+    return a.len == b.len && (!a.len || memcmp(a.data, b.data, a.len) == 0);
+}
+
+/* The reply carries the request_id the worker could read: the request's
+ * (the last field 1 when it decodes) or, when it does not decode, the first
+ * field 1 found by scanning; none when neither is a valid one. Aborts
+ * otherwise: a reply under another id reaches no waiting client. */
+static void s_check_request_id(fz_worker_t w, const void *data, size_t len,
+                               const ProtobufCMessage *reply)
+{
+    const ProtobufCBinaryData *got = wire_msg_request_id(reply);
+    ProtobufCBinaryData peeked = wire_peek_request_id(data, len), decoded = {0, NULL};
+    ProtobufCMessage *req = protobuf_c_message_unpack(s_request_desc[w], NULL, len, data);
+    bool ok;
+
+    if (req && wire_msg_request_id(req) && wire_msg_request_id(req)->len <= WIRE_REQUEST_ID_MAX)
+        decoded = *wire_msg_request_id(req);
+    if (got && got->len)
+        ok = s_same_id(*got, decoded) || s_same_id(*got, peeked);
+    else
+        ok = !decoded.len || !peeked.len;
+    if (!ok)
+        fprintf(stderr,
+                "fuzz_cluster: worker %d replied under request_id '%.*s' (%zu bytes), the "
+                "request's is '%.*s' / '%.*s'\n",
+                (int)w, got ? (int)got->len : 0, got ? (const char *)got->data : "",
+                got ? got->len : 0, (int)decoded.len, (const char *)decoded.data, (int)peeked.len,
+                (const char *)peeked.data);
+    if (req)
+        protobuf_c_message_free_unpacked(req, NULL);
+    if (!ok)
+        abort();
+}
 
 static int s_rm(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {
@@ -274,6 +316,7 @@ const ProtobufCMessage *fz_call(fz_worker_t w, const void *data, size_t len)
         fprintf(stderr, "fuzz_cluster: empty reply\n");
         abort();
     }
+    s_check_request_id(w, data, len, s_cl.last_reply);
     st = (const Rapport__V1__Status *)(const void *)wire_msg_status(s_cl.last_reply);
     if (getenv("FUZZ_TRACE"))
         fprintf(stderr, "worker %d: %zu bytes -> %d %s\n", (int)w, len, st ? (int)st->code : 0,
@@ -488,4 +531,177 @@ void fz_check_writer(bool gapless, bool strict)
         if (seen[k].lse != 0)
             s_broken("an entry of a logged segment that is not visible", seen[k].no, seen[k].lse);
     free(seen);
+}
+
+/* What the event log says of one entry number. */
+enum { EV_EXISTS = 1, EV_POSTPONED = 2, EV_CANCELED = 4 };
+
+typedef struct {
+    uint8_t *st;   /* EV_* by entry no. */
+    uint64_t *lse; /* its logged segment */
+    size_t cap;
+} ev_model_t;
+
+static void s_model_grow(ev_model_t *m, uint64_t no)
+{
+    size_t cap = m->cap ? m->cap : 1024;
+    if (no < m->cap)
+        return;
+    if (no > (1u << 26))
+        s_broken("an event names an entry no. beyond any the fuzzer can make", no, 0);
+    while (cap <= no)
+        cap *= 2;
+    m->st = realloc(m->st, cap);
+    m->lse = realloc(m->lse, cap * sizeof(*m->lse));
+    if (!m->st || !m->lse)
+        s_die("realloc", "out of memory");
+    memset(m->st + m->cap, 0, cap - m->cap);
+    memset(m->lse + m->cap, 0, (cap - m->cap) * sizeof(*m->lse));
+    m->cap = cap;
+}
+
+/* The entry no. as an event finds it: created by it (`create`), or named
+ * by it, and then it must exist. */
+static uint8_t *s_model_at(ev_model_t *m, const Rapport__V1__Event *ev, uint64_t no, bool create)
+{
+    s_model_grow(m, no);
+    if (create && (m->st[no] & EV_EXISTS))
+        s_broken("an event creates an entry no. that exists", ev->seq, no);
+    if (!create && !(m->st[no] & EV_EXISTS))
+        s_broken("an event names an entry that does not exist", ev->seq, no);
+    return &m->st[no];
+}
+
+static void s_model_entry(ev_model_t *m, const Rapport__V1__Event *ev, bool create)
+{
+    const Rapport__V1__Entry *e = ev->entry;
+    uint8_t *st;
+    if (ev->body_case != RAPPORT__V1__EVENT__BODY_ENTRY)
+        s_broken("an interaction event without its entry", ev->seq, ev->body_case);
+    st = s_model_at(m, ev, e->entry_no, create);
+    *st = EV_EXISTS | (e->postponed ? EV_POSTPONED : 0) | (e->canceled ? EV_CANCELED : 0);
+    m->lse[e->entry_no] = e->logged_segment_entry_no;
+}
+
+static void s_model_ranges(ev_model_t *m, const Rapport__V1__Event *ev, bool cancel, bool drop)
+{
+    if (ev->body_case != RAPPORT__V1__EVENT__BODY_ENTRIES)
+        s_broken("an entries event without its entry numbers", ev->seq, ev->body_case);
+    for (size_t i = 0; i < ev->entries->n_ranges; i++)
+        for (uint64_t no = ev->entries->ranges[i]->first; no <= ev->entries->ranges[i]->last;
+             no++) {
+            uint8_t *st = s_model_at(m, ev, no, false);
+            *st = drop ? 0 : cancel ? (*st | EV_CANCELED) : (*st & (EV_EXISTS | EV_POSTPONED));
+        }
+}
+
+static void s_model_logged(ev_model_t *m, const Rapport__V1__Event *ev, int how)
+{
+    const Rapport__V1__LoggedSegmentNos *ls = ev->logged_segments;
+    if (ev->body_case != RAPPORT__V1__EVENT__BODY_LOGGED_SEGMENTS)
+        s_broken("a logged segment event without its numbers", ev->seq, ev->body_case);
+    for (size_t i = 0; i < ls->n_logged_segment_nos; i++)
+        for (size_t no = 0; no < m->cap; no++) {
+            if (!(m->st[no] & EV_EXISTS) || m->lse[no] != ls->logged_segment_nos[i])
+                continue;
+            if (how == 0)
+                m->lse[no] = 0;
+            else
+                m->st[no] =
+                    how > 0 ? (m->st[no] | EV_CANCELED) : (m->st[no] & (EV_EXISTS | EV_POSTPONED));
+        }
+}
+
+static void s_model_event(ev_model_t *m, const Rapport__V1__Event *ev)
+{
+    const char *t = ev->type;
+    if (!strcmp(t, "interaction.postponed") && ev->body_case == RAPPORT__V1__EVENT__BODY_ENTRY &&
+        ev->entry->entry_no < m->cap && (m->st[ev->entry->entry_no] & EV_POSTPONED))
+        s_model_entry(m, ev, false); /* a resume that keeps it postponed */
+    else if (!strcmp(t, "interaction.logged") || !strcmp(t, "interaction.postponed"))
+        s_model_entry(m, ev, true);
+    else if (!strcmp(t, "interaction.resumed"))
+        s_model_entry(m, ev, false);
+    else if (!strcmp(t, "entries.canceled") || !strcmp(t, "entries.uncanceled"))
+        s_model_ranges(m, ev, !strcmp(t, "entries.canceled"), false);
+    else if (!strcmp(t, "entries.deleted") || !strcmp(t, "interaction.postponed_deleted"))
+        s_model_ranges(m, ev, false, true);
+    else if (!strcmp(t, "logged_segment.canceled") || !strcmp(t, "logged_segment.uncanceled"))
+        s_model_logged(m, ev, !strcmp(t, "logged_segment.canceled") ? 1 : -1);
+    else if (!strcmp(t, "logged_segments.deleted"))
+        s_model_logged(m, ev, 0);
+    else if (!strcmp(t, "segment.logged") &&
+             ev->body_case == RAPPORT__V1__EVENT__BODY_SEGMENT_LOGGED)
+        for (uint64_t no = ev->segment_logged->first_entry_no;
+             no && no <= ev->segment_logged->last_entry_no; no++) {
+            *s_model_at(m, ev, no, true) = EV_EXISTS;
+            m->lse[no] = ev->segment_logged->logged_segment_no;
+        }
+    else
+        s_broken("an event of an unknown type or without its body", ev->seq, ev->body_case);
+}
+
+void fz_check_events(void)
+{
+    Rapport__V1__LogRequest lr = RAPPORT__V1__LOG_REQUEST__INIT;
+    Rapport__V1__ReadEvents re = RAPPORT__V1__READ_EVENTS__INIT;
+    Rapport__V1__ListEntries le = RAPPORT__V1__LIST_ENTRIES__INIT;
+    ev_model_t m = {0};
+    uint64_t next = 1, listed = 0;
+
+    /* Replay the event log: seq 1..last without a gap. */
+    lr.command_case = RAPPORT__V1__LOG_REQUEST__COMMAND_READ_EVENTS;
+    lr.read_events = &re;
+    re.max = 1000;
+    for (;;) {
+        const Rapport__V1__LogReply *rep;
+        re.from_seq = next;
+        rep = (const void *)fz_call_msg(FZ_W_LOGWRITER, &lr.base, true);
+        if (rep->result_case != RAPPORT__V1__LOG_REPLY__RESULT_EVENTS)
+            s_broken("read_events result", rep->result_case, 0);
+        if (rep->events->first_seq > 1)
+            return; /* retention pruned the start: nothing to replay from */
+        for (size_t i = 0; i < rep->events->n_events; i++) {
+            if (rep->events->events[i]->seq != next)
+                s_broken("the event log has a gap", rep->events->events[i]->seq, next);
+            s_model_event(&m, rep->events->events[i]);
+            next++;
+        }
+        if (rep->events->next_seq != next)
+            s_broken("read_events: next_seq is not after the page", rep->events->next_seq, next);
+        if (next > rep->events->last_seq)
+            break;
+    }
+    /* The store is the replay: every entry, postponed or not. */
+    lr.command_case = RAPPORT__V1__LOG_REQUEST__COMMAND_LIST_ENTRIES;
+    lr.list_entries = &le;
+    le.limit = 1000;
+    for (;;) {
+        const Rapport__V1__LogReply *rep =
+            (const void *)fz_call_msg(FZ_W_LOGWRITER, &lr.base, true);
+        if (rep->result_case != RAPPORT__V1__LOG_REPLY__RESULT_ENTRIES)
+            s_broken("list_entries result", rep->result_case, 0);
+        for (size_t i = 0; i < rep->entries->n_entries; i++) {
+            const Rapport__V1__Entry *e = rep->entries->entries[i];
+            uint8_t want =
+                EV_EXISTS | (e->postponed ? EV_POSTPONED : 0) | (e->canceled ? EV_CANCELED : 0);
+            if (e->entry_no >= m.cap || m.st[e->entry_no] != want)
+                s_broken("an entry is not as the event log says", e->entry_no,
+                         e->entry_no < m.cap ? m.st[e->entry_no] : 0);
+            if (m.lse[e->entry_no] != e->logged_segment_entry_no)
+                s_broken("an entry's logged segment is not the event log's", e->entry_no,
+                         m.lse[e->entry_no]);
+            listed++;
+        }
+        if (!rep->entries->next_after)
+            break;
+        le.after = rep->entries->next_after;
+    }
+    for (size_t no = 0; no < m.cap; no++)
+        if (m.st[no] & EV_EXISTS)
+            listed--;
+    if (listed != 0)
+        s_broken("the event log has entries the store does not show", listed, 0);
+    free(m.st);
+    free(m.lse);
 }

@@ -9,8 +9,9 @@
  * interaction worker, all three for the segment worker).
  *
  * The checks every target gets: a reply always comes, it decodes as the
- * worker's reply message (with the request_id the worker could read), and
- * a refusal carries a message. A request left unanswered, or an
+ * worker's reply message, it carries the request_id the worker could read
+ * (the request's, or the first one found by scanning an undecodable
+ * request), and a refusal carries a message. A request left unanswered, or an
  * undecodable reply, aborts: libFuzzer reports it as a crash. */
 #ifndef RAPPORT_FUZZ_CLUSTER_H
 #define RAPPORT_FUZZ_CLUSTER_H
@@ -68,6 +69,12 @@ uint64_t fz_calls(void);
  * visible logged segment complete (its entry range all there and carrying
  * its number, the count matching). Aborts. */
 void fz_check_writer(bool gapless, bool strict);
+
+/* Check the log writer's durable event log against its store: seq 1..last
+ * without a gap; no event creates an entry no. that exists or names one that
+ * does not; replayed, the events give exactly the entries the writer lists,
+ * with their postponed, canceled and logged segment. Aborts. */
+void fz_check_events(void);
 
 /* The state dir of the cluster (for store checks). */
 const char *fz_state_dir(void);

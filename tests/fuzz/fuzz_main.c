@@ -57,6 +57,8 @@ int main(int argc, char **argv)
     size_t n = 0;
     int failed = 0;
 
+    setenv("RAPPORT_FUZZ_REPLAY", "1", 1); /* the worker targets check after every input */
+
     for (int i = 1; i < argc; i++) {
         struct stat st;
         if (stat(argv[i], &st) != 0) {
