@@ -36,6 +36,10 @@ typedef struct config {
     int64_t rcvhwm;
     int64_t max_msg_size;
     int64_t request_timeout_ms;
+    /* Replies held for clients that do not read (server.c s_hold). */
+    int64_t held_replies_max;
+    int64_t held_bytes_max;
+    int64_t held_reply_ms;
     int64_t batch_max;
     bool group_commit;
     int64_t log_batch_entries;

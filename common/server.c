@@ -188,7 +188,8 @@ static void s_hold(server_t *s, const bus_envelope_t *env, const void *data, siz
 
     for (size_t i = 0; i < env->n; i++)
         env_bytes += env->len[i];
-    h = s->n_held < HELD_MAX && s->held_bytes + env_bytes + len <= HELD_BYTES_MAX
+    h = s->n_held < (size_t)s->cfg->held_replies_max &&
+                s->held_bytes + env_bytes + len <= (size_t)s->cfg->held_bytes_max
             ? malloc(sizeof(*h) + env_bytes + len)
             : NULL;
     if (!h) {
@@ -197,7 +198,7 @@ static void s_hold(server_t *s, const bus_envelope_t *env, const void *data, siz
         return;
     }
     h->next = NULL;
-    h->expires_ms = clock_mono_ms() + HELD_MS;
+    h->expires_ms = clock_mono_ms() + s->cfg->held_reply_ms;
     h->n_env = env->n;
     h->len = len;
     p = h->bytes;
@@ -217,7 +218,7 @@ static void s_hold(server_t *s, const bus_envelope_t *env, const void *data, siz
 }
 
 /* Send the held replies that the clients' queues take now; drop those held
- * for HELD_MS, and those whose client is gone. */
+ * for held_reply_ms, and those whose client is gone. */
 static void s_flush_held(server_t *s)
 {
     held_t **pp = &s->held;

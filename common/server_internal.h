@@ -10,12 +10,9 @@
 #define INFLIGHT_BUCKETS 4096
 #define ARENA_POOL       64
 #define MAX_EXTRA        6
-#define HELD_MAX         100000     /* replies held for clients that do not read */
-#define HELD_BYTES_MAX   (64 << 20) /* ... their bytes at most */
-#define HELD_MS          60000      /* ... and for how long */
-#define PRUNE_FIRST_MS   5000       /* idempotency records: first prune after start */
-#define PRUNE_EVERY_MS   60000      /* ... then every minute */
-#define PRUNE_BUDGET     10000      /* ... at most this many per transaction */
+#define PRUNE_FIRST_MS   5000  /* idempotency records: first prune after start */
+#define PRUNE_EVERY_MS   60000 /* ... then every minute */
+#define PRUNE_BUDGET     10000 /* ... at most this many per transaction */
 
 typedef struct {
     void *sock;

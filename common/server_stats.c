@@ -238,8 +238,9 @@ static Rapport__V1__WorkerStats *s_stats_build(server_t *s, wire_arena_t *a, siz
                   "Requests refused before dispatch (malformed, oversized, unknown)", NULL, NULL,
                   NULL, NULL, s->malformed);
     s_add_counter(a, st, "rapport_replies_dropped_total",
-                  "Replies not delivered: the client was gone, or did not read for 60 s", NULL,
-                  NULL, NULL, NULL, s->replies_dropped);
+                  "Replies not delivered: the client was gone, or did not read (held_reply_ms, "
+                  "held_replies_max, held_bytes_max)",
+                  NULL, NULL, NULL, NULL, s->replies_dropped);
     server_stats_add_gauge(a, st,
                            server_gauge(a, "rapport_replies_held",
                                         "Replies waiting for a client that does not read",

@@ -10,7 +10,7 @@ import subprocess
 import time
 import unittest
 
-from harness import TODAY_INT, Cluster, ClusterTest, c, ia, lw, scaled, sg, zmq
+from harness import TODAY_INT, Cluster, ClusterTest, c, ia, lw, scaled, sg, wait_for, zmq
 
 RETRY = (c.UNAVAILABLE, c.RESOURCE_EXHAUSTED)
 
@@ -369,6 +369,97 @@ class HwmTest(ClusterTest):
         self.assertEqual(st["rapport_replies_held"], 0)
         print("\nsmall HWMs: send blocked %d times, %d retries, transient %s" % (
             blocked, retries, transient))
+
+
+class HeldRepliesCase(ClusterTest):
+    """Replies held for a client that sends without reading (README "Flow
+    control"): the caps (100,000 replies, 64 MiB, 60 s) are lowered for the
+    test by held_replies_max, held_bytes_max and held_reply_ms. Beyond a
+    cap a reply is dropped and counted; every other reply reaches the
+    client once it reads."""
+    WORKERS = ("logwriter",)
+    ENV = {"RAPPORT_SNDHWM": "10"}  # the worker's queue to us is full soon
+    N = 20000
+
+    def flood(self):
+        """A DEALER that sends N reads (their replies carry a 64-byte
+        request_id) and reads nothing."""
+        s = self.cl.ctx.socket(zmq.DEALER)
+        s.setsockopt(zmq.LINGER, 0)
+        s.setsockopt(zmq.RCVHWM, 1)
+        s.setsockopt(zmq.RCVBUF, 4096)
+        s.connect(self.cl.endpoint("logwriter"))
+        for i in range(self.N):
+            data = lw.LogRequest(request_id=b"%064d" % i, user_id="u", list_entries=lw.ListEntries(
+                limit=1)).SerializeToString()
+            while True:
+                try:
+                    s.send(data, zmq.NOBLOCK)
+                    break
+                except zmq.Again:
+                    time.sleep(0.001)
+        return s
+
+    def held(self):
+        st = stats(self.cl, "logwriter")
+        return st["rapport_replies_held"], st["rapport_replies_dropped_total"]
+
+    def all_read(self, s):
+        """Read until all N are accounted for (read or dropped); the sizes of
+        the replies read."""
+        sizes, ids = [], set()
+        while len(ids) < self.N - self.held()[1]:
+            self.assertTrue(s.poll(int(scaled(10) * 1000)), "%d replies of %d, %d dropped" % (
+                len(ids), self.N, self.held()[1]))
+            rep = lw.LogReply()
+            data = s.recv()
+            rep.ParseFromString(data)
+            self.assertEqual(rep.status.code, c.OK, rep.status.message)
+            self.assertNotIn(rep.request_id, ids)
+            ids.add(rep.request_id)
+            sizes.append(len(data))
+        self.assertEqual(self.held(), (0, self.N - len(ids)))
+        s.close(0)
+        return sizes
+
+
+class HeldRepliesCountTest(HeldRepliesCase):
+    ENV = dict(HeldRepliesCase.ENV, RAPPORT_HELD_REPLIES_MAX="5")
+
+    def test_count_cap(self):
+        s = self.flood()
+        # once the worker has answered everything, 5 wait and the rest of
+        # what our queue could not take was dropped
+        wait_for(lambda: self.held()[1] > 0, 30, "a dropped reply")
+        wait_for(lambda: self.held()[0] == 5 and stats(self.cl, "logwriter")[
+            "rapport_requests_in_flight"] == 0, 30, "5 held replies")
+        self.all_read(s)
+
+
+class HeldRepliesBytesTest(HeldRepliesCase):
+    ENV = dict(HeldRepliesCase.ENV, RAPPORT_HELD_BYTES_MAX="1024")
+
+    def test_bytes_cap(self):
+        s = self.flood()
+        wait_for(lambda: self.held()[1] > 0, 30, "a dropped reply")
+        held = self.held()[0]
+        sizes = self.all_read(s)
+        # what was held fit in 1,024 bytes (each reply plus its routing id)
+        self.assertGreaterEqual(held, 1)
+        self.assertLessEqual(held * min(sizes), 1024)
+
+
+class HeldRepliesTimeTest(HeldRepliesCase):
+    ENV = dict(HeldRepliesCase.ENV, RAPPORT_HELD_REPLY_MS="300")
+
+    def test_time_cap(self):
+        s = self.flood()
+        wait_for(lambda: self.held()[0] > 0, 30, "a held reply")
+        # nothing is over a cap of count or bytes: the held replies go when
+        # they have waited 300 ms for a client that still does not read
+        wait_for(lambda: self.held()[0] == 0, 10, "the held replies dropped after 300 ms")
+        self.assertGreater(self.held()[1], 0)
+        self.all_read(s)
 
 
 class DependencyDownTest(ClusterTest):
