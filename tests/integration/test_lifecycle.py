@@ -2,9 +2,11 @@
 STOPPING=1 in order), graceful shutdown with work in flight, and refusing
 to start next to a running twin."""
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import unittest
 
@@ -76,6 +78,40 @@ class StartupTest(unittest.TestCase):
             self.assertIn(("%s:3: unknown key 'bogus_key'" % conf).encode(), bad.stderr)
         finally:
             cl.close()
+
+
+class ConfigErrorTest(unittest.TestCase):
+    """A bad configuration stops every worker at its start with exit 2 and a
+    message naming where the bad setting came from: the file and line, the
+    environment variable, or the flag."""
+    WORKERS = ("logwriter", "interaction", "segment", "relay")
+
+    def run_worker(self, name, args=(), env=None):
+        p = subprocess.run([os.path.join(BIN_DIR, "rapport-" + name)] + list(args),
+                           capture_output=True, timeout=scaled(20),
+                           env=dict(os.environ, RAPPORT_CONFIG="/dev/null", **(env or {})))
+        return p.returncode, p.stderr.decode(errors="replace")
+
+    def test_every_worker_exits_2_naming_the_setting(self):
+        d = tempfile.mkdtemp(prefix="rapport-conf-")
+        try:
+            conf = os.path.join(d, "bad.conf")
+            with open(conf, "w") as f:
+                f.write("# ok\nsndhwm = 1000\nbogus_key = 1\n")
+            for name in self.WORKERS:
+                with self.subTest(worker=name):
+                    rc, err = self.run_worker(name, ["--config", conf])
+                    self.assertEqual(rc, 2, err)
+                    self.assertIn("%s:3: unknown key 'bogus_key'" % conf, err)
+                    rc, err = self.run_worker(name, env={"RAPPORT_SNDHWM": "x"})
+                    self.assertEqual(rc, 2, err)
+                    self.assertIn("environment RAPPORT_SNDHWM: bad value for 'sndhwm'", err)
+                    rc, err = self.run_worker(name, ["--set", "batch_max=0"])
+                    self.assertEqual(rc, 2, err)
+                    self.assertIn("bad value for 'batch_max': '0'", err)
+            self.assertEqual(os.listdir(d), ["bad.conf"])  # nothing started anywhere
+        finally:
+            shutil.rmtree(d)
 
 
 class GracefulStopTest(ClusterTest):

@@ -3,7 +3,7 @@ durability across kill -9, segment log streams, cancel and delete rules,
 and bad input."""
 import unittest
 
-from harness import (TODAY_INT, ClusterTest, c, lw, packed, recv_events)
+from harness import (TODAY_INT, ClusterTest, c, lw, packed, recv_events, wait_for)
 
 
 def entry(contact="C1", template="CALL", group="G1", date=TODAY_INT, cost=100, dur=5,
@@ -374,6 +374,38 @@ class LogWriterTest(ClusterTest):
     def test_sigterm_exits_zero(self):
         self.write(entry())
         self.assertEqual(self.cl["logwriter"].stop(), 0)
+
+
+    # ---- event retention: the durable event log keeps event_retention_days
+    # (7); a pruning pass (5 s after the start, then every minute) deletes
+    # older events, and only those; the entries stay.
+
+    def restart(self, shift_days):
+        w = self.cl["logwriter"]
+        self.assertEqual(w.stop(), 0)
+        w.env = {"RAPPORT_CLOCK_SHIFT_DAYS": str(shift_days)} if shift_days else {}
+        w.start()
+        self.cl.reset_sock("logwriter")
+
+    def first_seq(self):
+        return self.cl.ok("logwriter", lw.LogRequest(read_events=lw.ReadEvents(
+            from_seq=1, max=1))).events.first_seq
+
+    def test_events_past_retention_are_pruned(self):
+        self.restart(-10)  # ten days ago
+        for i in range(3):
+            self.write(entry(contact="OLD%d" % i))
+        self.restart(-6)  # within the seven days
+        for i in range(2):
+            self.write(entry(contact="NEW%d" % i))
+        self.restart(0)
+        self.assertEqual(self.first_seq(), 1)
+        wait_for(lambda: self.first_seq() == 4, 30, "a pruning pass")
+        self.assertEqual([(e.seq, e.entry.entry_no) for e in self.cl.read_events()],
+                         [(4, 4), (5, 5)])
+        self.assertEqual(self.nos(), [1, 2, 3, 4, 5])
+        self.assertEqual(self.write(entry()).entry.entry_no, 6)
+        self.assertEqual([e.seq for e in self.cl.read_events()], [4, 5, 6])
 
 
 if __name__ == "__main__":
