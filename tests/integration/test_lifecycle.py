@@ -10,7 +10,8 @@ import tempfile
 import time
 import unittest
 
-from harness import BIN_DIR, Cluster, ClusterTest, c, ia, lw, recv_events, scaled, sg
+from harness import (BIN_DIR, Cluster, ClusterTest, c, ia, lw, metric, packed, recv_events, scaled,
+                     sg, wait_for, zmq)
 
 
 class NotifyTest(unittest.TestCase):
@@ -112,6 +113,58 @@ class ConfigErrorTest(unittest.TestCase):
             self.assertEqual(os.listdir(d), ["bad.conf"])  # nothing started anywhere
         finally:
             shutil.rmtree(d)
+
+
+class WriterGracefulStopTest(ClusterTest):
+    """SIGTERM on a log writer that holds a request: a SegmentLogVisible
+    waiting for its log's contact index (built index_chunk_entries per loop
+    turn). The writer finishes the index, answers and exits 0."""
+    WORKERS = ("logwriter",)
+    ENV = {"RAPPORT_INDEX_CHUNK_ENTRIES": "10"}
+    N = 5000
+
+    def test_sigterm_answers_what_the_writer_holds(self):
+        cl = self.cl
+        ok = lambda **cmd: cl.ok("logwriter", lw.LogRequest(**cmd), timeout=60)  # noqa: E731
+        ok(log_begin=lw.SegmentLogBegin(
+            log_id=b"L1", segment_no="S1", description="d", creation_date=20260615,
+            line_count=self.N, date=20260615, salesperson_code="SP"))
+        for b in range(self.N // 1000):
+            ok(log_batch=lw.SegmentLogBatch(log_id=b"L1", index=b * 1000, packed_entries=packed(
+                c.Entry(contact_no="K%05d" % k, date=20260615, description="d",
+                        interaction_template_code="T") for k in range(b * 1000, b * 1000 + 1000))))
+        own = cl.ctx.socket(zmq.DEALER)
+        own.setsockopt(zmq.LINGER, 0)
+        own.connect(cl.endpoint("logwriter"))
+        try:
+            own.send(lw.LogRequest(request_id=b"commit", user_id="u",
+                                   log_commit=lw.SegmentLogCommit(log_id=b"L1", count=self.N))
+                     .SerializeToString())
+            commit = lw.LogReply()
+            self.assertTrue(own.poll(int(scaled(30) * 1000)))
+            commit.ParseFromString(own.recv())
+            self.assertEqual((commit.request_id, commit.status.code), (b"commit", c.OK))
+            own.send(lw.LogRequest(request_id=b"visible", user_id="u",
+                                   log_visible=lw.SegmentLogVisible(log_id=b"L1"))
+                     .SerializeToString())
+            # the writer holds the visibility request while it builds the index
+            wait_for(lambda: metric(ok(stats=c.GetStats()), "rapport_requests_in_flight") == 1,
+                     10, "the visibility request held")
+            cl["logwriter"].signal(signal.SIGTERM)
+            self.assertTrue(own.poll(int(scaled(60) * 1000)), "no answer before the exit")
+            visible = lw.LogReply()
+            visible.ParseFromString(own.recv())
+            self.assertEqual((visible.request_id, visible.status.code), (b"visible", c.OK),
+                             visible.status.message)
+            self.assertEqual(visible.segment_logged.entry_count, self.N)
+            self.assertEqual(cl["logwriter"].proc.wait(scaled(30)), 0)
+        finally:
+            own.close(0)
+        cl["logwriter"].start()
+        cl.reset_sock("logwriter")
+        ls = ok(get_logged_segment=lw.GetLoggedSegment(entry_no=1)).logged_segment
+        self.assertEqual(ls.no_of_interactions, self.N)
+        self.assertEqual(len(cl.all_entries()), self.N)
 
 
 class GracefulStopTest(ClusterTest):
