@@ -10,7 +10,8 @@ import subprocess
 import time
 import unittest
 
-from harness import TODAY_INT, Cluster, ClusterTest, c, ia, lw, scaled, sg, wait_for, zmq
+from harness import (TODAY_INT, Cluster, ClusterTest, c, ia, lw, recv_events, scaled, sg, wait_for,
+                     zmq)
 
 RETRY = (c.UNAVAILABLE, c.RESOURCE_EXHAUSTED)
 
@@ -141,6 +142,7 @@ class FullDiskTest(ClusterTest):
 
     def test_file_size_limit(self):
         cl = self.cl
+        sub = cl.subscribe()
         env = os.path.join(cl.state_dir, "logwriter")
         for i in range(20):
             self.assertEqual(cl.ok("logwriter", write_req(i)).entry.entry_no, i + 1)
@@ -172,6 +174,11 @@ class FullDiskTest(ClusterTest):
             self.assertEqual(len(e.comments), 12)
         events = cl.read_events()
         self.assertEqual([e.seq for e in events], list(range(1, 21 + len(acked))))
+        # nothing was published that did not commit: the live events are the
+        # durable ones
+        live = recv_events(sub, len(events))
+        self.assertEqual([(ev.seq, ev.event_id) for _, ev in live],
+                         [(ev.seq, ev.event_id) for ev in events])
         # a retry of a refused request is still refused, and changes nothing
         rep = cl.call("logwriter", write_req(refused[0], comments=12))
         self.assertEqual(rep.status.code, c.RESOURCE_EXHAUSTED)

@@ -109,6 +109,12 @@ class LogWriterTest(ClusterTest):
         self.assertEqual(self.stats(), {"A": (2, 150, 15), "B": (1, 7, 1)})
         self.assertEqual(self.stats(by=lw.STATISTICS_GROUP_BY_GROUP), {"G": (3, 157, 16)})
         self.assertEqual(self.stats(date_from=TODAY_INT + 1), {"A": (1, 50, 5)})
+        # a refusal (4 is postponed) changes nothing: all or nothing
+        n_events = len(self.cl.read_events())
+        self.assertStatus(self.set_canceled([1, 4]), c.FAILED_PRECONDITION)
+        self.assertEqual(self.nos(canceled=c.TRI_STATE_YES), [])
+        self.assertEqual(self.stats(), {"A": (2, 150, 15), "B": (1, 7, 1)})
+        self.assertEqual(len(self.cl.read_events()), n_events)
         self.assertStatus(self.set_canceled([1]), c.OK)
         self.assertEqual(self.stats(), {"A": (1, 50, 5), "B": (1, 7, 1)})
         self.assertStatus(self.set_canceled([1], False), c.OK)
