@@ -174,11 +174,6 @@ class FullDiskTest(ClusterTest):
             self.assertEqual(len(e.comments), 12)
         events = cl.read_events()
         self.assertEqual([e.seq for e in events], list(range(1, 21 + len(acked))))
-        # nothing was published that did not commit: the live events are the
-        # durable ones
-        live = recv_events(sub, len(events))
-        self.assertEqual([(ev.seq, ev.event_id) for _, ev in live],
-                         [(ev.seq, ev.event_id) for ev in events])
         # a retry of a refused request is still refused, and changes nothing
         rep = cl.call("logwriter", write_req(refused[0], comments=12))
         self.assertEqual(rep.status.code, c.RESOURCE_EXHAUSTED)
@@ -187,12 +182,24 @@ class FullDiskTest(ClusterTest):
         rep = cl.call("logwriter", write_req(refused[0], comments=12))
         self.assertEqual(rep.status.code, c.OK, rep.status.message)
         self.assertEqual(rep.entry.entry_no, 21 + len(acked))
+        # nothing was published that did not commit: the live events, up to
+        # the one of a last write, are the durable ones
+        last = write_req(6000)
+        cl.ok("logwriter", last)
+        events = cl.read_events()
+        live = []
+        while not live or live[-1].request_id != last.request_id:
+            got = recv_events(sub, 1)
+            self.assertTrue(got, "no live event after %d" % len(live))
+            live.append(got[0][1])
+        self.assertEqual([(ev.seq, ev.request_id) for ev in live],
+                         [(ev.seq, ev.request_id) for ev in events])
         # and after a restart without any limit
         self.assertEqual(cl["logwriter"].stop(), 0)
         cl["logwriter"].start()
         cl.reset_sock("logwriter")
-        self.assertEqual(cl.ok("logwriter", write_req(5000)).entry.entry_no, 22 + len(acked))
-        self.assertEqual(len(cl.all_entries()), 22 + len(acked))
+        self.assertEqual(cl.ok("logwriter", write_req(5000)).entry.entry_no, 23 + len(acked))
+        self.assertEqual(len(cl.all_entries()), 23 + len(acked))
         stale = subprocess.run(["mdb_stat", "-rr", env], capture_output=True, text=True).stdout
         self.assertIn(" 0 stale readers cleared", stale)
 
