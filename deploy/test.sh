@@ -11,8 +11,12 @@
 #      (RAPPORT_BIN_DIR=build-asan/bin); a sanitizer report in a worker's
 #      log, or a worker aborting, fails the test (tests/integration/harness.py).
 #
+# Skipped tests are listed; one that could have run on this machine fails
+# the run (could_run below).
+#
 # Long runs have their own scripts: tests/crash/soak.sh N (crash rounds),
-# tests/fuzz/run.sh SECONDS (libFuzzer), tests/valgrind.sh (memcheck).
+# tests/fuzz/run.sh SECONDS (libFuzzer), tests/valgrind.sh (memcheck),
+# tests/mutants/mutants.py (do the tests catch deliberate bugs?).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source deploy/deps.sh
