@@ -34,6 +34,10 @@ sys.path.insert(0, gen)
 import zmq  # noqa: E402
 from rapport.v1 import common_pb2, interaction_pb2, logwriter_pb2, segment_pb2  # noqa: E402
 
+# The suite's waits (no protobuf in there): bounds scaled for the build.
+sys.path.insert(0, os.path.join(SRC, "tests", "integration"))
+from waits import scaled, wait_subscribed  # noqa: E402
+
 run_dir, state_dir = os.path.join(tmp, "run"), os.path.join(tmp, "state")
 env = dict(os.environ, RAPPORT_CONFIG="/dev/null", RAPPORT_TODAY="2026-03-02", TZ="UTC")
 procs = []
@@ -63,7 +67,7 @@ def call(worker, req, reply_type, timeout=20.0):
     req.request_id = uuid.uuid4().hex.encode()
     req.user_id = "interop"
     data = req.SerializeToString()
-    deadline = time.time() + timeout
+    deadline = time.time() + scaled(timeout)
     socks[worker].send(data)
     while time.time() < deadline:
         if socks[worker].poll(200):
@@ -96,12 +100,17 @@ try:
         log = open(os.path.join(tmp, w + ".log"), "wb")
         procs.append(subprocess.Popen([os.path.join(BIN, "rapport-" + w), "--run-dir", run_dir,
                                        "--state-dir", state_dir], stdout=log, stderr=log, env=env))
-    time.sleep(0.5)
     sub = ctx.socket(zmq.SUB)
     sub.setsockopt(zmq.LINGER, 0)
     sub.setsockopt(zmq.SUBSCRIBE, b"")
-    sub.connect(endpoint("events"))
-    time.sleep(0.5)
+
+    def subscriptions():
+        st = ok("logwriter", logwriter_pb2.LogRequest(stats=common_pb2.GetStats()),
+                logwriter_pb2.LogReply).stats
+        return sum(g.value for g in st.gauges if g.name == "rapport_event_subscriptions")
+    # call() resends until the workers are up; the subscription is in effect
+    # once the writer counts it, so no event is missed (no slow joiner)
+    wait_subscribed(lambda: sub.connect(endpoint("events")), subscriptions)
 
     I(put_group=interaction_pb2.InteractionGroup(code="calls", description="Calls"))
     I(put_salesperson=interaction_pb2.Salesperson(code="JO", name="Jo"))
@@ -147,7 +156,7 @@ try:
 
     want = ["interaction.logged", "interaction.postponed", "interaction.resumed", "segment.logged"]
     got = []
-    deadline = time.time() + 10
+    deadline = time.time() + scaled(10)
     while len([t for t, _ in got if t != "segment.log.progress"]) < len(want) and \
             time.time() < deadline:
         if sub.poll(200):
