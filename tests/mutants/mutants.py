@@ -31,7 +31,7 @@ import time
 SRC = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
 TARGETS = ["rapport-logwriter", "rapport-interaction", "rapport-segment", "rapport",
-           "rapport_pyproto"]
+           "rapport_python"]
 TEST_TIMEOUT = 900
 
 
