@@ -124,6 +124,9 @@ static const key_t_ s_keys[] = {
         "log writer: days an event the relay has not confirmed is kept at most (0: until it is "
         "confirmed); pruning one logs an error and counts it in "
         "rapport_events_pruned_unrelayed_total"),
+    {"ack_after_relay", KEY_BOOL, offsetof(config_t, ack_after_relay), 0, 0, 0, "false",
+     "log writer: hold each write's reply until rapport-relay has confirmed its seq to JetStream "
+     "(an acked write is on the stream's replicas)"},
     {"replica", KEY_BOOL, offsetof(config_t, replica), 0, 0, 0, "false",
      "log writer: a read replica that applies the change stream from JetStream (nats_url, "
      "nats_stream) and refuses writes (also --replica)"},

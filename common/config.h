@@ -73,6 +73,9 @@ typedef struct config {
     char nats_creds_file[CONFIG_PATH_MAX];
     char nats_ca_file[CONFIG_PATH_MAX];
     int64_t relay_hold_max_days;
+    /* The log writer answers a write once rapport-relay has confirmed
+     * its seq (JetStream holds it), not at its own commit. */
+    bool ack_after_relay;
     /* A log writer in replica mode: applies the change stream from
      * JetStream (nats_* settings), serves reads, refuses writes. */
     bool replica;

@@ -426,7 +426,8 @@ static bool s_first_time(server_t *s, server_req_t *req, const server_command_t 
         if (*txn && server_dedup_get(s, *txn, req->user_id, rid, &v)) {
             s->dedup_hits++;
             server_req_reply_raw(req, v.data, v.len);
-            server_req_finish(req);
+            if (!s->spec.dedup_hit_fn || !s->spec.dedup_hit_fn(s->spec.ctx, req))
+                server_req_finish(req);
             if (!s->spec.batch_fn) {
                 store_txn_abort(*txn);
                 *txn = NULL;

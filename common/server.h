@@ -91,6 +91,10 @@ typedef struct {
     store_t *dedup_store;
     store_dbi_t dedup_dbi;      /* principal + request_id -> time + first reply */
     store_dbi_t dedup_time_dbi; /* time + principal + request_id -> "" */
+    /* Optional: a repeat is being answered from its idempotency record
+     * (req->raw_reply holds the first reply). True when the worker holds
+     * it (req->deferred) and finishes it later itself. */
+    bool (*dedup_hit_fn)(void *ctx, server_req_t *req);
 } server_spec_t;
 
 struct server_req {

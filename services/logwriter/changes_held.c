@@ -127,7 +127,11 @@ rp_err changes_entry_deleted(writer_txn_t *t, const Rapport__V1__Entry *e)
 rp_err changes_load(store_txn_t *txn, writer_t *w)
 {
     store_val_t v;
-    rp_err rc = store_get(txn, w->db[WRITER_DB_META], "changes_from", 12, &v);
+    bool present;
+    rp_err rc = changes_relay_confirmed(txn, w, &present, &w->relay_confirmed);
+
+    if (rc == RP_OK)
+        rc = store_get(txn, w->db[WRITER_DB_META], "changes_from", 12, &v);
     if (rc != RP_ENOTFOUND)
         return rc;
     /* A new store, or one older than the change stream: what it changed
@@ -255,6 +259,10 @@ rp_err changes_confirm(writer_txn_t *t, server_req_t *req)
                   (unsigned long long)before);
         seq = before;
     }
+    /* JetStream holds it whether or not this commit succeeds: the replies
+     * held for it (ack_after_relay) may go. */
+    if (seq > t->w->relay_confirmed)
+        t->w->relay_confirmed = seq;
     rc = writer_meta_put(t->txn, t->w, "relay_confirmed", seq);
     if (rc == RP_OK)
         rc = changes_prune_held(t->txn, t->w, CONFIRM_PRUNE_BUDGET);
@@ -313,6 +321,11 @@ void changes_stats(writer_t *w, wire_arena_t *a, Rapport__V1__WorkerStats *st)
                          "Durable events rapport-relay has not confirmed yet",
                          (double)(w->last_seq > confirmed ? w->last_seq - confirmed : 0)));
     }
+    server_stats_add_gauge(a, st,
+                           server_gauge(a, "rapport_relay_held_replies",
+                                        "Write replies held until rapport-relay has confirmed "
+                                        "their seq (ack_after_relay)",
+                                        (double)w->n_held_for_relay));
     server_stats_add_gauge(a, st,
                            server_gauge(a, "rapport_changes_held_entries",
                                         "Deleted entries kept until the change stream no longer "

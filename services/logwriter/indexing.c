@@ -132,9 +132,12 @@ static void s_reveal_done(writer_t *w, writer_range_t *r)
     for (size_t i = 0; i < r->n_waiters; i++) {
         server_req_t *req = r->waiters[i];
         req->deferred = false;
-        if (!txn || intake_visible(w, txn, req) != RP_OK)
+        if (!txn || intake_visible(w, txn, req) != RP_OK ||
+            writer_meta_get(txn, w, "seq", &writer_reply(req)->seq) != RP_OK)
             server_req_fail(req, RP_EUNAVAIL, NULL, "the log writer cannot read its store");
-        server_req_finish(req);
+        /* Its segment.logged is at that seq or before. */
+        if (!writer_hold_for_relay(w, req, writer_reply(req)->seq))
+            server_req_finish(req);
     }
     store_txn_abort(txn);
     log_debug("logged segment %llu is visible", (unsigned long long)r->lse);

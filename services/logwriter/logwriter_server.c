@@ -232,6 +232,7 @@ typedef struct {
     server_req_t **reqs;
     size_t n;
     writer_txn_t t;
+    uint64_t *event_seq; /* per request: its reply's seq when it appended events, else 0 */
 } batch_t;
 
 static void s_staged_free(writer_txn_t *t)
@@ -266,18 +267,23 @@ static rp_err s_apply(store_txn_t *txn, void *ctx)
     wire_arena_reset(t->arena);
     t->txn = txn;
     t->max_entry_key = b->w->max_entry_key;
+    b->event_seq = wire_arena_alloc(t->arena, b->n * sizeof(*b->event_seq));
     /* A repeat of a request_id was answered by the server before it got
      * here; a success records its reply for the repeats to come. */
     for (size_t i = 0; i < b->n; i++) {
         server_req_t *req = b->reqs[i];
+        uint64_t before;
 
         server_req_reset_reply(req);
         t->req = req;
-        rc = s_handler(req)->write(t, req);
+        rc = writer_meta_get(txn, b->w, "seq", &before);
+        if (rc == RP_OK)
+            rc = s_handler(req)->write(t, req);
         if (rc == RP_OK)
             rc = writer_meta_get(txn, b->w, "seq", &writer_reply(req)->seq);
         if (rc != RP_OK)
             return rc;
+        b->event_seq[i] = writer_reply(req)->seq > before ? writer_reply(req)->seq : 0;
         if (server_req_failed(req) || s_commands[req->command].own_idempotency)
             continue;
         rc = server_dedup_record(req, txn);
@@ -387,7 +393,8 @@ static void s_commit(writer_t *w, server_req_t **reqs, size_t n)
             events_publish_progress(w, &b.t.progress[i].log_id, b.t.progress[i].segment_no,
                                     b.t.progress[i].done, b.t.progress[i].total);
         for (size_t i = 0; i < n; i++)
-            server_req_finish(reqs[i]);
+            if (!writer_hold_for_relay(w, reqs[i], b.event_seq[i]))
+                server_req_finish(reqs[i]);
     } else {
         w->commit_failures++;
         log_warnx("commit of %zu requests failed: %s (%s)", n, rp_strerror(rc),
@@ -482,52 +489,138 @@ static void s_read(writer_t *w, store_txn_t *rtxn, server_req_t *req)
                         "the log writer could not read: %s", rp_strerror(rc));
     }
     (void)writer_meta_get(rtxn, w, "seq", &writer_reply(req)->seq);
-    if (!req->deferred)
+    /* The end of a segment log: its segment.logged is at that seq or before. */
+    if (!req->deferred &&
+        !(req->command == CMD_LOG_VISIBLE && writer_hold_for_relay(w, req, writer_reply(req)->seq)))
         server_req_finish(req);
 }
 
-/* A read whose min_seq the store has not reached waits (true), until
- * s_serve_waiting answers it. */
-static bool s_wait(writer_t *w, server_req_t *req)
+/* Put req on the waiting list (deferred) until its timeout (timeout_ms,
+ * else request_timeout_ms, from its arrival; a write's reply three
+ * quarters of it, so that its UNAVAILABLE reaches the caller before the
+ * caller gives up); false when out of memory. */
+static bool s_defer(writer_t *w, server_req_t *req, uint64_t relay_seq)
 {
     const Rapport__V1__LogRequest *lr = writer_request(req);
     int64_t ms = lr->timeout_ms ? (int64_t)lr->timeout_ms : w->cfg->request_timeout_ms;
 
-    if (lr->min_seq <= w->last_seq)
-        return false;
+    if (relay_seq)
+        ms -= ms / 4;
     if (w->n_waiting == w->cap_waiting) {
         size_t cap = w->cap_waiting ? w->cap_waiting * 2 : 16;
         writer_waiter_t *g = realloc(w->waiting, cap * sizeof(*g));
         if (!g)
-            return false; /* answered now, with the seq it reflects */
+            return false;
         w->waiting = g;
         w->cap_waiting = cap;
     }
-    w->waiting[w->n_waiting++] = (writer_waiter_t){req, clock_mono_ms() + ms};
+    w->waiting[w->n_waiting++] =
+        (writer_waiter_t){req, (int64_t)(req->t0_ns / 1000000) + ms, relay_seq};
+    w->n_held_for_relay += relay_seq != 0;
     req->deferred = true;
     return true;
 }
 
-/* Answer the waiting reads whose min_seq is applied now, and those whose
- * time is up (UNAVAILABLE). */
+/* A read whose min_seq the store has not reached waits (true), until
+ * s_serve_waiting answers it (out of memory: answered now, with the seq
+ * it reflects). */
+static bool s_wait(writer_t *w, server_req_t *req)
+{
+    return writer_request(req)->min_seq > w->last_seq && s_defer(w, req, 0);
+}
+
+/* A write's reply that the relay has not confirmed in time: UNAVAILABLE
+ * (the write stays committed, and a retry with its request_id gets the
+ * first reply once the relay has confirmed it). */
+static void s_relay_unavailable(writer_t *w, server_req_t *req, uint64_t seq, const char *why)
+{
+    req->raw_reply = NULL; /* a repeat's first reply, from its idempotency record */
+    server_req_reset_reply(req);
+    server_req_status(req, RAPPORT__V1__STATUS_CODE__UNAVAILABLE, NULL,
+                      "committed at seq %llu, which rapport-relay has not confirmed to JetStream "
+                      "%s (confirmed: seq %llu; ack_after_relay): retry with the same request_id, "
+                      "answered once it is confirmed",
+                      (unsigned long long)seq, why, (unsigned long long)w->relay_confirmed);
+    writer_reply(req)->seq = seq;
+}
+
+bool writer_hold_for_relay(writer_t *w, server_req_t *req, uint64_t seq)
+{
+    uint8_t *buf = NULL;
+    size_t len;
+
+    if (!w->cfg->ack_after_relay || w->replica || seq <= w->relay_confirmed ||
+        server_req_failed(req))
+        return false;
+    /* The reply as bytes in the request's arena: what it points to (the
+     * batch's scratch, a read transaction) is gone when it leaves. */
+    if (req->raw_reply || server_req_encode(req, &buf, &len) == RP_OK) {
+        if (buf)
+            server_req_reply_raw(req, buf, len);
+        free(buf);
+        if (s_defer(w, req, seq))
+            return true;
+    }
+    s_relay_unavailable(w, req, seq, "yet (the log writer is out of memory)");
+    return false;
+}
+
+/* A repeat answered from its idempotency record: its first reply waits for
+ * the relay as the first did. */
+static bool s_dedup_hit(void *ctx, server_req_t *req)
+{
+    writer_t *w = ctx;
+    Rapport__V1__LogReply *first;
+
+    if (!w->cfg->ack_after_relay || w->replica ||
+        wire_decode_trusted(req->arena, &rapport__v1__log_reply__descriptor, req->raw_reply,
+                            req->raw_len, (ProtobufCMessage **)&first) != RP_OK)
+        return false;
+    return writer_hold_for_relay(w, req, first->seq);
+}
+
+/* Whether a waiting request is to be answered now. */
+static bool s_due(const writer_t *w, const writer_waiter_t *wt, int64_t now)
+{
+    if (now >= wt->deadline_ms)
+        return true;
+    return wt->relay_seq ? wt->relay_seq <= w->relay_confirmed
+                         : writer_request(wt->req)->min_seq <= w->last_seq;
+}
+
+/* Answer the waiting requests that are due: the replies the relay has
+ * confirmed, the reads whose min_seq is applied now, and those whose time
+ * is up (UNAVAILABLE). They are taken off the list first: a read served
+ * (a LogVisible) may be held for the relay again. */
 static void s_serve_waiting(writer_t *w)
 {
     store_txn_t *rtxn = NULL;
     int64_t now = clock_mono_ms();
-    size_t keep = 0, n = w->n_waiting;
+    size_t keep = 0, n_due = 0, n = w->n_waiting;
+    writer_waiter_t *due = malloc(n * sizeof(*due));
 
-    w->n_waiting = 0; /* a read served below may not wait again */
+    if (!due)
+        return; /* the next turn */
     for (size_t i = 0; i < n; i++) {
-        writer_waiter_t wt = w->waiting[i];
+        if (!s_due(w, &w->waiting[i], now)) {
+            w->waiting[keep++] = w->waiting[i];
+            continue;
+        }
+        due[n_due++] = w->waiting[i];
+        w->n_held_for_relay -= w->waiting[i].relay_seq != 0;
+    }
+    w->n_waiting = keep;
+    for (size_t i = 0; i < n_due; i++) {
+        writer_waiter_t wt = due[i];
         uint64_t min_seq = writer_request(wt.req)->min_seq;
         rp_err rc;
 
-        if (min_seq > w->last_seq && now < wt.deadline_ms) {
-            w->waiting[keep++] = wt;
-            continue;
-        }
         wt.req->deferred = false;
-        if (min_seq > w->last_seq) {
+        if (wt.relay_seq) {
+            if (wt.relay_seq > w->relay_confirmed)
+                s_relay_unavailable(w, wt.req, wt.relay_seq, "within the request's timeout");
+            server_req_finish(wt.req);
+        } else if (min_seq > w->last_seq) {
             server_req_fail(wt.req, RP_EUNAVAIL, "min_seq",
                             "this log writer has applied seq %llu; seq %llu (min_seq) did not "
                             "arrive in time: try again, or read from the primary",
@@ -543,7 +636,7 @@ static void s_serve_waiting(writer_t *w)
         }
     }
     store_txn_abort(rtxn);
-    w->n_waiting = keep;
+    free(due);
 }
 
 /* What a replica refuses: every write, and the writer's own stream. */
@@ -671,9 +764,12 @@ static bool s_background(void *ctx)
     return indexing_step(ctx);
 }
 
+/* Replies held for the relay go before a stop (confirmed, or at their
+ * deadline). */
 static bool s_busy(void *ctx)
 {
-    return indexing_busy(ctx);
+    writer_t *w = ctx;
+    return indexing_busy(w) || w->n_held_for_relay;
 }
 
 static void s_tick(void *ctx)
@@ -763,6 +859,7 @@ rp_err logwriter_new(const config_t *cfg, void *zctx, logwriter_t **ret, char *e
         .tick_fn = s_tick,
         .background_fn = s_background,
         .busy_fn = s_busy,
+        .dedup_hit_fn = s_dedup_hit,
     };
     rp_err rc;
 

@@ -80,10 +80,13 @@ typedef struct writer_event {
 
 typedef struct writer_replica writer_replica_t;
 
-/* A read waiting for its min_seq (a replica that has not applied it yet). */
+/* A request waiting until its deadline: a read for its min_seq (a replica
+ * that has not applied it yet), or, with ack_after_relay, a write's reply
+ * for the relay to confirm its seq (relay_seq, 0 for a read). */
 typedef struct {
     server_req_t *req;
     int64_t deadline_ms;
+    uint64_t relay_seq;
 } writer_waiter_t;
 
 typedef struct writer {
@@ -104,11 +107,13 @@ typedef struct writer {
     uint64_t event_subscriptions; /* subscriptions read from the PUB socket */
     uint64_t last_seq;
     uint64_t events_pruned_unrelayed; /* unconfirmed events the hard limit pruned */
+    uint64_t relay_confirmed;         /* the newest seq the relay has confirmed */
+    size_t n_held_for_relay;          /* of `waiting`: replies held for it */
     uint64_t boot_id;                 /* segment log batches must follow a Begin of this run */
     bool replica;                     /* replica mode (replica.c): reads only */
     writer_replica_t *rep;
     int exit_code;            /* of the process (a replica that refuses its stream: 2) */
-    writer_waiter_t *waiting; /* reads waiting for their min_seq */
+    writer_waiter_t *waiting; /* reads waiting for their min_seq, replies for the relay */
     size_t n_waiting, cap_waiting;
     struct {
         uint64_t lse;
@@ -176,6 +181,11 @@ static inline Rapport__V1__LogReply *writer_reply(server_req_t *req)
 {
     return (Rapport__V1__LogReply *)req->reply;
 }
+
+/* With ack_after_relay: hold req's reply (set already) until the relay
+ * has confirmed `seq` (true: deferred; the writer finishes it, or answers
+ * UNAVAILABLE at its deadline). False when it may leave now. */
+bool writer_hold_for_relay(writer_t *w, server_req_t *req, uint64_t seq);
 
 /* Reply with a Count. */
 void writer_reply_count(server_req_t *req, uint64_t count);

@@ -70,12 +70,13 @@ class RelayKiller(threading.Thread):
 class RelayCase(unittest.TestCase):
     NODES = 1
     REPLICAS = 1
+    ENV = {}  # more settings of the workers
 
     def setUp(self):
         self.cl = Cluster(start=False)
         self.nats = Nats(self.cl.dir, self.NODES).start()
         self.cl.env.update({"RAPPORT_NATS_URL": self.nats.url,
-                            "RAPPORT_NATS_REPLICAS": str(self.REPLICAS)})
+                            "RAPPORT_NATS_REPLICAS": str(self.REPLICAS)}, **self.ENV)
         for w in self.cl.workers.values():
             w.start()
         self.relay = Worker(self.cl, "relay")
