@@ -579,10 +579,11 @@ static bool s_dedup_hit(void *ctx, server_req_t *req)
     return writer_hold_for_relay(w, req, first->seq);
 }
 
-/* Whether a waiting request is to be answered now. */
+/* Whether a waiting request is to be answered now. A stopping writer reads
+ * no more confirms: the replies held for the relay go at once. */
 static bool s_due(const writer_t *w, const writer_waiter_t *wt, int64_t now)
 {
-    if (now >= wt->deadline_ms)
+    if (now >= wt->deadline_ms || (wt->relay_seq && daemon_stop))
         return true;
     return wt->relay_seq ? wt->relay_seq <= w->relay_confirmed
                          : writer_request(wt->req)->min_seq <= w->last_seq;
@@ -618,7 +619,9 @@ static void s_serve_waiting(writer_t *w)
         wt.req->deferred = false;
         if (wt.relay_seq) {
             if (wt.relay_seq > w->relay_confirmed)
-                s_relay_unavailable(w, wt.req, wt.relay_seq, "within the request's timeout");
+                s_relay_unavailable(w, wt.req, wt.relay_seq,
+                                    daemon_stop ? "before the log writer stopped"
+                                                : "within the request's timeout");
             server_req_finish(wt.req);
         } else if (min_seq > w->last_seq) {
             server_req_fail(wt.req, RP_EUNAVAIL, "min_seq",
@@ -764,8 +767,7 @@ static bool s_background(void *ctx)
     return indexing_step(ctx);
 }
 
-/* Replies held for the relay go before a stop (confirmed, or at their
- * deadline). */
+/* Replies held for the relay are answered before a stop (UNAVAILABLE). */
 static bool s_busy(void *ctx)
 {
     writer_t *w = ctx;

@@ -140,6 +140,18 @@ class AckAfterRelayTest(AckCase):
         self.assertEqual(len([e for e in self.cl.all_entries() if e.contact_no == "C0001"]), 1)
         self.assertEqual(records.count(no), 1)
 
+        # A stopping writer reads no more confirms: what it holds is
+        # answered UNAVAILABLE at once, and it exits 0.
+        self.relay.signal(signal.SIGSTOP)
+        sent = self.send("interaction", self.create_req("C0001"))
+        wait_for("a reply held", lambda: self.held() == 1, 10)
+        self.cl["logwriter"].signal(signal.SIGTERM)
+        rep = self.reply(sent, 2)
+        self.assertIsNotNone(rep, "no reply from a stopping writer")
+        self.assertEqual(rep.status.code, c.UNAVAILABLE, rep.status.message)
+        self.assertIn("before the log writer stopped", rep.status.message)
+        self.assertEqual(self.cl["logwriter"].proc.wait(10 * TIME_SCALE), 0)
+
 
 @unittest.skipUnless(have_nats(), "nats-server is not installed")
 class AckOffTest(AckCase):
