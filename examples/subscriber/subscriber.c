@@ -17,8 +17,9 @@
  * Output lines: "<seq> <part> <subject> <what>", where <what> is the entry
  * (entry_no, contact, canceled) or the event type. Exit 0 when idle for
  * --idle-exit seconds (default: run until SIGINT/SIGTERM), 1 on errors.
- * RAPPORT_FAULT=subscriber.before_ack kills it after it applied its first
- * batch, before the acks (the tests' crash point). */
+ * RAPPORT_FAULT=subscriber.after_fetch kills it after it fetched its first
+ * batch, before applying it; RAPPORT_FAULT=subscriber.before_ack after it
+ * applied it, before the acks (the tests' crash points). */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -32,7 +33,6 @@
 
 #define BATCH    500
 #define FETCH_MS 1000
-#define MAX_ACKS 20000
 
 static volatile sig_atomic_t s_stop;
 
@@ -117,6 +117,14 @@ static void s_apply(state_t *st, natsMsg *m)
     st->part = part;
 }
 
+/* The tests' crash points: RAPPORT_FAULT=name kills the process there. */
+static void s_fault(const char *name)
+{
+    const char *f = getenv("RAPPORT_FAULT");
+    if (f && !strcmp(f, name))
+        raise(SIGKILL);
+}
+
 static int s_consume(const args_t *a, jsCtx *js, state_t *st)
 {
     natsSubscription *sub = NULL;
@@ -128,7 +136,11 @@ static int s_consume(const args_t *a, jsCtx *js, state_t *st)
     jsSubOptions_Init(&so);
     so.Stream = a->stream;
     so.Config.AckPolicy = js_AckExplicit;
-    so.Config.MaxAckPending = MAX_ACKS; /* the default 1,000 throttles a batch reader */
+    /* At most one batch unacked: JetStream then delivers nothing new
+     * before the messages of a batch that was fetched and not acked (a
+     * kill before applying it, a failed fetch) come again, so no message
+     * ever arrives after a later one was applied, and the skip rule holds. */
+    so.Config.MaxAckPending = BATCH;
     so.Config.DeliverPolicy = js_DeliverAll;
     so.Config.AckWait = a->ack_wait * 1000000000LL; /* then unacked messages come again */
     s = js_PullSubscribe(&sub, js, a->filter, a->durable, NULL, &so, &jerr);
@@ -150,6 +162,8 @@ static int s_consume(const args_t *a, jsCtx *js, state_t *st)
             continue;
         }
         idle_ms = 0;
+        /* Crash tests: fetched, not applied. */
+        s_fault("subscriber.after_fetch");
         for (int i = 0; i < list.Count; i++)
             s_apply(st, list.Msgs[i]);
         /* Durable first, then acked: a crash in between only redelivers. */
@@ -159,8 +173,7 @@ static int s_consume(const args_t *a, jsCtx *js, state_t *st)
             break;
         }
         /* Crash tests: applied and durable, not acked. */
-        if (getenv("RAPPORT_FAULT") && !strcmp(getenv("RAPPORT_FAULT"), "subscriber.before_ack"))
-            raise(SIGKILL);
+        s_fault("subscriber.before_ack");
         for (int i = 0; i < list.Count; i++)
             natsMsg_Ack(list.Msgs[i], NULL);
         natsMsgList_Destroy(&list);

@@ -182,11 +182,14 @@ class RelayTest(RelayCase):
                      m["subject"]) for m in msgs
                     if subject == "rapport.v1.>" or m["subject"] == subject]
             out = os.path.join(self.cl.dir, durable + ".txt")
-            # Killed between applying a batch and acking it (redelivered:
-            # skipped), kill -9 at random, then run until idle.
-            p = self.subscriber(out, durable, subject, fault="subscriber.before_ack")
-            self.assertEqual(p.wait(60), -signal.SIGKILL)
-            p.stderr.close()
+            # Killed between fetching a batch and applying it (it must come
+            # again before anything later), between applying a batch and
+            # acking it (redelivered: skipped), kill -9 at random, then run
+            # until idle.
+            for fault in ("subscriber.after_fetch", "subscriber.before_ack"):
+                p = self.subscriber(out, durable, subject, fault=fault)
+                self.assertEqual(p.wait(60), -signal.SIGKILL)
+                p.stderr.close()
             for _ in range(2):
                 p = self.subscriber(out, durable, subject)
                 time.sleep(rnd.uniform(0.05, 0.4))
