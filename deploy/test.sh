@@ -24,7 +24,7 @@ rapport_install_deps
 
 jobs=$(nproc)
 # The tests spend about half their time waiting (fsyncs, processes starting,
-# probes): one more test than cores keeps the cores busy (12 -> 9 minutes
+# probes): one more test than cores keeps the cores busy (725 -> 565 s
 # on 2 cores). Their bounds scale with the build, not with the load.
 test_jobs=$((jobs + 1))
 t0=$(date +%s)
