@@ -20,6 +20,18 @@
 
 static char s_empty[] = "";
 
+/* The field at *rest, up to the next comma (cut there), and *rest moves past
+ * it: NULL after the last field. */
+static char *s_cut(char **rest)
+{
+    char *field = *rest, *comma = field ? strchr(field, ',') : NULL;
+
+    *rest = comma ? comma + 1 : NULL;
+    if (comma)
+        *comma = '\0';
+    return field;
+}
+
 /* Record one line; returns librapport's code. */
 static int s_record(rapport_client *c, char *line, const char *run_id, size_t line_no)
 {
@@ -29,7 +41,8 @@ static int s_record(rapport_client *c, char *line, const char *run_id, size_t li
     rapport_call_opts opts = {0};
     rapport_error err;
     char id[80];
-    char *contact = strtok(line, ","), *template = strtok(NULL, ","), *desc = strtok(NULL, "");
+    char *rest = line;
+    char *contact = s_cut(&rest), *template = s_cut(&rest), *desc = rest;
     int code;
 
     if (!contact || !template) {

@@ -18,7 +18,9 @@
  *                              "ready" and wait, reading nothing, for a line
  *                              "go UNTIL" on stdin
  * Errors print "error CODE SOURCE FIELD MESSAGE" and exit 1. */
+#include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <stdio.h>
@@ -64,11 +66,27 @@ static void s_fields(Rapport__V1__CreateInteraction *ci, Rapport__V1__Interactio
     ci->fields = f;
 }
 
+/* A whole decimal number in [0, max], or exit 2 naming the argument. */
+static long long s_num(const char *arg, long long max)
+{
+    char *end;
+    long long n;
+
+    errno = 0;
+    n = strtoll(arg, &end, 10);
+    if (errno || end == arg || *end || n < 0 || n > max) {
+        fprintf(stderr, "librapport_tool: '%s' is not a number from 0 to %lld\n", arg, max);
+        exit(2);
+    }
+    return n;
+}
+
 static int s_create(rapport_client *c, char **argv)
 {
     Rapport__V1__CreateInteraction ci = RAPPORT__V1__CREATE_INTERACTION__INIT;
     Rapport__V1__InteractionFields f = RAPPORT__V1__INTERACTION_FIELDS__INIT;
-    rapport_call_opts o = {.deadline_ms = atoi(argv[3]), .retry_ms = atoi(argv[4])};
+    rapport_call_opts o = {.deadline_ms = (int)s_num(argv[3], INT_MAX),
+                           .retry_ms = (int)s_num(argv[4], INT_MAX)};
     Rapport__V1__InteractionReply *reply;
     rapport_error e;
     int rc;
@@ -230,7 +248,7 @@ int main(int argc, char **argv)
 
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc >= 3 && strcmp(argv[1], "ids") == 0)
-        return s_ids(atol(argv[2]));
+        return s_ids((long)s_num(argv[2], LONG_MAX));
     if (rapport_client_new(NULL, &c, &e) != 0)
         return s_error(&e);
     if (argc == 7 && strcmp(argv[1], "create") == 0)
@@ -238,9 +256,11 @@ int main(int argc, char **argv)
     else if (argc == 3 && strcmp(argv[1], "get-group") == 0)
         rc = s_get_group(c, argv[2]);
     else if (argc == 5 && strcmp(argv[1], "async") == 0)
-        rc = s_async(c, atol(argv[2]), argv[3], argv[4]);
+        rc = s_async(c, (long)s_num(argv[2], LONG_MAX), argv[3], argv[4]);
+    else if (argc == 4 && strcmp(argv[1], "subscribe") == 0 && strcmp(argv[3], "--pause") == 0)
+        rc = s_subscribe(c, argv[2], 0, 1);
     else if (argc == 4 && strcmp(argv[1], "subscribe") == 0)
-        rc = s_subscribe(c, argv[2], strtoull(argv[3], NULL, 10), strcmp(argv[3], "--pause") == 0);
+        rc = s_subscribe(c, argv[2], (uint64_t)s_num(argv[3], LLONG_MAX), 0);
     else {
         fprintf(stderr, "usage: see the comment at the top of librapport_tool.c\n");
         rc = 2;
