@@ -33,20 +33,7 @@ void changes_held_key(char kind, uint64_t seq, uint64_t no, uint8_t out[CHANGES_
 
 rp_err changes_relay_confirmed(store_txn_t *txn, writer_t *w, bool *ret_present, uint64_t *ret_seq)
 {
-    store_val_t v;
-    rp_err rc = store_get(txn, w->db[WRITER_DB_META], "relay_confirmed", 15, &v);
-    if (rc == RP_ENOTFOUND) {
-        *ret_present = false;
-        *ret_seq = 0;
-        return RP_OK;
-    }
-    if (rc != RP_OK)
-        return rc;
-    if (v.len != 8)
-        return RP_ECORRUPT;
-    *ret_present = true;
-    *ret_seq = store_key_u64(v.data);
-    return RP_OK;
+    return writer_meta_find(txn, w, "relay_confirmed", ret_present, ret_seq);
 }
 
 static bool s_relay_present(const writer_t *w, bool confirmed_once)

@@ -147,20 +147,28 @@ static const store_dbi_spec_t s_dbis[WRITER_DB_COUNT] = {
 
 /* ---- shared helpers ---- */
 
-rp_err writer_meta_get(store_txn_t *txn, writer_t *w, const char *name, uint64_t *ret)
+rp_err writer_meta_find(store_txn_t *txn, writer_t *w, const char *name, bool *ret_present,
+                        uint64_t *ret)
 {
     store_val_t v;
     rp_err rc = store_get(txn, w->db[WRITER_DB_META], name, strlen(name), &v);
-    if (rc == RP_ENOTFOUND) {
-        *ret = 0;
+    *ret_present = false;
+    *ret = 0;
+    if (rc == RP_ENOTFOUND)
         return RP_OK;
-    }
     if (rc != RP_OK)
         return rc;
     if (v.len != 8)
         return RP_ECORRUPT;
+    *ret_present = true;
     *ret = store_key_u64(v.data);
     return RP_OK;
+}
+
+rp_err writer_meta_get(store_txn_t *txn, writer_t *w, const char *name, uint64_t *ret)
+{
+    bool present;
+    return writer_meta_find(txn, w, name, &present, ret);
 }
 
 rp_err writer_meta_put(store_txn_t *txn, writer_t *w, const char *name, uint64_t v)

@@ -163,6 +163,9 @@ rp_err writer_txn_run(writer_t *w, writer_txn_fn fn, void *ctx, unsigned flags);
 
 /* Counter in WRITER_DB_META (0 when absent). */
 rp_err writer_meta_get(store_txn_t *txn, writer_t *w, const char *name, uint64_t *ret);
+/* The same, saying whether the value is there at all. */
+rp_err writer_meta_find(store_txn_t *txn, writer_t *w, const char *name, bool *ret_present,
+                        uint64_t *ret);
 rp_err writer_meta_put(store_txn_t *txn, writer_t *w, const char *name, uint64_t v);
 
 /* Take `n` consecutive numbers from counter `name` (first number 1). */

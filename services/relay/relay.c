@@ -183,15 +183,22 @@ static void s_setup(relay_t *r)
 
 /* ---- reading from the writer ---- */
 
+/* A fresh request id (kept in id_buf, to match the reply) and the relay's
+ * user id on a request to the writer. */
+static void s_envelope(Rapport__V1__LogRequest *req, char id_buf[CLIENT_REQUEST_ID_LEN + 1])
+{
+    client_new_request_id(id_buf);
+    req->request_id.data = (uint8_t *)id_buf;
+    req->request_id.len = CLIENT_REQUEST_ID_LEN;
+    req->user_id = wire_str("rapport-relay");
+}
+
 static void s_send_read(relay_t *r, uint64_t from_seq, uint64_t from_part, uint32_t max)
 {
     Rapport__V1__LogRequest req = RAPPORT__V1__LOG_REQUEST__INIT;
     Rapport__V1__ReadChanges rc = RAPPORT__V1__READ_CHANGES__INIT;
 
-    client_new_request_id(r->read_id);
-    req.request_id.data = (uint8_t *)r->read_id;
-    req.request_id.len = CLIENT_REQUEST_ID_LEN;
-    req.user_id = wire_str("rapport-relay");
+    s_envelope(&req, r->read_id);
     rc.from_seq = from_seq;
     rc.from_part = (uint32_t)from_part;
     rc.max = max;
@@ -469,10 +476,7 @@ static void s_send_confirm(relay_t *r)
     Rapport__V1__LogRequest req = RAPPORT__V1__LOG_REQUEST__INIT;
     Rapport__V1__ConfirmRelayed cr = RAPPORT__V1__CONFIRM_RELAYED__INIT;
 
-    client_new_request_id(r->confirm_id);
-    req.request_id.data = (uint8_t *)r->confirm_id;
-    req.request_id.len = CLIENT_REQUEST_ID_LEN;
-    req.user_id = wire_str("rapport-relay");
+    s_envelope(&req, r->confirm_id);
     cr.seq = r->confirmed;
     req.command_case = RAPPORT__V1__LOG_REQUEST__COMMAND_CONFIRM_RELAYED;
     req.confirm_relayed = &cr;
@@ -581,10 +585,7 @@ static void s_drain(relay_t *r)
     }
     if (!r->store_checked || !r->confirmed)
         return;
-    client_new_request_id(r->confirm_id);
-    req.request_id.data = (uint8_t *)r->confirm_id;
-    req.request_id.len = CLIENT_REQUEST_ID_LEN;
-    req.user_id = wire_str("rapport-relay");
+    s_envelope(&req, r->confirm_id);
     cr.seq = r->confirmed;
     req.command_case = RAPPORT__V1__LOG_REQUEST__COMMAND_CONFIRM_RELAYED;
     req.confirm_relayed = &cr;
