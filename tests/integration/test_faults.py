@@ -442,11 +442,19 @@ class HeldRepliesCountTest(HeldRepliesCase):
 
     def test_count_cap(self):
         s = self.flood()
-        # once the worker has answered everything, 5 wait and the rest of
-        # what our queue could not take was dropped
-        wait_for(lambda: self.held()[1] > 0, 30, "a dropped reply")
-        wait_for(lambda: self.held()[0] == 5 and stats(self.cl, "logwriter")[
-            "rapport_requests_in_flight"] == 0, 30, "5 held replies")
+        # until the worker has answered everything, no more than 5 wait and
+        # the rest of what our queue could not take is dropped. (Fewer than
+        # 5 may be left at the end: the kernel's buffers can still take a
+        # few held replies after the drops.)
+        peak = []
+
+        def answered():
+            st = stats(self.cl, "logwriter")
+            peak.append(st["rapport_replies_held"])
+            return st["rapport_replies_dropped_total"] > 0 and \
+                st["rapport_requests_in_flight"] == 0
+        wait_for(answered, 30, "every request answered, some replies dropped")
+        self.assertLessEqual(max(peak), 5, "held replies sampled: %s" % peak)
         self.all_read(s)
 
 
