@@ -108,10 +108,9 @@ size_t wire_utf8_chars(const char *s)
     return n;
 }
 
-/* Validates UTF-8 (no overlongs, no surrogates, <= U+10FFFF) and rejects
- * NUL. Returns the number of characters, or SIZE_MAX when invalid. */
-static size_t s_utf8_check(const uint8_t *p, size_t len)
+size_t wire_utf8_check(const void *data, size_t len)
 {
+    const uint8_t *p = data;
     size_t i = 0, chars = 0;
     while (i < len) {
         uint8_t c = p[i];
@@ -256,7 +255,7 @@ static rp_err s_scan(const ProtobufCMessageDescriptor *desc, const uint8_t *p, s
         if (fd) {
             node.name = fd->name;
             if (fd->type == PROTOBUF_C_TYPE_STRING) {
-                size_t chars = s_utf8_check(p + pos, (size_t)l);
+                size_t chars = wire_utf8_check(p + pos, (size_t)l);
                 size_t max = wire_string_limit(fd->name, NULL);
                 if (chars == SIZE_MAX) {
                     PATH_ERR(err, &node, "%s is not valid UTF-8 text (or contains NUL)", fd->name);

@@ -60,6 +60,10 @@ size_t wire_encode_to(const ProtobufCMessage *msg, uint8_t *buf);
  * whether it is a code (upper-cased); 0 if the name follows no rule. */
 size_t wire_string_limit(const char *field_name, bool *ret_is_code);
 
+/* Checks UTF-8 (no overlongs, no surrogates, <= U+10FFFF, no NUL): the
+ * number of characters in len bytes at data, or SIZE_MAX when invalid. */
+size_t wire_utf8_check(const void *data, size_t len);
+
 /* Number of UTF-8 characters in a valid UTF-8 string. */
 size_t wire_utf8_chars(const char *s);
 

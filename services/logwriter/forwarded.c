@@ -41,11 +41,27 @@ enum {
 
 static bool s_str(const pbscan_field_t *f, size_t max, char *out)
 {
-    if (f->type != PBSCAN_BYTES || f->len > max || memchr(f->data, '\0', f->len))
+    if (f->type != PBSCAN_BYTES || f->len > max || wire_utf8_check(f->data, f->len) == SIZE_MAX)
         return false;
     memcpy(out, f->data, f->len);
     out[f->len] = '\0';
     return true;
+}
+
+/* A field the writer does not read: one of Entry's, with its wire type, and
+ * text that is UTF-8, so that every reader decodes the stored entry. (Entry
+ * has strings and varints only; its one message field, comments, never
+ * comes in the stream.) */
+static bool s_other(const pbscan_field_t *f)
+{
+    const ProtobufCFieldDescriptor *fd =
+        protobuf_c_message_descriptor_get_field(&rapport__v1__entry__descriptor, f->field);
+
+    if (!fd)
+        return false;
+    if (fd->type == PROTOBUF_C_TYPE_STRING)
+        return f->type == PBSCAN_BYTES && wire_utf8_check(f->data, f->len) != SIZE_MAX;
+    return fd->type != PROTOBUF_C_TYPE_MESSAGE && f->type == PBSCAN_VARINT;
 }
 
 /* Read one entry's fields; NULL when fine, else what is wrong. */
@@ -99,6 +115,7 @@ static const char *s_read(const uint8_t *p, size_t len, writer_fwd_t *e)
             ok = false;
             break;
         default:
+            ok = s_other(&f);
             break;
         }
         if (!ok)
@@ -115,7 +132,7 @@ static const char *s_read(const uint8_t *p, size_t len, writer_fwd_t *e)
 
 size_t writer_fwd_count(const ProtobufCBinaryData *packed)
 {
-    const uint8_t *p = packed->data, *end = p + packed->len;
+    const uint8_t *p = packed->data, *end = packed->len ? p + packed->len : p; /* no NULL + 0 */
     size_t n = 0;
 
     while (p < end) {
@@ -132,7 +149,7 @@ size_t writer_fwd_count(const ProtobufCBinaryData *packed)
 rp_err writer_fwd_parse(server_req_t *req, wire_arena_t *a, const ProtobufCBinaryData *packed,
                         size_t max, writer_fwd_t **ret_entries, size_t *ret_n)
 {
-    const uint8_t *p = packed->data, *end = p + packed->len;
+    const uint8_t *p = packed->data, *end = packed->len ? p + packed->len : p; /* no NULL + 0 */
     size_t framed = writer_fwd_count(packed), n = 0;
     writer_fwd_t *es;
 

@@ -400,7 +400,7 @@ static bool s_contact_facts(const uint8_t *p, size_t len, char no[SEG_NO_MAX + 1
  * them beside the chunk's lines. */
 static bool s_contacts_found(logrun_t *r, const chunk_t *ch, const ProtobufCBinaryData *packed)
 {
-    const uint8_t *p = packed->data, *end = p + packed->len;
+    const uint8_t *p = packed->data, *end = packed->len ? p + packed->len : p; /* no NULL + 0 */
     char no[SEG_NO_MAX + 1] = "";
     cinfo_t next;
     bool have = false;
