@@ -529,12 +529,26 @@ static bool s_defer(writer_t *w, server_req_t *req, uint64_t relay_seq)
     return true;
 }
 
-/* A read whose min_seq the store has not reached waits (true), until
- * s_serve_waiting answers it (out of memory: answered now, with the seq
- * it reflects). */
+/* A read whose min_seq the store has not reached: on a replica it waits
+ * (true) until s_serve_waiting answers it (out of memory: answered now,
+ * with the seq it reflects). On the primary no waiting brings it: every
+ * seq a client knows of came in a reply after its commit here, so it is
+ * refused now (true). */
 static bool s_wait(writer_t *w, server_req_t *req)
 {
-    return writer_request(req)->min_seq > w->last_seq && s_defer(w, req, 0);
+    uint64_t min_seq = writer_request(req)->min_seq;
+
+    if (min_seq <= w->last_seq)
+        return false;
+    if (w->replica)
+        return s_defer(w, req, 0);
+    server_req_fail(req, RP_ERANGE, "min_seq",
+                    "seq %llu (min_seq) is beyond this log writer's last seq %llu: it is not a "
+                    "seq of this store",
+                    (unsigned long long)min_seq, (unsigned long long)w->last_seq);
+    writer_reply(req)->seq = w->last_seq;
+    server_req_finish(req);
+    return true;
 }
 
 /* A write's reply that the relay has not confirmed in time: UNAVAILABLE

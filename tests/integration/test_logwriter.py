@@ -66,6 +66,24 @@ class LogWriterTest(ClusterTest):
         self.assertEqual([e.entry_no for e in page.entries], [5])
         self.assertEqual(page.next_after, 0)
 
+    def test_min_seq_read_your_writes_on_the_primary(self):
+        rep = self.write(entry())
+        self.assertStatus(rep, c.OK)
+        seq = rep.seq
+        self.assertGreater(seq, 0)
+        # a seq the primary has replied with is there at once
+        rep = self.cl.call("logwriter", lw.LogRequest(
+            min_seq=seq, list_entries=lw.ListEntries(limit=10)))
+        self.assertStatus(rep, c.OK)
+        self.assertEqual(rep.seq, seq)
+        self.assertEqual([e.entry_no for e in rep.entries.entries], [1])
+        # one it never replied with is refused now, not after the timeout
+        rep = self.cl.call("logwriter", lw.LogRequest(
+            min_seq=seq + 5, timeout_ms=60000, list_entries=lw.ListEntries(limit=10)))
+        self.assertStatus(rep, c.OUT_OF_RANGE, field="min_seq")
+        self.assertIn("beyond this log writer's last seq %d" % seq, rep.status.message)
+        self.assertEqual(rep.seq, seq)
+
     def test_same_request_id_applies_once_with_identical_reply(self):
         req = lw.LogRequest(request_id=b"retry-1", user_id="u",
                             write_entry=lw.WriteEntry(entry=entry()))
