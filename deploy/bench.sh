@@ -12,6 +12,10 @@
 #   deploy/bench.sh [--quick] --plot   the same, then draw <json stem>.svg with gnuplot
 #   deploy/bench.sh --plot-only [FILE] only draw FILE (default bench.json) as an SVG
 #   deploy/bench.sh --no-relay         without rapport-bench-relay
+#   deploy/bench.sh --profile DIR      also run each S1 LogSegment under perf record
+#                                      (-g, the three workers) into DIR/perf-s1-N.data
+#                                      and print the split of its samples by
+#                                      library and by worker
 #
 # Then rapport-bench-relay (same mode: full, --quick or --smoke) measures the
 # change stream with real nats-server processes: S7 (relay throughput at R1
@@ -33,6 +37,7 @@ plot_only=0
 plot_file=""
 mode=full
 relay=1
+profile=""
 args=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -41,6 +46,7 @@ while [ $# -gt 0 ]; do
       plot_only=1
       if [ $# -gt 1 ] && [ "${2#--}" = "$2" ]; then plot_file=$2; shift; fi ;;
     --no-relay) relay=0 ;;
+    --profile) mkdir -p "$2"; profile=$(cd "$2" && pwd); shift ;;
     --quick) mode=quick; args+=("$1") ;;
     --smoke) mode=smoke; args+=("$1") ;;
     --out) json=$(cd "$(dirname "$2")" && pwd)/$(basename "$2"); shift ;;
@@ -119,6 +125,7 @@ fi
 
 source deploy/deps.sh
 rapport_install_deps
+[ -z "$profile" ] || rapport_install_deps linux-perf
 
 echo "== build (release preset)"
 cmake --preset release >/dev/null
@@ -136,7 +143,18 @@ RAPPORT_BENCH_REV=$(git describe --always --dirty 2>/dev/null || echo unknown)
 export RAPPORT_BENCH_REV
 echo "== rapport-bench ${args[*]:-} (results: $json)"
 status=0
-build-release/bin/rapport-bench --out "$json" "${args[@]}" || status=$?
+RAPPORT_BENCH_PROFILE=$profile build-release/bin/rapport-bench --out "$json" "${args[@]}" ||
+  status=$?
+if [ -n "$profile" ]; then
+  for data in "$profile"/perf-s1-*.data; do
+    [ -s "$data" ] || continue
+    echo "== $data: samples by library (dso), then by worker (comm)"
+    perf report -i "$data" --stdio --no-children -g none --sort dso --percent-limit 0.5 2>/dev/null |
+      grep -v '^#' | grep -v '^$' || true
+    perf report -i "$data" --stdio --no-children -g none --sort comm 2>/dev/null |
+      grep -v '^#' | grep -v '^$' || true
+  done
+fi
 if [ "$plot" -eq 1 ] && [ -s "$json" ]; then
   bench_plot "$json" "${json%.json}.svg" || status=1
 fi

@@ -971,6 +971,41 @@ out:
     return rc;
 }
 
+extern char **environ;
+
+/* ---- S1's profile: perf record on the three workers during a LogSegment ----
+ *
+ * With RAPPORT_BENCH_PROFILE=DIR (deploy/bench.sh --profile), each
+ * LogSegment runs under `perf record -g -p <the three workers>`, written to
+ * DIR/perf-s1-<contacts>.data; deploy/bench.sh prints its split by library.
+ * 0 when not asked, -1 when perf would not start (the run goes on). */
+static pid_t s_profile_start(const bench_cluster_t *cl, size_t n)
+{
+    const char *dir = getenv("RAPPORT_BENCH_PROFILE");
+    char pids[64], out[4096], log[4096];
+    char *argv[] = {wire_str("/usr/bin/perf"),
+                    wire_str("record"),
+                    wire_str("-q"),
+                    wire_str("-g"),
+                    wire_str("-o"),
+                    out,
+                    wire_str("-p"),
+                    pids,
+                    NULL};
+    pid_t pid;
+
+    if (!dir || !*dir)
+        return 0;
+    snprintf(pids, sizeof(pids), "%d,%d,%d", (int)cl->w[BW_LOGWRITER].pid,
+             (int)cl->w[BW_INTERACTION].pid, (int)cl->w[BW_SEGMENT].pid);
+    snprintf(out, sizeof(out), "%s/perf-s1-%zu.data", dir, n);
+    snprintf(log, sizeof(log), "%s/perf-s1-%zu.log", dir, n);
+    pid = bench_spawn(argv, environ, log);
+    if (pid > 0)
+        usleep(500 * 1000); /* perf attaches to the running workers */
+    return pid;
+}
+
 /* ---- S1's probe: single interactions during a LogSegment ----
  * One client creates an interaction every PROBE_INTERVAL_S, each waited
  * for, from just before the LogSegment until its segment is visible: do
@@ -1132,6 +1167,7 @@ static int s_s1_point(const opts_t *o, void *zctx, size_t n, bool do_log, bool d
         probe_t *probe = calloc(1, sizeof(*probe));
         pthread_t probe_th;
         bool probing = false, visible = false;
+        pid_t profile;
 
         ls.segment_no = segno;
         ls.create_follow_up = true;
@@ -1144,6 +1180,7 @@ static int s_s1_point(const opts_t *o, void *zctx, size_t n, bool do_log, bool d
             atomic_init(&probe->stop, false);
             probing = pthread_create(&probe_th, NULL, s_probe_main, probe) == 0;
         }
+        profile = s_profile_start(&cl, n);
         for (int w = 0; w < BW_COUNT; w++)
             pt->cpu_log_s[w] = -bench_cpu_seconds(cl.w[w].pid);
         t0 = bench_now();
@@ -1156,6 +1193,8 @@ static int s_s1_point(const opts_t *o, void *zctx, size_t n, bool do_log, bool d
         }
         for (int w = 0; w < BW_COUNT; w++)
             pt->cpu_log_s[w] += bench_cpu_seconds(cl.w[w].pid);
+        if (profile > 0)
+            bench_reap(profile, false, 60); /* SIGTERM: perf writes its file */
         bench_rss_take(&rss, pt->rss_log_kb);
         if (probing) {
             atomic_store(&probe->stop, true);
