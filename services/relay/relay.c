@@ -4,7 +4,12 @@
  * at a time, and publishes each change as one JetStream message expecting
  * the stream's last sequence to be the previous message's. The writer's
  * PUB socket only rings the bell; the relay also polls once a second, so a
- * dropped event costs nothing but a second. When JetStream has stored the
+ * dropped event costs nothing but a second. While the writer logs more
+ * than BUSY_RATE messages/s, the relay reads every BATCH_MS instead and
+ * leaves the bell unheard (its queue holds DOORBELL_HWM messages, the rest
+ * wait at the writer): fewer, larger reads and publish bursts, with no
+ * wakeup per event on the busy machine (not with ack_after_relay, where
+ * the relay is in the write path). When JetStream has stored the
  * last message of a seq, that seq is confirmed to the writer
  * (ConfirmRelayed, at most every 200 ms, and at once when caught up), which
  * then lets go of what it kept for it.
@@ -32,12 +37,19 @@
 #define CONFIRM_EVERY_MS 200
 #define POLL_MS          1000
 #define DOORBELL_MS      5 /* let a burst of events gather before reading */
-#define BACKOFF_MIN_MS   100
-#define BACKOFF_MAX_MS   5000
-#define DRAIN_MS         10000
-#define STATUS_EVERY_MS  5000
-#define SUBJECT_MAX      300
-#define ACK_STALL_MS     5000 /* no ack for this long with publishes pending: recover */
+/* A writer busier than BUSY_RATE messages/s is read every BATCH_MS, with
+ * the doorbell left ringing unheard: fewer, larger reads and publish
+ * bursts, where a read per burst of 5 ms would cost the workers' cores
+ * a wakeup of the writer, the relay and NATS each time. */
+#define BUSY_RATE       2000
+#define BATCH_MS        20
+#define DOORBELL_HWM    16
+#define BACKOFF_MIN_MS  100
+#define BACKOFF_MAX_MS  5000
+#define DRAIN_MS        10000
+#define STATUS_EVERY_MS 5000
+#define SUBJECT_MAX     300
+#define ACK_STALL_MS    5000 /* no ack for this long with publishes pending: recover */
 
 typedef enum { ST_SETUP, ST_RUN, ST_STOPPED } state_t;
 
@@ -59,6 +71,8 @@ struct relay {
     char read_id[CLIENT_REQUEST_ID_LEN + 1];
     int64_t read_sent_ms;
     bool read_pending, caught_up, doorbell, writer_down;
+    bool busy;            /* the writer logs more than BUSY_RATE messages/s */
+    int64_t read_prev_ms; /* when the read before the last was sent */
     int64_t doorbell_ms, next_poll_ms;
     uint64_t pos_seq, pos_part; /* the next change to publish; pos_seq 0: the writer's first */
     uint64_t gap_from;          /* the stream needs this seq, the writer has pruned it */
@@ -179,6 +193,7 @@ static void s_setup(relay_t *r)
              (unsigned long long)r->pos_part);
     r->st = ST_RUN;
     r->caught_up = false;
+    r->busy = false;
 }
 
 /* ---- reading from the writer ---- */
@@ -209,6 +224,7 @@ static void s_send_read(relay_t *r, uint64_t from_seq, uint64_t from_part, uint3
         return;
     }
     r->read_pending = true;
+    r->read_prev_ms = r->read_sent_ms;
     r->read_sent_ms = clock_mono_ms();
     r->doorbell = false;
 }
@@ -231,7 +247,9 @@ static void s_maybe_read(relay_t *r)
     relay_js_acks(r->js, &acks);
     if (acks.pending + PAGE > WINDOW)
         return;
-    if (r->caught_up && !(r->doorbell && now - r->doorbell_ms >= DOORBELL_MS) &&
+    if (r->caught_up && r->busy && now - r->read_sent_ms < BATCH_MS)
+        return;
+    if (r->caught_up && !r->busy && !(r->doorbell && now - r->doorbell_ms >= DOORBELL_MS) &&
         now < r->next_poll_ms)
         return;
     s_send_read(r, r->pos_seq, r->pos_part, PAGE);
@@ -381,8 +399,15 @@ static void s_on_changes(relay_t *r, const Rapport__V1__Changes *ch)
     r->pos_seq = ch->next_seq;
     r->pos_part = ch->next_part;
     r->caught_up = ch->next_seq > ch->last_seq;
-    if (r->caught_up)
+    if (r->caught_up) {
+        /* What the writer logged between the last two reads, per second. */
+        int64_t dt = r->read_sent_ms - r->read_prev_ms;
+        /* With ack_after_relay the writer holds its replies for the relay:
+         * it is then in the write path and reads at the doorbell's pace. */
+        r->busy = !r->cfg->ack_after_relay &&
+                  ch->n_changes * 1000 >= (uint64_t)BUSY_RATE * (uint64_t)(dt > 1 ? dt : 1);
         r->next_poll_ms = clock_mono_ms() + POLL_MS;
+    }
 }
 
 /* A ReadChanges the writer refused. */
@@ -533,8 +558,15 @@ rp_err relay_new(const config_t *cfg, void *zctx, relay_t **ret, char *errbuf, s
     r->cfg = cfg;
     r->backoff_ms = BACKOFF_MIN_MS;
     rc = client_new(zctx, cfg->logwriter_endpoint, cfg, &r->writer, errbuf, errlen);
-    if (rc == RP_OK)
-        rc = bus_socket_connect(zctx, BUS_SUB, cfg->events_endpoint, cfg, &r->sub, errbuf, errlen);
+    if (rc == RP_OK) {
+        /* A doorbell needs one message: while the relay is busy and does
+         * not read them, the writer's events wait in the writer's queue
+         * instead of waking both sides' I/O threads for each. */
+        config_t sub_cfg = *cfg;
+        sub_cfg.rcvhwm = DOORBELL_HWM;
+        rc = bus_socket_connect(zctx, BUS_SUB, cfg->events_endpoint, &sub_cfg, &r->sub, errbuf,
+                                errlen);
+    }
     if (rc == RP_OK)
         rc = relay_js_new(cfg, &r->js, errbuf, errlen);
     if (rc != RP_OK) {
@@ -604,10 +636,19 @@ int relay_run(relay_t *r)
              r->cfg->nats_url);
     while (!daemon_stop && r->st != ST_STOPPED) {
         int ready;
+        bool busy;
+        int timeout_ms = 2;
         if (r->st == ST_SETUP && clock_mono_ms() >= r->retry_at_ms)
             s_setup(r);
         s_maybe_read(r);
-        ready = bus_poll(socks, 2, r->caught_up || r->st != ST_RUN ? 20 : 2);
+        busy = r->busy && r->st == ST_RUN;
+        if (busy && r->caught_up)
+            timeout_ms = BATCH_MS - (int)(clock_mono_ms() - r->read_sent_ms);
+        else if (r->caught_up || r->st != ST_RUN)
+            timeout_ms = 20;
+        /* Busy: the doorbell's messages wait (the writer's PUB drops them
+         * at its high-water mark), and are read when it is quiet again. */
+        ready = bus_poll(socks, busy ? 1 : 2, timeout_ms < 1 ? 1 : timeout_ms);
         if (ready > 0 && (ready & 1))
             s_on_writer(r);
         if (ready > 0 && (ready & 2))
