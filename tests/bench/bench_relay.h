@@ -20,9 +20,12 @@
 typedef struct {
     size_t s7_n, s9_n;
     double s8_seconds, s9_seconds;
-    unsigned s9_clients;
+    unsigned s9_clients, s9_rounds;
     const char *out, *tmp, *bin, *mode;
+    const char *only;     /* NULL, or the scenarios to run ("S8,S9") */
+    const char *nats_tmp; /* NULL, or where nats-server keeps its files (another disk) */
     bool r3;
+    int relay_nice; /* nice value of rapport-relay and nats-server (0: as ours) */
 } opts_t;
 
 /* One measurement's processes. */
@@ -32,6 +35,8 @@ typedef struct {
     int port[BENCH_RELAY_NATS_MAX], cport[BENCH_RELAY_NATS_MAX];
     int n_nats;
     pid_t relay;
+    int nice;                           /* opts_t's relay_nice */
+    char nats_dir[BENCH_PATH_MAX + 64]; /* nats-server's files: <nats_tmp>/<tag> or cl.dir */
     char url[256];
 } env_t;
 
