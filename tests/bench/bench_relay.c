@@ -478,7 +478,7 @@ static void s_s9_cpu(const env_t *e, double out[4])
 }
 
 /* One S9 point: 0 without the relay, 1 with it, 2 with it and nats-server
- * at nice o->relay_nice (the relay unit's Nice=). */
+ * at nice o->relay_nice (as the relay unit's Nice=). */
 static int s_s9_point(const opts_t *o, void *zctx, int point)
 {
     static const char *const what[3] = {"without the relay", "with the relay",
@@ -493,7 +493,7 @@ static int s_s9_point(const opts_t *o, void *zctx, int point)
     env_t e;
     int rc = -1;
 
-    po.relay_nice = point == 2 ? o->relay_nice : 0;
+    po.env_nice = point == 2 ? o->relay_nice : 0;
     fprintf(stderr, "S9 %s: LogSegment of %zu, then %u clients for %.0f s\n", what[point], o->s9_n,
             nc, o->s9_seconds);
     if (bench_relay_env_start(&e, &po, zctx, point ? "s9r" : "s9", point ? 1 : 0) < 0 ||
@@ -734,6 +734,7 @@ static bool s_run(const opts_t *o, const char *id)
 
 static int s_parse(opts_t *o, int argc, char **argv)
 {
+    memset(o, 0, sizeof(*o));
     o->s7_n = 1000000;
     o->s9_n = 100000;
     o->s8_seconds = 10;

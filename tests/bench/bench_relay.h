@@ -25,7 +25,8 @@ typedef struct {
     const char *only;     /* NULL, or the scenarios to run ("S8,S9") */
     const char *nats_tmp; /* NULL, or where nats-server keeps its files (another disk) */
     bool r3;
-    int relay_nice; /* nice value of rapport-relay and nats-server (0: as ours) */
+    int relay_nice; /* S9's niced point: nice value of rapport-relay and nats-server */
+    int env_nice;   /* that of the environment being started (0: as ours) */
 } opts_t;
 
 /* One measurement's processes. */
@@ -35,7 +36,7 @@ typedef struct {
     int port[BENCH_RELAY_NATS_MAX], cport[BENCH_RELAY_NATS_MAX];
     int n_nats;
     pid_t relay;
-    int nice;                           /* opts_t's relay_nice */
+    int nice;                           /* opts_t's env_nice */
     char nats_dir[BENCH_PATH_MAX + 64]; /* nats-server's files: <nats_tmp>/<tag> or cl.dir */
     char url[256];
 } env_t;

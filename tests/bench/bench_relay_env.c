@@ -400,7 +400,7 @@ int bench_relay_env_start(env_t *e, const opts_t *o, void *zctx, const char *tag
     static char set_url[300];
 
     memset(e, 0, sizeof(*e));
-    e->nice = o->relay_nice;
+    e->nice = o->env_nice;
     if (bench_cluster_init(&e->cl, o->tmp, tag, o->bin, (1u << BW_COUNT) - 1, false, zctx) < 0)
         return -1;
     if (o->nats_tmp) {
