@@ -5,11 +5,10 @@
  * the stream's last sequence to be the previous message's. The writer's
  * PUB socket only rings the bell; the relay also polls once a second, so a
  * dropped event costs nothing but a second. While the writer logs more
- * than BUSY_RATE messages/s, the relay reads every BATCH_MS instead and
- * leaves the bell unheard (its queue holds DOORBELL_HWM messages, the rest
- * wait at the writer): fewer, larger reads and publish bursts, with no
- * wakeup per event on the busy machine (not with ack_after_relay, where
- * the relay is in the write path). When JetStream has stored the
+ * than BUSY_RATE messages/s, the relay reads every BATCH_MS instead, and
+ * takes the bell's messages then without waking up for them: fewer, larger
+ * reads and publish bursts, with no wakeup per event on the busy machine
+ * (not with ack_after_relay, where the relay is in the write path). When JetStream has stored the
  * last message of a seq, that seq is confirmed to the writer
  * (ConfirmRelayed, at most every 200 ms, and at once when caught up), which
  * then lets go of what it kept for it.
@@ -37,10 +36,10 @@
 #define CONFIRM_EVERY_MS 200
 #define POLL_MS          1000
 #define DOORBELL_MS      5 /* let a burst of events gather before reading */
-/* A writer busier than BUSY_RATE messages/s is read every BATCH_MS, with
- * the doorbell left ringing unheard: fewer, larger reads and publish
- * bursts, where a read per burst of 5 ms would cost the workers' cores
- * a wakeup of the writer, the relay and NATS each time. */
+/* A writer busier than BUSY_RATE messages/s is read every BATCH_MS, the
+ * doorbell's messages taken then without a wakeup for each: fewer, larger
+ * reads and publish bursts, where a read per burst of 5 ms would cost the
+ * workers' cores a wakeup of the writer, the relay and NATS each time. */
 #define BUSY_RATE       2000
 #define BATCH_MS        20
 #define DOORBELL_HWM    16
@@ -559,9 +558,9 @@ rp_err relay_new(const config_t *cfg, void *zctx, relay_t **ret, char *errbuf, s
     r->backoff_ms = BACKOFF_MIN_MS;
     rc = client_new(zctx, cfg->logwriter_endpoint, cfg, &r->writer, errbuf, errlen);
     if (rc == RP_OK) {
-        /* A doorbell needs one message: while the relay is busy and does
-         * not read them, the writer's events wait in the writer's queue
-         * instead of waking both sides' I/O threads for each. */
+        /* A doorbell needs one message: between a busy relay's reads, the
+         * writer's events wait in its own queue (at most BATCH_MS of them)
+         * rather than the relay's. */
         config_t sub_cfg = *cfg;
         sub_cfg.rcvhwm = DOORBELL_HWM;
         rc = bus_socket_connect(zctx, BUS_SUB, cfg->events_endpoint, &sub_cfg, &r->sub, errbuf,
@@ -646,12 +645,12 @@ int relay_run(relay_t *r)
             timeout_ms = BATCH_MS - (int)(clock_mono_ms() - r->read_sent_ms);
         else if (r->caught_up || r->st != ST_RUN)
             timeout_ms = 20;
-        /* Busy: the doorbell's messages wait (the writer's PUB drops them
-         * at its high-water mark), and are read when it is quiet again. */
+        /* Busy: the doorbell does not wake the relay; its messages are
+         * taken at the relay's own pace. */
         ready = bus_poll(socks, busy ? 1 : 2, timeout_ms < 1 ? 1 : timeout_ms);
         if (ready > 0 && (ready & 1))
             s_on_writer(r);
-        if (ready > 0 && (ready & 2))
+        if (busy || (ready > 0 && (ready & 2)))
             s_on_doorbell(r);
         s_on_acks(r);
         if (r->st == ST_RUN)
