@@ -364,6 +364,11 @@ static rp_err s_grow(store_t *s)
     return RP_OK;
 }
 
+rp_err store_grow(store_t *s)
+{
+    return s_grow(s);
+}
+
 rp_err store_write(store_t *s, store_write_fn fn, void *ctx, unsigned *ret_attempts)
 {
     return store_write_flags(s, fn, ctx, 0, ret_attempts);

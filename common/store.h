@@ -109,6 +109,11 @@ typedef rp_err (*store_write_fn)(store_txn_t *txn, void *ctx);
  * took. */
 rp_err store_write(store_t *s, store_write_fn fn, void *ctx, unsigned *ret_attempts);
 
+/* Grow the map as store_write does on RP_EMAPFULL, for a caller that holds
+ * its own write transaction (aborted first: no transaction of this process
+ * may be open). */
+rp_err store_grow(store_t *s);
+
 enum {
     /* Commit without syncing the meta page (MDB_NOMETASYNC) when the env
      * syncs fully: the data pages are synced, and a power failure can undo

@@ -339,6 +339,21 @@ static rp_err s_own_apply(store_txn_t *txn, void *ctx)
     return o->fn(o->t, o->ctx);
 }
 
+/* After the commit of a transaction of the writer's own: its ranges and
+ * events. */
+static void s_own_committed(writer_t *w, writer_txn_t *t)
+{
+    w->max_entry_key = t->max_entry_key;
+    s_apply_ranges(w, t);
+    events_publish_staged(w, t->events);
+}
+
+static void s_own_free(writer_txn_t *t)
+{
+    s_staged_free(t);
+    wire_arena_destroy(&t->arena);
+}
+
 rp_err writer_txn_run(writer_t *w, writer_txn_fn fn, void *ctx, unsigned flags)
 {
     writer_txn_t t = {.w = w};
@@ -350,14 +365,45 @@ rp_err writer_txn_run(writer_t *w, writer_txn_fn fn, void *ctx, unsigned flags)
     if (!t.arena)
         return RP_ENOMEM;
     rc = store_write_flags(w->store, s_own_apply, &o, flags, NULL);
-    if (rc == RP_OK) {
-        w->max_entry_key = t.max_entry_key;
-        s_apply_ranges(w, &t);
-        events_publish_staged(w, t.events);
-    }
-    s_staged_free(&t);
-    wire_arena_destroy(&t.arena);
+    if (rc == RP_OK)
+        s_own_committed(w, &t);
+    s_own_free(&t);
     return rc;
+}
+
+rp_err writer_txn_begin(writer_t *w, writer_txn_t *t)
+{
+    rp_err rc;
+
+    memset(t, 0, sizeof(*t));
+    t->w = w;
+    t->events_tail = &t->events;
+    t->max_entry_key = w->max_entry_key;
+    t->arena = wire_arena_new();
+    if (!t->arena)
+        return RP_ENOMEM;
+    rc = store_txn_begin(w->store, true, &t->txn);
+    if (rc != RP_OK)
+        s_own_free(t);
+    return rc;
+}
+
+rp_err writer_txn_commit(writer_txn_t *t)
+{
+    rp_err rc = store_txn_commit(t->txn);
+
+    t->txn = NULL;
+    if (rc == RP_OK)
+        s_own_committed(t->w, t);
+    s_own_free(t);
+    return rc;
+}
+
+void writer_txn_abort(writer_txn_t *t)
+{
+    store_txn_abort(t->txn);
+    t->txn = NULL;
+    s_own_free(t);
 }
 
 static void s_commit(writer_t *w, server_req_t **reqs, size_t n)
@@ -803,7 +849,8 @@ static void s_tick(void *ctx)
 
     if (w->n_waiting)
         s_serve_waiting(w);
-    if (now - w->last_prune_ms >= PRUNE_EVERY_MS) {
+    /* Not while a replica holds its write transaction open. */
+    if (now - w->last_prune_ms >= PRUNE_EVERY_MS && !replica_applying(w)) {
         w->last_prune_ms = now;
         events_prune(w);
     }

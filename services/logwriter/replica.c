@@ -14,10 +14,14 @@
  * consumer (replica_consumer) is made again from that position; the
  * consumer's own state is never trusted.
  *
- * A thread fetches from the consumer (libnats blocks) into a queue and
- * rings an inproc doorbell; the server's loop takes the queue, gathers the
- * messages of one seq and applies them when its last one (Rapport-Last)
- * arrives, so that a reader never sees half of a seq.
+ * A thread fetches from the consumer (libnats blocks) into a bounded queue
+ * and rings an inproc doorbell; the server's loop takes the queue and
+ * applies each message as it comes into a write transaction that it holds
+ * open for the seq, committed with the seq's last message (Rapport-Last):
+ * a reader never sees half of a seq, and memory does not grow with the
+ * seq (a 1M-contact log is one seq of a million messages). A seq that
+ * fills the map is applied again from its first message, after the map
+ * has grown, by following the stream again from there.
  *
  * Where a replica starts: an empty store rebuilds from the stream, which
  * must still hold seq 1; a store restored from `rapport backup` follows
@@ -41,10 +45,14 @@
 #include "writer.h"
 
 #define FETCH_BATCH   1000
+#define RESET_EVERY   1024 /* messages between resets of the decoding arena */
 #define FETCH_WAIT_MS 250
 #define RETRY_MS      500
 #define QUEUE_MAX     (8 * FETCH_BATCH) /* fetched, not yet taken by the loop */
 #define SUBJECTS      "rapport.v1.>"
+
+/* The numbers whose counters a replica keeps (s_counters). */
+enum { NO_ENTRY, NO_LOGGED_SEGMENT, NO_CAMPAIGN_ENTRY, NO_COUNT };
 
 struct writer_replica {
     writer_t *w;
@@ -61,16 +69,24 @@ struct writer_replica {
     bool stop;
     natsMsg **q;
     size_t qn, qcap;
-    uint64_t fetched;  /* messages fetched so far */
-    char refusal[400]; /* the thread found the stream is not this store's */
+    uint64_t fetched;   /* messages fetched so far */
+    uint64_t rewind_to; /* the loop asks to follow the stream again from there */
+    char refusal[400];  /* the thread found the stream is not this store's */
     /* the thread's */
     natsSubscription *sub;
     uint64_t next_stream_seq; /* where a consumer made again starts */
     uint64_t start_seq;       /* the store's seq at start */
     bool warned, checked;
-    /* the loop's */
-    natsMsg **held; /* the messages of the seq being gathered */
-    size_t n_held, cap_held;
+    /* the loop's: the seq being applied, in its open transaction */
+    writer_txn_t txn;
+    bool open;
+    natsMsg *event;            /* its part 0, the event, applied with its last */
+    uint64_t event_stream_seq; /* the stream message of that part 0 */
+    wire_arena_t *scratch;     /* decoding of its records, reset every RESET_EVERY */
+    uint64_t max[NO_COUNT];    /* the highest numbers it names */
+    uint64_t n_parts;          /* its messages applied so far */
+    bool rewinding;            /* dropping messages until its part 0 comes again */
+    unsigned grows;
     uint64_t taken_stream_seq;    /* the last message taken from the queue */
     uint64_t want_seq, want_part; /* the next message the stream must have */
     uint64_t applied_stream_seq;
@@ -255,6 +271,18 @@ static void *s_fetch_loop(void *arg)
         jsErrCode jerr = 0;
         natsStatus s;
 
+        pthread_mutex_lock(&r->mu);
+        if (r->rewind_to) {
+            for (size_t i = 0; i < r->qn; i++)
+                natsMsg_Destroy(r->q[i]);
+            r->qn = 0;
+            r->next_stream_seq = r->rewind_to;
+            r->rewind_to = 0;
+            pthread_mutex_unlock(&r->mu);
+            s_unsubscribe(r);
+        } else {
+            pthread_mutex_unlock(&r->mu);
+        }
         if (!r->sub && !s_subscribe(r)) {
             s_sleep(r, RETRY_MS);
             continue;
@@ -343,8 +371,6 @@ static rp_err s_ce_range(writer_txn_t *t, uint64_t ce, uint64_t first, uint64_t 
  * The writer takes its numbers from counters in WRITER_DB_META; a replica
  * keeps them at the highest number it has seen (stored or deleted), so
  * that its env, promoted, would never give a number twice. */
-
-enum { NO_ENTRY, NO_LOGGED_SEGMENT, NO_CAMPAIGN_ENTRY, NO_COUNT };
 
 static const char *const s_counters[NO_COUNT] = {"entry", "logged_segment", "campaign_entry"};
 
@@ -534,60 +560,50 @@ static rp_err s_apply_deletions(writer_txn_t *t, wire_arena_t *a, const Rapport_
     return rc;
 }
 
-/* One seq, in the transaction t: its records, what its event deletes,
- * the event itself, and where the replica is. */
-static rp_err s_apply_seq(writer_txn_t *t, void *ctx)
+/* One record of the open seq (a part after its event). */
+static rp_err s_apply_part(writer_replica_t *r, natsMsg *m)
 {
-    writer_replica_t *r = ctx;
-    Rapport__V1__Event *ev = NULL;
-    wire_arena_t *a = wire_arena_new();
-    uint64_t seq = r->want_seq, max[NO_COUNT] = {0, 0, 0};
-    rp_err rc = a ? RP_OK : RP_ENOMEM;
-
-    for (size_t i = 1; i < r->n_held && rc == RP_OK; i++) {
-        if (i % 1024 == 0) {
-            wire_arena_reset(a);
-            daemon_fault_point("logwriter.replica_mid_apply"); /* crash tests */
-        }
-        switch (s_kind(r->held[i])) {
-        case REC_ENTRY:
-            rc = s_apply_entry(t, a, r->held[i], max);
-            break;
-        case REC_LOGGED_SEGMENT:
-            rc = s_apply_logged_segment(t, a, r->held[i], max);
-            break;
-        case REC_CAMPAIGN_ENTRY:
-            rc = s_apply_campaign_entry(t, a, r->held[i], max);
-            break;
-        default:
-            break;
-        }
+    if (++r->n_parts % RESET_EVERY == 0) {
+        wire_arena_reset(r->scratch);
+        daemon_fault_point("logwriter.replica_mid_apply"); /* crash tests */
     }
+    switch (s_kind(m)) {
+    case REC_ENTRY:
+        return s_apply_entry(&r->txn, r->scratch, m, r->max);
+    case REC_LOGGED_SEGMENT:
+        return s_apply_logged_segment(&r->txn, r->scratch, m, r->max);
+    case REC_CAMPAIGN_ENTRY:
+        return s_apply_campaign_entry(&r->txn, r->scratch, m, r->max);
+    default:
+        return RP_OK;
+    }
+}
+
+/* The end of the open seq, after its records: what its event deletes, the
+ * event itself, and where the replica is. */
+static rp_err s_apply_end(writer_replica_t *r)
+{
+    writer_txn_t *t = &r->txn;
+    Rapport__V1__Event *ev = NULL;
+    uint64_t seq = r->want_seq;
+    rp_err rc =
+        s_decode(t->arena, &rapport__v1__event__descriptor, r->event, (ProtobufCMessage **)&ev);
+
+    wire_arena_reset(r->scratch);
     if (rc == RP_OK)
-        rc = s_decode(t->arena, &rapport__v1__event__descriptor, r->held[0],
-                      (ProtobufCMessage **)&ev);
+        rc = s_apply_deletions(t, r->scratch, ev, r->max);
     if (rc == RP_OK)
-        rc = s_apply_deletions(t, a, ev, max);
+        rc = s_counters_put(t, r->max);
     if (rc == RP_OK)
-        rc = s_counters_put(t, max);
-    if (rc == RP_OK)
-        rc = events_put(t, seq, ev->type, (const uint8_t *)natsMsg_GetData(r->held[0]),
-                        (size_t)natsMsg_GetDataLength(r->held[0]));
+        rc = events_put(t, seq, ev->type, (const uint8_t *)natsMsg_GetData(r->event),
+                        (size_t)natsMsg_GetDataLength(r->event));
     if (rc == RP_OK)
         rc = writer_meta_put(t->txn, t->w, "seq", seq);
     if (rc == RP_OK)
         rc = writer_meta_put(t->txn, t->w, "replica_stream_seq", r->taken_stream_seq);
     if (rc == RP_OK && !r->store_known) /* the first seq: the store is the stream's */
         rc = store_put(t->txn, t->w->db[WRITER_DB_META], "stream_id", 9, t->w->stream_id, 8, 0);
-    wire_arena_destroy(&a);
     return rc;
-}
-
-static void s_release_held(writer_replica_t *r)
-{
-    for (size_t i = 0; i < r->n_held; i++)
-        natsMsg_Destroy(r->held[i]);
-    r->n_held = 0;
 }
 
 /* Stop serving: the stream is not one this store can follow. */
@@ -607,25 +623,95 @@ static void s_refuse(writer_replica_t *r, const char *fmt, ...)
     daemon_stop = 1;
 }
 
-static void s_apply(writer_replica_t *r)
+/* Drop the open seq: abort its transaction. */
+static void s_drop_seq(writer_replica_t *r)
+{
+    if (r->open)
+        writer_txn_abort(&r->txn);
+    r->open = false;
+    natsMsg_Destroy(r->event);
+    r->event = NULL;
+}
+
+/* The open seq could not be written: with a full map, grow it and apply
+ * the seq again from its part 0 (the stream has it still); else refuse. */
+static void s_failed(writer_replica_t *r, rp_err rc)
+{
+    uint64_t seq = r->want_seq, from = r->event_stream_seq;
+
+    s_drop_seq(r);
+    if (rc == RP_EMAPFULL && r->grows < 40 && store_grow(r->w->store) == RP_OK) {
+        r->grows++;
+        log_info("seq %llu filled the map: grown, applying it again from stream message %llu",
+                 (unsigned long long)seq, (unsigned long long)from);
+        r->rewinding = true;
+        r->taken_stream_seq = from - 1;
+        r->want_part = 0;
+        pthread_mutex_lock(&r->mu);
+        r->rewind_to = from;
+        pthread_cond_broadcast(&r->cv);
+        pthread_mutex_unlock(&r->mu);
+        return;
+    }
+    r->apply_failures++;
+    s_refuse(r, "cannot apply seq %llu: %s (%s)", (unsigned long long)seq, rp_strerror(rc),
+             store_last_error(r->w->store));
+}
+
+/* The seq's last message is applied: commit it. */
+static void s_commit_seq(writer_replica_t *r)
 {
     uint64_t seq = r->want_seq;
-    rp_err rc = writer_txn_run(r->w, s_apply_seq, r, 0);
+    rp_err rc = s_apply_end(r);
 
+    if (rc == RP_OK) {
+        r->open = false;
+        rc = writer_txn_commit(&r->txn);
+    }
     if (rc != RP_OK) {
-        r->apply_failures++;
-        s_refuse(r, "cannot apply seq %llu: %s (%s)", (unsigned long long)seq, rp_strerror(rc),
-                 store_last_error(r->w->store));
+        s_failed(r, rc);
         return;
     }
     daemon_fault_point("logwriter.replica_applied");
     r->store_known = true;
     r->applied_stream_seq = r->taken_stream_seq;
     r->applied_seqs++;
-    r->applied_msgs += r->n_held;
-    s_release_held(r);
+    r->applied_msgs += r->n_parts + 1;
+    natsMsg_Destroy(r->event);
+    r->event = NULL;
     r->want_seq = seq + 1;
     r->want_part = 0;
+}
+
+/* Apply message m (the one the stream must have next) of the seq. */
+static void s_apply_msg(writer_replica_t *r, natsMsg *m, uint64_t stream_seq, uint64_t part,
+                        bool last)
+{
+    rp_err rc = RP_OK;
+
+    if (part == 0) { /* its event: the seq begins */
+        rc = writer_txn_begin(r->w, &r->txn);
+        if (rc != RP_OK) {
+            natsMsg_Destroy(m);
+            s_failed(r, rc);
+            return;
+        }
+        r->open = true;
+        r->event = m;
+        r->event_stream_seq = stream_seq;
+        r->n_parts = 0;
+        memset(r->max, 0, sizeof(r->max));
+        wire_arena_reset(r->scratch);
+    } else {
+        rc = s_apply_part(r, m);
+        natsMsg_Destroy(m);
+        if (rc != RP_OK) {
+            s_failed(r, rc);
+            return;
+        }
+    }
+    if (last)
+        s_commit_seq(r);
 }
 
 /* The store id of a message's Nats-Msg-Id ("<store id>:<seq>[:<part>]"). */
@@ -684,6 +770,11 @@ static void s_take(writer_replica_t *r, natsMsg *m)
         stream_seq = meta->Sequence.Stream;
         jsMsgMetaData_Destroy(meta);
     }
+    if (r->rewinding && stream_seq != r->taken_stream_seq + 1) { /* of the old flow */
+        natsMsg_Destroy(m);
+        return;
+    }
+    r->rewinding = false;
     if (daemon_stop || stream_seq <= r->taken_stream_seq) { /* redelivered */
         natsMsg_Destroy(m);
         return;
@@ -729,18 +820,8 @@ static void s_take(writer_replica_t *r, natsMsg *m)
         natsMsg_Destroy(m);
         return;
     }
-    if (r->n_held == r->cap_held) {
-        size_t cap = r->cap_held ? r->cap_held * 2 : 1024;
-        natsMsg **g = realloc(r->held, cap * sizeof(*g));
-        if (!g)
-            abort();
-        r->held = g;
-        r->cap_held = cap;
-    }
-    r->held[r->n_held++] = m;
     r->want_part = part + 1;
-    if (last)
-        s_apply(r);
+    s_apply_msg(r, m, stream_seq, part, last);
 }
 
 /* The doorbell rang: take what the thread fetched. */
@@ -833,6 +914,9 @@ rp_err replica_start(writer_t *w, void *zctx, char *errbuf, size_t errlen)
     r->w = w;
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->cv, NULL);
+    r->scratch = wire_arena_new();
+    if (!r->scratch)
+        return RP_ENOMEM;
     rc = s_position(r);
     if (rc != RP_OK) {
         snprintf(errbuf, errlen, "cannot read the replica's position: %s", rp_strerror(rc));
@@ -883,8 +967,8 @@ void replica_stop(writer_t *w)
     for (size_t i = 0; i < r->qn; i++)
         natsMsg_Destroy(r->q[i]);
     free(r->q);
-    s_release_held(r);
-    free(r->held);
+    s_drop_seq(r);
+    wire_arena_destroy(&r->scratch);
     if (r->bell_rx)
         zmq_close(r->bell_rx);
     if (r->bell_tx)
@@ -899,6 +983,11 @@ void replica_stop(writer_t *w)
     pthread_mutex_destroy(&r->mu);
     free(r);
     w->rep = NULL;
+}
+
+bool replica_applying(const writer_t *w)
+{
+    return w->rep && w->rep->open;
 }
 
 void replica_refuse(writer_t *w, server_req_t *req, const char *command)
@@ -937,7 +1026,10 @@ void replica_stats(writer_t *w, wire_arena_t *a, Rapport__V1__WorkerStats *st)
                                         "Stream messages fetched since start", (double)fetched));
     server_stats_add_gauge(a, st,
                            server_gauge(a, "rapport_replica_messages_waiting",
-                                        "Fetched messages not yet applied (queued, and the "
-                                        "parts of the seq being gathered)",
-                                        (double)(queued + r->n_held)));
+                                        "Fetched messages not yet taken (queued)", (double)queued));
+    server_stats_add_gauge(a, st,
+                           server_gauge(a, "rapport_replica_seq_parts_applied",
+                                        "Messages of the seq being applied that are written "
+                                        "(uncommitted) so far",
+                                        (double)(r->open ? r->n_parts + 1 : 0)));
 }

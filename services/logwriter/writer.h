@@ -161,6 +161,14 @@ typedef rp_err (*writer_read_fn)(writer_t *w, store_txn_t *txn, server_req_t *re
  * errors. */
 rp_err writer_txn_run(writer_t *w, writer_txn_fn fn, void *ctx, unsigned flags);
 
+/* The same held open across calls (a replica applies a long seq as its
+ * messages arrive): begin, write with t, then commit (staged events are
+ * published and ranges applied) or abort. No retry on RP_EMAPFULL: the
+ * caller aborts, grows the map (store_grow) and writes again. */
+rp_err writer_txn_begin(writer_t *w, writer_txn_t *t);
+rp_err writer_txn_commit(writer_txn_t *t);
+void writer_txn_abort(writer_txn_t *t);
+
 /* Counter in WRITER_DB_META (0 when absent). */
 rp_err writer_meta_get(store_txn_t *txn, writer_t *w, const char *name, uint64_t *ret);
 /* The same, saying whether the value is there at all. */
@@ -448,5 +456,9 @@ void replica_stop(writer_t *w);
 void replica_refuse(writer_t *w, server_req_t *req, const char *command);
 
 void replica_stats(writer_t *w, wire_arena_t *a, Rapport__V1__WorkerStats *st);
+
+/* Whether the replica holds its write transaction open (a seq applied in
+ * part): the loop must then start no other. False when not a replica. */
+bool replica_applying(const writer_t *w);
 
 #endif

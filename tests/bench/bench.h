@@ -114,6 +114,9 @@ void bench_rss_stop(bench_rss_t *r);
 /* RssAnon of a process now (kB), 0 when unreadable. */
 uint64_t bench_rss_anon_kb(pid_t pid);
 
+/* A kB field of /proc/PID/status ("VmHWM", "RssAnon"), 0 when unreadable. */
+uint64_t bench_status_kb(pid_t pid, const char *field);
+
 /* CPU time (user + system) a process has used so far, in seconds; -1 when
  * unreadable. */
 double bench_cpu_seconds(pid_t pid);

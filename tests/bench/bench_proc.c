@@ -448,14 +448,15 @@ double bench_cpu_seconds(pid_t pid)
     return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
 }
 
-uint64_t bench_rss_anon_kb(pid_t pid)
+uint64_t bench_status_kb(pid_t pid, const char *field)
 {
-    char path[64], buf[4096];
+    char path[64], buf[4096], key[40];
     ssize_t n;
     const char *p;
     int fd;
 
     snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    snprintf(key, sizeof(key), "\n%s:", field);
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return 0;
@@ -464,10 +465,10 @@ uint64_t bench_rss_anon_kb(pid_t pid)
     if (n <= 0)
         return 0;
     buf[n] = '\0';
-    p = strstr(buf, "\nRssAnon:");
+    p = strstr(buf, key);
     if (!p)
         return 0;
-    p += 9;
+    p += strlen(key);
     {
         char *end;
         unsigned long long v;
@@ -477,6 +478,11 @@ uint64_t bench_rss_anon_kb(pid_t pid)
             return 0;
         return (uint64_t)v;
     }
+}
+
+uint64_t bench_rss_anon_kb(pid_t pid)
+{
+    return bench_status_kb(pid, "RssAnon");
 }
 
 static void *s_rss_main(void *arg)

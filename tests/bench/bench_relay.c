@@ -62,7 +62,10 @@ static struct {
     double s9_round[S9_ROUNDS_MAX][3][3 + 4]; /* log, rate, p99, cpu[4] */
     double s9_log_ratio[3], s9_rate_ratio[3];
     unsigned s9_rounds;
-    double s10_secs, s10_log; /* a replica's apply, the primary's LogSegment */
+    double s10_secs, s10_log;         /* a replica's apply, the primary's LogSegment */
+    uint64_t s10_hwm_kb, s10_anon_kb; /* the replica's peak RSS (VmHWM), peak RssAnon */
+    double s10_raw_secs;              /* a raw libnats pull consumer of the same messages */
+    uint64_t s10_msgs;
 } R;
 
 /* ---- S7 ---- */
@@ -161,6 +164,55 @@ static bool s_alive(pid_t pid)
     return waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == 0;
 }
 
+/* S10's ceiling: a raw libnats pull consumer of the stream's first n
+ * messages, fetched in batches of RAW_FETCH with an AckAll per batch and
+ * nothing else done with them: seconds, or -1. */
+#define RAW_FETCH 1024
+static double s_raw_consume(env_t *e, uint64_t n)
+{
+    natsConnection *nc = bench_relay_nats_connect(e);
+    natsSubscription *sub = NULL;
+    jsCtx *js = NULL;
+    jsSubOptions so;
+    uint64_t got = 0;
+    jsErrCode jerr = 0;
+    natsStatus st = NATS_ERR;
+    double t0, t = -1;
+
+    jsSubOptions_Init(&so);
+    so.Stream = "RAPPORT";
+    so.Config.Durable = "bench-raw";
+    so.Config.DeliverPolicy = js_DeliverAll;
+    so.Config.AckPolicy = js_AckAll;
+    so.Config.MaxAckPending = 8 * RAW_FETCH;
+    t0 = bench_now();
+    if (!nc || natsConnection_JetStream(&js, nc, NULL) != NATS_OK ||
+        (st = js_PullSubscribe(&sub, js, "rapport.v1.>", "bench-raw", NULL, &so, &jerr)) !=
+            NATS_OK) {
+        bench_relay_fail("S10 ceiling: cannot consume the stream: %s (%s, JetStream error %d)",
+                         nats_GetLastError(NULL), natsStatus_GetText(st), (int)jerr);
+        goto out;
+    }
+    while (got < n && bench_now() - t0 < 600) {
+        natsMsgList list = {0};
+        if (natsSubscription_Fetch(&list, sub, RAW_FETCH, 1000, NULL) == NATS_OK && list.Count) {
+            got += (uint64_t)list.Count;
+            (void)natsMsg_Ack(list.Msgs[list.Count - 1], NULL);
+        }
+        natsMsgList_Destroy(&list);
+    }
+    if (got >= n)
+        t = bench_now() - t0;
+    else
+        bench_relay_fail("S10 ceiling: %llu of %llu messages fetched", (unsigned long long)got,
+                         (unsigned long long)n);
+out:
+    natsSubscription_Destroy(sub);
+    jsCtx_Destroy(js);
+    natsConnection_Destroy(nc);
+    return t;
+}
+
 /* S10: a replica of e's writer, started empty: *ret_s until it has
  * applied the primary's last seq. */
 static int s_replica_apply(env_t *e, void *zctx, double *ret_s)
@@ -186,7 +238,7 @@ static int s_replica_apply(env_t *e, void *zctx, double *ret_s)
     Rapport__V1__ReadEvents re = RAPPORT__V1__READ_EVENTS__INIT;
     Rapport__V1__LogReply *r;
     client_t *c = NULL;
-    uint64_t last;
+    uint64_t last, anon;
     double t0;
     pid_t pid;
     int rc = -1, st;
@@ -231,8 +283,13 @@ static int s_replica_apply(env_t *e, void *zctx, double *ret_s)
             rc = 0;
         if (r)
             wire_free(&r->base);
+        anon = bench_status_kb(pid, "RssAnon");
+        if (anon > R.s10_anon_kb)
+            R.s10_anon_kb = anon;
     }
     *ret_s = bench_now() - t0;
+    if (rc == 0)
+        R.s10_hwm_kb = bench_status_kb(pid, "VmHWM");
     if (rc != 0)
         bench_relay_fail("S10: the replica did not apply seq %llu (see %s)",
                          (unsigned long long)last, log);
@@ -273,8 +330,11 @@ static int s_s7(const opts_t *o, void *zctx, int replicas)
         bench_relay_fail("S7: the stream got %llu messages for %zu entries",
                          (unsigned long long)R.s7_msgs[k], o->s7_n);
     /* S10 before the baseline's messages, which are no change of rapport's. */
-    if (replicas == 1 && s_replica_apply(&e, zctx, &R.s10_secs) == 0)
+    if (replicas == 1 && s_replica_apply(&e, zctx, &R.s10_secs) == 0) {
         R.s10_log = log_s;
+        R.s10_msgs = R.s7_msgs[k];
+        R.s10_raw_secs = s_raw_consume(&e, R.s7_msgs[k]);
+    }
     /* The baseline on the same servers and stream, the relay idle. */
     R.s7_base[k] =
         (double)R.s7_msgs[k] / s_raw_publish(&e, R.s7_msgs[k], (size_t)R.s7_msg_bytes[k]);
@@ -656,7 +716,7 @@ static void s_rows(const opts_t *o)
 
 static void s_rows_replica(const opts_t *o)
 {
-    char fig[64], base[64], ratio[32], m[128];
+    char fig[96], base[96], ratio[32], m[160];
     double rate, primary, r;
 
     if (R.s10_log <= 0)
@@ -671,6 +731,25 @@ static void s_rows_replica(const opts_t *o)
     snprintf(base, sizeof(base), "%.0f/s primary's LogSegment (%.2f s)", primary, R.s10_log);
     snprintf(ratio, sizeof(ratio), "%.2fx", r);
     bench_row("S10", m, fig, base, ratio, ">= 1.5x", r >= 1.5 ? MET_YES : MET_NO);
+    if (R.s10_raw_secs > 0) {
+        double raw = (double)R.s10_msgs / R.s10_raw_secs;
+        snprintf(m, sizeof(m),
+                 "the same %llu stream messages through a raw libnats pull consumer (fetch %d, "
+                 "AckAll): msgs/s",
+                 (unsigned long long)R.s10_msgs, RAW_FETCH);
+        snprintf(fig, sizeof(fig), "%.0f msgs/s (%.2f s)", (double)R.s10_msgs / R.s10_secs,
+                 R.s10_secs);
+        snprintf(base, sizeof(base), "%.0f msgs/s raw (%.2f s; %.2fx the primary)", raw,
+                 R.s10_raw_secs, R.s10_log / R.s10_raw_secs);
+        snprintf(ratio, sizeof(ratio), "%.2fx", R.s10_raw_secs / R.s10_secs);
+        bench_row("S10", m, fig, base, ratio, "(ceiling)", MET_NA);
+    }
+    if (R.s10_hwm_kb) {
+        snprintf(m, sizeof(m), "the replica's peak memory applying the %zu-contact log", o->s7_n);
+        snprintf(fig, sizeof(fig), "VmHWM %.0f MiB, RssAnon %.0f MiB",
+                 (double)R.s10_hwm_kb / 1024.0, (double)R.s10_anon_kb / 1024.0);
+        bench_row("S10", m, fig, NULL, NULL, "bounded", MET_NA);
+    }
 }
 
 static int s_write_json(const opts_t *o, const char *load)
@@ -763,6 +842,11 @@ static int s_parse(opts_t *o, int argc, char **argv)
             o->s9_clients = 2;
             o->s9_rounds = 1;
             o->r3 = false;
+        } else if (i + 1 < argc && !strcmp(a, "--contacts")) {
+            long n;
+            if (s_int(a, argv[++i], 100, 100000000, &n) < 0)
+                return 2;
+            o->s7_n = (size_t)n;
         } else if (i + 1 < argc && !strcmp(a, "--out")) {
             o->out = argv[++i];
         } else if (i + 1 < argc && !strcmp(a, "--tmp")) {
@@ -796,7 +880,8 @@ static int s_parse(opts_t *o, int argc, char **argv)
         } else {
             fprintf(stderr, "usage: rapport-bench-relay [--quick | --smoke] [--out FILE] "
                             "[--tmp DIR] [--bin-dir DIR]\n"
-                            "       [--only S7,S8,S9,S10] [--relay-nice N (default 10, 0: "
+                            "       [--only S7,S8,S9,S10] [--contacts N (S7 and S10)] "
+                            "[--relay-nice N (default 10, 0: "
                             "no niced S9 point)] [--s9-clients N] [--s9-seconds S]\n"
                             "       [--s9-rounds N (default 3)] [--nats-tmp DIR (nats-server's "
                             "files, default --tmp)]\n"
