@@ -242,7 +242,9 @@ class ReplicaTest(ReplicaCase):
         wl = Workload(self.cl)
         wl.snap = False
         wl.run()
-        replica = Replica(self.cl).start()
+        # The smallest map: the big seqs fill it, and the replica applies
+        # them again from their first message after growing it.
+        replica = Replica(self.cl, extra_args=("--set", "map_size=1048576")).start()
         self.caught_up()
         replica.stop()
         n = int(os.environ.get("RAPPORT_REPLICA_BIG", "6000"))
@@ -270,6 +272,7 @@ class ReplicaTest(ReplicaCase):
         self.assert_same_reads()
         self.assertEqual(stats_of(self.cl, "replica")["rapport_replica_applied_seq"],
                          self.primary_seq())
+        self.assertIn("filled the map: grown, applying it again", replica.logtext())
         # Every event exactly once, in its seq.
         events = self.cl.read_events()
         got = []
