@@ -29,6 +29,7 @@
  * previous (seq, part) and carry the store id of the replica's store: a
  * gap, a message of another store or a gap marker of the relay stops the
  * replica (exit 2) rather than serve a silent gap. */
+#include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -44,11 +45,11 @@
 #include "natsconn.h"
 #include "writer.h"
 
-#define FETCH_BATCH   1000
+#define FETCH_BATCH   4096 /* messages per pull: fewer round trips and thread hand-offs */
 #define RESET_EVERY   1024 /* messages between resets of the decoding arena */
 #define FETCH_WAIT_MS 250
 #define RETRY_MS      500
-#define QUEUE_MAX     (8 * FETCH_BATCH) /* fetched, not yet taken by the loop */
+#define QUEUE_MAX     (4 * FETCH_BATCH) /* fetched, not yet taken by the loop */
 #define SUBJECTS      "rapport.v1.>"
 
 /* The numbers whose counters a replica keeps (s_counters). */
@@ -91,6 +92,7 @@ struct writer_replica {
     uint64_t want_seq, want_part; /* the next message the stream must have */
     uint64_t applied_stream_seq;
     bool store_known; /* the store has a seq: its store id is the stream's */
+    bool store_taken; /* or store_hex is taken from the stream's first message */
     char store_hex[17];
     uint64_t applied_seqs, applied_msgs, apply_failures;
 };
@@ -209,6 +211,7 @@ static bool s_subscribe(writer_replica_t *r)
     so.Config.DeliverPolicy = js_DeliverByStartSequence;
     so.Config.OptStartSeq = r->next_stream_seq;
     so.Config.AckPolicy = js_AckAll;
+    so.Config.MaxAckPending = QUEUE_MAX; /* acked a batch at a time, as fetched */
     s = js_PullSubscribe(&r->sub, r->js, SUBJECTS, cfg->replica_consumer, NULL, &so, &jerr);
     if (s != NATS_OK) {
         if (!r->warned)
@@ -230,15 +233,43 @@ static void s_unsubscribe(writer_replica_t *r)
     r->sub = NULL;
 }
 
+/* The stream sequence of a message fetched from the consumer, read from
+ * its reply subject without the allocations of natsMsg_GetMetaData:
+ * $JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<time>.<pending>,
+ * or with the domain and account hash after $JS.ACK (12 tokens or more).
+ * 0 when it is neither. */
+static uint64_t s_stream_seq(natsMsg *m)
+{
+    const char *reply = natsMsg_GetReply(m), *tok[16];
+    size_t n = 0;
+
+    if (!reply || strncmp(reply, "$JS.ACK.", 8) != 0)
+        return 0;
+    for (const char *p = reply + 8; n < 16; p++) {
+        tok[n++] = p;
+        p = strchr(p, '.');
+        if (!p)
+            break;
+    }
+    if (n == 7 || n >= 9) {
+        const char *t = tok[n == 7 ? 3 : 5];
+        char *end;
+        unsigned long long v;
+        errno = 0;
+        v = strtoull(t, &end, 10);
+        if (!errno && end != t && *end == '.')
+            return (uint64_t)v;
+    }
+    return 0;
+}
+
 /* Hand a fetched batch to the loop (waits while the queue is full). */
 static void s_queue(writer_replica_t *r, natsMsgList *list)
 {
-    jsMsgMetaData *meta = NULL;
+    uint64_t last = s_stream_seq(list->Msgs[list->Count - 1]);
 
-    if (natsMsg_GetMetaData(&meta, list->Msgs[list->Count - 1]) == NATS_OK) {
-        r->next_stream_seq = meta->Sequence.Stream + 1;
-        jsMsgMetaData_Destroy(meta);
-    }
+    if (last)
+        r->next_stream_seq = last + 1;
     pthread_mutex_lock(&r->mu);
     while (r->qn + (size_t)list->Count > QUEUE_MAX && !r->stop)
         pthread_cond_wait(&r->cv, &r->mu);
@@ -738,7 +769,8 @@ static bool s_check_store(writer_replica_t *r, natsMsg *m, uint64_t seq)
                  (unsigned long long)seq);
         return false;
     }
-    if (!r->store_known) {
+    if (!r->store_known && !r->store_taken) { /* the stream's first message names it */
+        r->store_taken = true;
         for (size_t i = 0; i < 8; i++) {
             unsigned b;
             sscanf(hex + 2 * i, "%2x", &b);
@@ -761,15 +793,10 @@ static bool s_check_store(writer_replica_t *r, natsMsg *m, uint64_t seq)
  * follows, gather it, apply its seq when it is the last. */
 static void s_take(writer_replica_t *r, natsMsg *m)
 {
-    jsMsgMetaData *meta = NULL;
-    uint64_t stream_seq = 0, seq = 0, part = 0, prev_stream_seq;
+    uint64_t stream_seq = s_stream_seq(m), seq = 0, part = 0, prev_stream_seq;
     const char *v = NULL;
     bool last;
 
-    if (natsMsg_GetMetaData(&meta, m) == NATS_OK) {
-        stream_seq = meta->Sequence.Stream;
-        jsMsgMetaData_Destroy(meta);
-    }
     if (r->rewinding && stream_seq != r->taken_stream_seq + 1) { /* of the old flow */
         natsMsg_Destroy(m);
         return;

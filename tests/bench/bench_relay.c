@@ -64,7 +64,7 @@ static struct {
     unsigned s9_rounds;
     double s10_secs, s10_log;         /* a replica's apply, the primary's LogSegment */
     uint64_t s10_hwm_kb, s10_anon_kb; /* the replica's peak RSS (VmHWM), peak RssAnon */
-    double s10_raw_secs;              /* a raw libnats pull consumer of the same messages */
+    double s10_raw_secs[2];           /* raw libnats pull, push consumers of the same messages */
     uint64_t s10_msgs;
 } R;
 
@@ -164,11 +164,13 @@ static bool s_alive(pid_t pid)
     return waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == 0;
 }
 
-/* S10's ceiling: a raw libnats pull consumer of the stream's first n
- * messages, fetched in batches of RAW_FETCH with an AckAll per batch and
- * nothing else done with them: seconds, or -1. */
-#define RAW_FETCH 1024
-static double s_raw_consume(env_t *e, uint64_t n)
+/* S10's ceilings: a raw libnats consumer of the stream's first n
+ * messages that does nothing with them, pull (fetches of RAW_FETCH, the
+ * replica's batch, with an AckAll per batch, as the replica) or push (a
+ * durable push consumer with flow control, an AckAll every RAW_FETCH):
+ * seconds, or -1. */
+#define RAW_FETCH 4096
+static double s_raw_consume(env_t *e, uint64_t n, bool push)
 {
     natsConnection *nc = bench_relay_nats_connect(e);
     natsSubscription *sub = NULL;
@@ -177,25 +179,40 @@ static double s_raw_consume(env_t *e, uint64_t n)
     uint64_t got = 0;
     jsErrCode jerr = 0;
     natsStatus st = NATS_ERR;
+    const char *name = push ? "bench-raw-push" : "bench-raw-pull";
     double t0, t = -1;
 
     jsSubOptions_Init(&so);
     so.Stream = "RAPPORT";
-    so.Config.Durable = "bench-raw";
+    so.Config.Durable = name;
     so.Config.DeliverPolicy = js_DeliverAll;
     so.Config.AckPolicy = js_AckAll;
-    so.Config.MaxAckPending = 8 * RAW_FETCH;
+    so.Config.MaxAckPending = 4 * RAW_FETCH;
+    if (push) {
+        so.Config.FlowControl = true;
+        so.Config.Heartbeat = (int64_t)5000 * 1000000; /* ns */
+        so.ManualAck = true;
+    }
     t0 = bench_now();
-    if (!nc || natsConnection_JetStream(&js, nc, NULL) != NATS_OK ||
-        (st = js_PullSubscribe(&sub, js, "rapport.v1.>", "bench-raw", NULL, &so, &jerr)) !=
-            NATS_OK) {
+    if (nc && natsConnection_JetStream(&js, nc, NULL) == NATS_OK)
+        st = push ? js_SubscribeSync(&sub, js, "rapport.v1.>", NULL, &so, &jerr)
+                  : js_PullSubscribe(&sub, js, "rapport.v1.>", name, NULL, &so, &jerr);
+    if (st != NATS_OK) {
         bench_relay_fail("S10 ceiling: cannot consume the stream: %s (%s, JetStream error %d)",
                          nats_GetLastError(NULL), natsStatus_GetText(st), (int)jerr);
         goto out;
     }
+    if (push)
+        natsSubscription_SetPendingLimits(sub, -1, -1);
     while (got < n && bench_now() - t0 < 600) {
         natsMsgList list = {0};
-        if (natsSubscription_Fetch(&list, sub, RAW_FETCH, 1000, NULL) == NATS_OK && list.Count) {
+        natsMsg *m = NULL;
+        if (push && natsSubscription_NextMsg(&m, sub, 1000) == NATS_OK) {
+            if (++got % RAW_FETCH == 0 || got == n)
+                (void)natsMsg_Ack(m, NULL);
+            natsMsg_Destroy(m);
+        } else if (!push && natsSubscription_Fetch(&list, sub, RAW_FETCH, 1000, NULL) == NATS_OK &&
+                   list.Count) {
             got += (uint64_t)list.Count;
             (void)natsMsg_Ack(list.Msgs[list.Count - 1], NULL);
         }
@@ -204,9 +221,11 @@ static double s_raw_consume(env_t *e, uint64_t n)
     if (got >= n)
         t = bench_now() - t0;
     else
-        bench_relay_fail("S10 ceiling: %llu of %llu messages fetched", (unsigned long long)got,
+        bench_relay_fail("S10 ceiling: %llu of %llu messages consumed", (unsigned long long)got,
                          (unsigned long long)n);
 out:
+    if (sub)
+        (void)natsSubscription_Unsubscribe(sub); /* deletes the durable consumer */
     natsSubscription_Destroy(sub);
     jsCtx_Destroy(js);
     natsConnection_Destroy(nc);
@@ -333,7 +352,8 @@ static int s_s7(const opts_t *o, void *zctx, int replicas)
     if (replicas == 1 && s_replica_apply(&e, zctx, &R.s10_secs) == 0) {
         R.s10_log = log_s;
         R.s10_msgs = R.s7_msgs[k];
-        R.s10_raw_secs = s_raw_consume(&e, R.s7_msgs[k]);
+        R.s10_raw_secs[0] = s_raw_consume(&e, R.s7_msgs[k], false);
+        R.s10_raw_secs[1] = s_raw_consume(&e, R.s7_msgs[k], true);
     }
     /* The baseline on the same servers and stream, the relay idle. */
     R.s7_base[k] =
@@ -731,18 +751,18 @@ static void s_rows_replica(const opts_t *o)
     snprintf(base, sizeof(base), "%.0f/s primary's LogSegment (%.2f s)", primary, R.s10_log);
     snprintf(ratio, sizeof(ratio), "%.2fx", r);
     bench_row("S10", m, fig, base, ratio, ">= 1.5x", r >= 1.5 ? MET_YES : MET_NO);
-    if (R.s10_raw_secs > 0) {
-        double raw = (double)R.s10_msgs / R.s10_raw_secs;
-        snprintf(m, sizeof(m),
-                 "the same %llu stream messages through a raw libnats pull consumer (fetch %d, "
-                 "AckAll): msgs/s",
-                 (unsigned long long)R.s10_msgs, RAW_FETCH);
-        snprintf(fig, sizeof(fig), "%.0f msgs/s (%.2f s)", (double)R.s10_msgs / R.s10_secs,
+    for (int p = 0; p < 2; p++) {
+        double raw = (double)R.s10_msgs / R.s10_raw_secs[p];
+        if (R.s10_raw_secs[p] <= 0)
+            continue;
+        snprintf(m, sizeof(m), "ceiling: the same %llu messages through a raw libnats %s consumer",
+                 (unsigned long long)R.s10_msgs, p ? "push" : "pull");
+        snprintf(fig, sizeof(fig), "replica %.0f msgs/s (%.2f s)", (double)R.s10_msgs / R.s10_secs,
                  R.s10_secs);
-        snprintf(base, sizeof(base), "%.0f msgs/s raw (%.2f s; %.2fx the primary)", raw,
-                 R.s10_raw_secs, R.s10_log / R.s10_raw_secs);
-        snprintf(ratio, sizeof(ratio), "%.2fx", R.s10_raw_secs / R.s10_secs);
-        bench_row("S10", m, fig, base, ratio, "(ceiling)", MET_NA);
+        snprintf(base, sizeof(base), "raw %.0f msgs/s (%.2f s), %.2fx the primary's rate", raw,
+                 R.s10_raw_secs[p], R.s10_log / R.s10_raw_secs[p]);
+        snprintf(ratio, sizeof(ratio), "%.2fx", R.s10_raw_secs[p] / R.s10_secs);
+        bench_row("S10", m, fig, base, ratio, NULL, MET_NA);
     }
     if (R.s10_hwm_kb) {
         snprintf(m, sizeof(m), "the replica's peak memory applying the %zu-contact log", o->s7_n);
