@@ -84,6 +84,10 @@ pid_t bench_spawn(char *const argv[], char *const envp[], const char *log_path);
  * bench_spawn; returns its exit status or -1. */
 int bench_reap(pid_t pid, bool kill9, double timeout_s);
 
+/* Reap a child of bench_spawn that exits by itself (SIGKILL after
+ * timeout_s); its exit status (128 + signal when killed). */
+int bench_wait(pid_t pid, double timeout_s);
+
 /* Kill every worker still running (exit paths and signals). */
 void bench_kill_all(void);
 

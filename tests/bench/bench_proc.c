@@ -353,14 +353,16 @@ pid_t bench_spawn(char *const argv[], char *const envp[], const char *log_path)
     return pid;
 }
 
-int bench_reap(pid_t pid, bool kill9, double timeout_s)
+/* Wait for pid's exit, signalled first with sig unless 0. */
+static int s_wait(pid_t pid, int sig, double timeout_s)
 {
     double deadline = bench_now() + timeout_s;
     int status = 0;
 
     if (pid <= 0)
         return -1;
-    kill(pid, kill9 ? SIGKILL : SIGTERM);
+    if (sig)
+        kill(pid, sig);
     for (;;) {
         pid_t got = waitpid(pid, &status, WNOHANG);
         struct timespec ts = {0, 5 * 1000 * 1000};
@@ -375,6 +377,16 @@ int bench_reap(pid_t pid, bool kill9, double timeout_s)
     }
     s_child_del(pid);
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+int bench_reap(pid_t pid, bool kill9, double timeout_s)
+{
+    return s_wait(pid, kill9 ? SIGKILL : SIGTERM, timeout_s);
+}
+
+int bench_wait(pid_t pid, double timeout_s)
+{
+    return s_wait(pid, 0, timeout_s);
 }
 
 int bench_cluster_start(bench_cluster_t *cl)

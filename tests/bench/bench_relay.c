@@ -66,6 +66,10 @@ static struct {
     uint64_t s10_hwm_kb, s10_anon_kb; /* the replica's peak RSS (VmHWM), peak RssAnon */
     double s10_raw_secs[2];           /* raw libnats pull, push consumers of the same messages */
     uint64_t s10_msgs;
+    double s4r_p[3], s4r_base[3]; /* p50, p99, p999 (s): the replica's, the primary's */
+    double s4r_build_s;
+    size_t s4r_contacts;
+    bool s4r_done;
 } R;
 
 /* ---- S7 ---- */
@@ -232,11 +236,33 @@ out:
     return t;
 }
 
-/* S10: a replica of e's writer, started empty: *ret_s until it has
- * applied the primary's last seq. */
-static int s_replica_apply(env_t *e, void *zctx, double *ret_s)
+/* A replica of e's writer on <dir>/replica-state (empty, or a backup
+ * restored there): *ret_s from its start until it has applied the
+ * primary's last seq. With keep, it is left running for the caller, who
+ * reads through keep->c and stops it with s_replica_stop. */
+typedef struct {
+    pid_t pid;
+    client_t *c;
+    char log[BENCH_PATH_MAX + 32];
+} replica_t;
+
+static void s_replica_stop(replica_t *rp)
 {
-    char exe[BENCH_PATH_MAX * 2], state[BENCH_PATH_MAX + 32], log[BENCH_PATH_MAX + 32];
+    int st;
+
+    client_destroy(&rp->c);
+    if (rp->pid > 0 && (st = bench_reap(rp->pid, false, 30)) != 0) {
+        char cmd[BENCH_PATH_MAX + 64];
+        bench_relay_fail("the replica exited %d:", st);
+        snprintf(cmd, sizeof(cmd), "tail -n 20 '%s' >&2", rp->log);
+        (void)system(cmd);
+    }
+    rp->pid = 0;
+}
+
+static int s_replica_apply(env_t *e, void *zctx, double *ret_s, replica_t *keep)
+{
+    char exe[BENCH_PATH_MAX * 2], state[BENCH_PATH_MAX + 32];
     char ep[BENCH_PATH_MAX + 64], set_ep[BENCH_PATH_MAX + 96], set_pub[BENCH_PATH_MAX + 96];
     char url[300], err[256];
     char *argv[] = {exe,
@@ -256,11 +282,10 @@ static int s_replica_apply(env_t *e, void *zctx, double *ret_s)
     Rapport__V1__LogRequest req = RAPPORT__V1__LOG_REQUEST__INIT;
     Rapport__V1__ReadEvents re = RAPPORT__V1__READ_EVENTS__INIT;
     Rapport__V1__LogReply *r;
-    client_t *c = NULL;
+    replica_t rp = {0, NULL, ""};
     uint64_t last, anon;
     double t0;
-    pid_t pid;
-    int rc = -1, st;
+    int rc = -1;
 
     re.max = 1;
     req.command_case = RAPPORT__V1__LOG_REQUEST__COMMAND_READ_EVENTS;
@@ -273,52 +298,49 @@ static int s_replica_apply(env_t *e, void *zctx, double *ret_s)
     wire_free(&r->base);
     snprintf(exe, sizeof(exe), "%s/rapport-logwriter", e->cl.bin_dir);
     snprintf(state, sizeof(state), "%s/replica-state", e->cl.dir);
-    snprintf(log, sizeof(log), "%s/replica.log", e->cl.dir);
+    snprintf(rp.log, sizeof(rp.log), "%s/replica.log", e->cl.dir);
     snprintf(ep, sizeof(ep), "ipc://%s/replica.sock", e->cl.run_dir);
     snprintf(set_ep, sizeof(set_ep), "logwriter_endpoint=%s", ep);
     snprintf(set_pub, sizeof(set_pub), "events_endpoint=ipc://%s/replica-events.sock",
              e->cl.run_dir);
     snprintf(url, sizeof(url), "nats_url=%s", e->url);
-    if (client_new(zctx, ep, &e->cl.cfg, &c, err, sizeof(err)) != RP_OK) {
-        bench_relay_fail("S10: %s", err);
+    if (client_new(zctx, ep, &e->cl.cfg, &rp.c, err, sizeof(err)) != RP_OK) {
+        bench_relay_fail("replica: %s", err);
         return -1;
     }
     t0 = bench_now();
-    pid = bench_spawn(argv, env, log);
+    rp.pid = bench_spawn(argv, env, rp.log);
     req.min_seq = last;
     req.timeout_ms = 1000;
     /* Ask again every second while it lives (it exits 2 when it refuses
      * the stream). */
-    while (pid > 0 && rc != 0 && bench_now() - t0 < 1800 && s_alive(pid)) {
+    while (rp.pid > 0 && rc != 0 && bench_now() - t0 < 1800 && s_alive(rp.pid)) {
         char rid[CLIENT_REQUEST_ID_LEN + 1];
         client_new_request_id(rid);
         req.request_id.data = (uint8_t *)rid;
         req.request_id.len = CLIENT_REQUEST_ID_LEN;
         req.user_id = wire_str("bench");
         r = NULL;
-        if (client_call(c, &req.base, &rapport__v1__log_reply__descriptor, 2000, 0,
+        if (client_call(rp.c, &req.base, &rapport__v1__log_reply__descriptor, 2000, 0,
                         (ProtobufCMessage **)&r) == RP_OK &&
             !(r->status && r->status->code) && r->seq >= last)
             rc = 0;
         if (r)
             wire_free(&r->base);
-        anon = bench_status_kb(pid, "RssAnon");
-        if (anon > R.s10_anon_kb)
+        anon = bench_status_kb(rp.pid, "RssAnon");
+        if (!keep && anon > R.s10_anon_kb)
             R.s10_anon_kb = anon;
     }
     *ret_s = bench_now() - t0;
-    if (rc == 0)
-        R.s10_hwm_kb = bench_status_kb(pid, "VmHWM");
+    if (rc == 0 && !keep)
+        R.s10_hwm_kb = bench_status_kb(rp.pid, "VmHWM");
     if (rc != 0)
-        bench_relay_fail("S10: the replica did not apply seq %llu (see %s)",
-                         (unsigned long long)last, log);
-    client_destroy(&c);
-    if (pid > 0 && (st = bench_reap(pid, false, 30)) != 0) {
-        char cmd[BENCH_PATH_MAX + 64];
-        bench_relay_fail("S10: the replica exited %d:", st);
-        snprintf(cmd, sizeof(cmd), "tail -n 20 '%s' >&2", log);
-        (void)system(cmd);
-    }
+        bench_relay_fail("the replica did not apply seq %llu (see %s)", (unsigned long long)last,
+                         rp.log);
+    if (rc == 0 && keep)
+        *keep = rp;
+    else
+        s_replica_stop(&rp);
     return rc;
 }
 
@@ -349,7 +371,7 @@ static int s_s7(const opts_t *o, void *zctx, int replicas)
         bench_relay_fail("S7: the stream got %llu messages for %zu entries",
                          (unsigned long long)R.s7_msgs[k], o->s7_n);
     /* S10 before the baseline's messages, which are no change of rapport's. */
-    if (replicas == 1 && s_replica_apply(&e, zctx, &R.s10_secs) == 0) {
+    if (replicas == 1 && s_replica_apply(&e, zctx, &R.s10_secs, NULL) == 0) {
         R.s10_log = log_s;
         R.s10_msgs = R.s7_msgs[k];
         R.s10_raw_secs[0] = s_raw_consume(&e, R.s7_msgs[k], false);
@@ -361,6 +383,140 @@ static int s_s7(const opts_t *o, void *zctx, int replicas)
     R.s7_done[k] = true;
     rc = 0;
 out:
+    bench_relay_env_stop(&e);
+    return rc;
+}
+
+/* ---- S4 on a replica ---- */
+
+#define S4R_PER_CONTACT 50
+
+/* rapport (the CLI) with args, until it exits: 0 when it exits 0. */
+static int s_cli(env_t *e, const char *what, const char *a1, const char *a2, const char *a3,
+                 const char *a4)
+{
+    char exe[BENCH_PATH_MAX * 2], log[BENCH_PATH_MAX + 32];
+    char *argv[] = {exe, wire_str(a1), wire_str(a2), wire_str(a3), wire_str(a4), NULL};
+    char *env[] = {wire_str("RAPPORT_CONFIG=/dev/null"), wire_str("TZ=UTC"), NULL};
+    pid_t pid;
+    int st;
+
+    snprintf(exe, sizeof(exe), "%s/rapport", e->cl.bin_dir);
+    snprintf(log, sizeof(log), "%s/%s.log", e->cl.dir, what);
+    pid = bench_spawn(argv, env, log);
+    st = pid > 0 ? bench_wait(pid, 1800) : -1;
+    if (st != 0)
+        bench_relay_fail("S4 replica: rapport %s exited %d (see %s)", what, st, log);
+    return st == 0 ? 0 : -1;
+}
+
+/* One contact's newest 50: its latency, checked. */
+static int s_s4r_query(client_t *c, size_t contact, double *ret_s)
+{
+    Rapport__V1__LogRequest req = RAPPORT__V1__LOG_REQUEST__INIT;
+    Rapport__V1__ListEntries le = RAPPORT__V1__LIST_ENTRIES__INIT;
+    Rapport__V1__EntryFilter f = RAPPORT__V1__ENTRY_FILTER__INIT;
+    Rapport__V1__LogReply *r;
+    char no[24];
+    double t0;
+    int rc = 0;
+
+    snprintf(no, sizeof(no), "C%07zu", contact);
+    f.contact_no = no;
+    le.filter = &f;
+    le.descending = true;
+    le.limit = S4R_PER_CONTACT;
+    req.command_case = RAPPORT__V1__LOG_REQUEST__COMMAND_LIST_ENTRIES;
+    req.list_entries = &le;
+    t0 = bench_now();
+    r = (Rapport__V1__LogReply *)bench_relay_call(c, &req.base, &rapport__v1__log_reply__descriptor,
+                                                  "list_entries");
+    *ret_s = bench_now() - t0;
+    if (!r)
+        return -1;
+    if (r->result_case != RAPPORT__V1__LOG_REPLY__RESULT_ENTRIES ||
+        r->entries->n_entries != S4R_PER_CONTACT) {
+        bench_relay_fail("S4 replica: contact %s: not %d entries", no, S4R_PER_CONTACT);
+        rc = -1;
+    }
+    for (size_t i = 0; rc == 0 && i < r->entries->n_entries; i++)
+        if (strcmp(r->entries->entries[i]->contact_no, no) != 0 ||
+            (i && r->entries->entries[i]->entry_no >= r->entries->entries[i - 1]->entry_no)) {
+            bench_relay_fail("S4 replica: contact %s: another's entry, or not newest first", no);
+            rc = -1;
+        }
+    wire_free(&r->base);
+    return rc;
+}
+
+/* p50, p99, p999 of n random contacts' newest 50 on c (after a warm-up). */
+static int s_s4r_measure(client_t *c, size_t contacts, unsigned n, double out[3])
+{
+    double *lat = calloc(n, sizeof(double));
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    int rc = lat ? 0 : -1;
+
+    for (unsigned i = 0; rc == 0 && i < n + n / 10; i++) {
+        double t;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        rc = s_s4r_query(c, (size_t)(x % contacts), &t);
+        if (i >= n / 10)
+            lat[i - n / 10] = t;
+    }
+    if (rc == 0) {
+        bench_sort(lat, n);
+        out[0] = bench_percentile(lat, n, 0.5);
+        out[1] = bench_percentile(lat, n, 0.99);
+        out[2] = bench_percentile(lat, n, 0.999);
+    }
+    free(lat);
+    return rc;
+}
+
+/* S4 on a replica: a store of s4r_n entries (contacts of 50 each, one
+ * LogSegment per round) built on a primary without the stream, its
+ * `rapport backup` restored into a replica that follows a nats-server
+ * from there; one contact's newest 50 on the replica, and on the primary
+ * as the same-run baseline. */
+static int s_s4r(const opts_t *o, void *zctx)
+{
+    char bdir[BENCH_PATH_MAX + 32], rstate[BENCH_PATH_MAX + 32];
+    size_t contacts = o->s4r_n / S4R_PER_CONTACT;
+    replica_t rp = {0, NULL, ""};
+    double t0, secs;
+    env_t e;
+    int rc = -1;
+
+    fprintf(stderr, "S4 on a replica: %zu entries (%zu contacts x %d)\n", o->s4r_n, contacts,
+            S4R_PER_CONTACT);
+    if (bench_relay_env_start(&e, o, zctx, "s4r", 0) < 0 ||
+        bench_relay_segment(&e, "S4", 'C', contacts) < 0)
+        goto out;
+    t0 = bench_now();
+    for (int l = 0; l < S4R_PER_CONTACT; l++) {
+        char no[16];
+        snprintf(no, sizeof(no), "S4-%d", l);
+        if ((l && bench_relay_segment_of(&e, no, 'C', contacts) < 0) ||
+            bench_relay_log(&e, l ? no : "S4", contacts, &secs) < 0)
+            goto out;
+    }
+    R.s4r_build_s = bench_now() - t0;
+    snprintf(bdir, sizeof(bdir), "%s/backup", e.cl.dir);
+    snprintf(rstate, sizeof(rstate), "%s/replica-state", e.cl.dir);
+    if (s_cli(&e, "backup", "backup", bdir, "--state-dir", e.cl.state_dir) < 0 ||
+        s_cli(&e, "restore", "restore", bdir, "--state-dir", rstate) < 0 ||
+        bench_relay_nats_start(&e) < 0 || s_replica_apply(&e, zctx, &secs, &rp) < 0)
+        goto out;
+    if (s_s4r_measure(rp.c, contacts, o->s4r_queries, R.s4r_p) < 0 ||
+        s_s4r_measure(e.cl.c[BW_LOGWRITER], contacts, o->s4r_queries, R.s4r_base) < 0)
+        goto out;
+    R.s4r_contacts = contacts;
+    R.s4r_done = true;
+    rc = 0;
+out:
+    s_replica_stop(&rp);
     bench_relay_env_stop(&e);
     return rc;
 }
@@ -772,6 +928,24 @@ static void s_rows_replica(const opts_t *o)
     }
 }
 
+static void s_rows_s4r(const opts_t *o)
+{
+    char fig[96], base[96], ratio[32], m[160];
+
+    if (!R.s4r_done)
+        return;
+    snprintf(m, sizeof(m),
+             "read replica restored from a backup, %zu entries: one contact's newest 50, p50 / "
+             "p99 / p999",
+             o->s4r_n);
+    snprintf(fig, sizeof(fig), "%.3f / %.3f / %.3f ms", R.s4r_p[0] * 1e3, R.s4r_p[1] * 1e3,
+             R.s4r_p[2] * 1e3);
+    snprintf(base, sizeof(base), "%.3f / %.3f / %.3f ms on the primary", R.s4r_base[0] * 1e3,
+             R.s4r_base[1] * 1e3, R.s4r_base[2] * 1e3);
+    snprintf(ratio, sizeof(ratio), "%.2fx", R.s4r_p[1] / R.s4r_base[1]);
+    bench_row("S4r", m, fig, base, ratio, "p99 <= 1 ms", R.s4r_p[1] <= 0.001 ? MET_YES : MET_NO);
+}
+
 static int s_write_json(const opts_t *o, const char *load)
 {
     FILE *f = fopen(o->out, "w");
@@ -836,6 +1010,8 @@ static int s_parse(opts_t *o, int argc, char **argv)
     memset(o, 0, sizeof(*o));
     o->s7_n = 1000000;
     o->s9_n = 100000;
+    o->s4r_n = 10000000;
+    o->s4r_queries = 2000;
     o->s8_seconds = 10;
     o->s9_seconds = 5;
     o->s9_clients = 8;
@@ -851,11 +1027,14 @@ static int s_parse(opts_t *o, int argc, char **argv)
         if (!strcmp(a, "--quick")) {
             o->mode = "quick";
             o->s7_n = 100000;
+            o->s4r_n = 1000000;
             o->s8_seconds = 5;
             o->s9_seconds = 3;
         } else if (!strcmp(a, "--smoke")) {
             o->mode = "smoke";
             o->s7_n = 2000;
+            o->s4r_n = 5000;
+            o->s4r_queries = 200;
             o->s9_n = 2000;
             o->s8_seconds = 0.5;
             o->s9_seconds = 0.5;
@@ -942,9 +1121,11 @@ int main(int argc, char **argv)
         s_s7(&o, zctx, 3);
     if (s_run(&o, "S8"))
         s_s8(&o, zctx);
+    s_s4r(&o, zctx);
     zmq_ctx_term(zctx);
     s_rows(&o);
     s_rows_replica(&o);
+    s_rows_s4r(&o);
     printf("\n## The change stream (%s run)\n\n", o.mode);
     bench_print_table(stdout, NULL);
     s_write_json(&o, load);

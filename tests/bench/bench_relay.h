@@ -19,6 +19,8 @@
 
 typedef struct {
     size_t s7_n, s9_n;
+    size_t s4r_n; /* S4 on a replica: entries in the store */
+    unsigned s4r_queries;
     double s8_seconds, s9_seconds;
     unsigned s9_clients, s9_rounds;
     const char *out, *tmp, *bin, *mode;
@@ -57,6 +59,9 @@ ProtobufCMessage *bench_relay_call(client_t *c, ProtobufCMessage *req,
 /* Contacts <prefix>0000000.. imported and added to a new segment `no`
  * (template MAIL, salesperson SP1). 0 or -1. */
 int bench_relay_segment(env_t *e, const char *no, char prefix, size_t n);
+/* The same without the import: a new segment `no` of the contacts
+ * <prefix>0000000.. imported before. */
+int bench_relay_segment_of(env_t *e, const char *no, char prefix, size_t n);
 
 /* LogSegment of `no` (n lines); *ret_s its time, request to reply. */
 int bench_relay_log(env_t *e, const char *no, size_t n, double *ret_s);
@@ -75,6 +80,9 @@ natsConnection *bench_relay_nats_connect(const env_t *e);
  * replicas, ready. 0 or -1. */
 int bench_relay_env_start(env_t *e, const opts_t *o, void *zctx, const char *tag, int nats);
 
+/* One nats-server, for an environment started without (nats 0): the
+ * writer does not use it. 0 or -1. */
+int bench_relay_nats_start(env_t *e);
 /* Stop the relay (it must exit 0), the workers and nats-server. */
 void bench_relay_env_stop(env_t *e);
 

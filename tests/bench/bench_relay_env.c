@@ -153,6 +153,19 @@ int bench_relay_segment(env_t *e, const char *no, char prefix, size_t n)
         req.import_contacts = &im;
         rc = s_ix(e, &req, "import_contacts");
     }
+    free(cs);
+    free(ptrs);
+    free(nos);
+    free(refs);
+    return rc == 0 ? bench_relay_segment_of(e, no, prefix, n) : rc;
+}
+
+int bench_relay_segment_of(env_t *e, const char *no, char prefix, size_t n)
+{
+    char(*nos)[24] = calloc(CHUNK, 24);
+    char **refs = calloc(CHUNK, sizeof(char *));
+    int rc = nos && refs ? 0 : -1;
+
     if (rc == 0) {
         Rapport__V1__SegmentRequest req = RAPPORT__V1__SEGMENT_REQUEST__INIT;
         Rapport__V1__CreateSegment cr = RAPPORT__V1__CREATE_SEGMENT__INIT;
@@ -191,8 +204,6 @@ int bench_relay_segment(env_t *e, const char *no, char prefix, size_t n)
         rc = r ? 0 : -1;
         wire_free(r);
     }
-    free(cs);
-    free(ptrs);
     free(nos);
     free(refs);
     return rc;
@@ -358,6 +369,11 @@ static int s_nats_start(env_t *e, int n)
                                 i ? "," : "", e->port[i]);
     }
     return s_nats_ready(e, n, 60);
+}
+
+int bench_relay_nats_start(env_t *e)
+{
+    return s_nats_start(e, 1);
 }
 
 /* rapport-relay on the cluster's dirs; ready once the writer reports a lag. */
