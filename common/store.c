@@ -34,6 +34,7 @@ struct store {
     uint64_t stale_cleared;
     uint64_t last_commit_ns; /* of the last store_write commit */
     bool nometasync;         /* the env does not sync the meta page anyway */
+    bool writing;            /* a write transaction of this process is open */
     char dir[CONFIG_PATH_MAX];
     char last_error[CONFIG_PATH_MAX + 256];
 };
@@ -275,6 +276,13 @@ rp_err store_txn_begin(store_t *s, bool write, store_txn_t **ret_txn)
         mdb_txn_abort(t->txn);
         free(t);
     }
+    if (write && s->writing) {
+        /* LMDB's writer lock is not recursive: this thread would wait on
+         * itself forever. */
+        snprintf(s->last_error, sizeof(s->last_error),
+                 "%s: a write transaction of this process is open already", s->dir);
+        return RP_EINTERNAL;
+    }
     t = calloc(1, sizeof(*t));
     if (!t)
         return RP_ENOMEM;
@@ -290,6 +298,8 @@ rp_err store_txn_begin(store_t *s, bool write, store_txn_t **ret_txn)
         free(t);
         return s_map(s, rc, "mdb_txn_begin");
     }
+    if (write)
+        s->writing = true;
     *ret_txn = t;
     return RP_OK;
 }
@@ -324,6 +334,7 @@ rp_err store_txn_commit(store_txn_t *txn)
         return RP_OK;
     }
     rc = mdb_txn_commit(txn->txn);
+    s->writing = false;
     free(txn);
     if (rc == EIO && s_no_room(s))
         rc = ENOSPC;
@@ -342,6 +353,8 @@ void store_txn_abort(store_txn_t *txn)
         s->read_txn = txn;
         return;
     }
+    if (txn->write)
+        s->writing = false;
     mdb_txn_abort(txn->txn);
     free(txn);
 }

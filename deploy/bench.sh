@@ -131,7 +131,7 @@ echo "== build (release preset)"
 cmake --preset release >/dev/null
 cmake --build build-release -j"$(nproc)" \
   --target rapport-bench rapport-logwriter rapport-interaction rapport-segment \
-  rapport-relay rapport-bench-relay
+  rapport-relay rapport-bench-relay rapport
 
 if [ -z "$json" ]; then
   case "$mode" in

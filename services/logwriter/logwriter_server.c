@@ -956,7 +956,10 @@ rp_err logwriter_new(const config_t *cfg, void *zctx, logwriter_t **ret, char *e
         goto out_free;
     }
     spec.ctx = w;
-    spec.dedup_store = w->store;
+    /* A replica takes no writes: it has no idempotency records to look up
+     * or prune (and the server's prune, a write transaction, would wait
+     * forever on the one the replica holds open for a seq). */
+    spec.dedup_store = w->replica ? NULL : w->store;
     spec.dedup_dbi = w->db[WRITER_DB_DEDUP];
     spec.dedup_time_dbi = w->db[WRITER_DB_DEDUP_TIME];
     rc = server_new(&spec, cfg, zctx, cfg->logwriter_endpoint, &w->server, errbuf, errlen);
