@@ -785,6 +785,31 @@ static void s_page(void)
     store_close(&s);
 }
 
+/* A second write transaction of the process is refused, not waited for
+ * (LMDB's writer lock would wait on its own thread forever); reads go on
+ * beside the open one, and it may begin again once that one has ended. */
+static void s_second_write_refused(void)
+{
+    store_t *s = s_open("db", MIB);
+    store_dbi_t db = store_dbi(s, DB_MAIN);
+    store_txn_t *w, *w2, *r;
+
+    ASSERT_OK(store_txn_begin(s, true, &w));
+    s_put_str(w, db, "k", "1", 0);
+    ASSERT_ERR(store_txn_begin(s, true, &w2), RP_EINTERNAL);
+    ASSERT_TRUE(w2 == NULL);
+    ASSERT_TRUE(strstr(store_last_error(s), "write transaction") != NULL);
+    ASSERT_OK(store_txn_begin(s, false, &r));
+    store_txn_abort(r);
+    ASSERT_OK(store_txn_commit(w));
+    ASSERT_OK(store_txn_begin(s, true, &w));
+    store_txn_abort(w);
+    ASSERT_OK(store_txn_begin(s, true, &w));
+    s_expect(w, db, "k", "1");
+    ASSERT_OK(store_txn_commit(w));
+    store_close(&s);
+}
+
 static const test_case_t s_cases[] = {
     {"u64_keys", s_u64_keys},
     {"open_close", s_open_close},
@@ -800,6 +825,7 @@ static const test_case_t s_cases[] = {
     {"read_txn_reuse", s_read_txn_reuse},
     {"cursor_after", s_cursor_after},
     {"page", s_page},
+    {"second_write_refused", s_second_write_refused},
 };
 
 TEST_MAIN(s_cases)
