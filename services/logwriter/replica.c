@@ -47,7 +47,7 @@
 
 #define FETCH_BATCH   4096 /* messages per pull: fewer round trips and thread hand-offs */
 #define RESET_EVERY   1024 /* messages between resets of the decoding arena */
-#define FETCH_WAIT_MS 250
+#define FETCH_WAIT_MS 500
 #define RETRY_MS      500
 #define QUEUE_MAX     (4 * FETCH_BATCH) /* fetched, not yet taken by the loop */
 #define SUBJECTS      "rapport.v1.>"
@@ -76,6 +76,7 @@ struct writer_replica {
     /* the thread's */
     natsSubscription *sub;
     uint64_t next_stream_seq; /* where a consumer made again starts */
+    uint64_t sub_last;        /* the last message the consumer delivered (0: none yet) */
     uint64_t start_seq;       /* the store's seq at start */
     bool warned, checked;
     /* the loop's: the seq being applied, in its open transaction */
@@ -231,6 +232,7 @@ static void s_unsubscribe(writer_replica_t *r)
 {
     natsSubscription_Destroy(r->sub);
     r->sub = NULL;
+    r->sub_last = 0;
 }
 
 /* The stream sequence of a message fetched from the consumer, read from
@@ -263,20 +265,22 @@ static uint64_t s_stream_seq(natsMsg *m)
     return 0;
 }
 
-/* Hand a fetched batch to the loop (waits while the queue is full). */
-static void s_queue(writer_replica_t *r, natsMsgList *list)
+/* Hand the first n messages of a fetched batch to the loop (waits while
+ * the queue is full). */
+static void s_queue(writer_replica_t *r, natsMsgList *list, int n)
 {
-    uint64_t last = s_stream_seq(list->Msgs[list->Count - 1]);
+    uint64_t last = s_stream_seq(list->Msgs[n - 1]);
 
     if (last)
         r->next_stream_seq = last + 1;
+    r->sub_last = last;
     pthread_mutex_lock(&r->mu);
-    while (r->qn + (size_t)list->Count > QUEUE_MAX && !r->stop)
+    while (r->qn + (size_t)n > QUEUE_MAX && !r->stop)
         pthread_cond_wait(&r->cv, &r->mu);
-    if (r->qn + (size_t)list->Count > r->qcap) {
+    if (r->qn + (size_t)n > r->qcap) {
         size_t cap = r->qcap ? r->qcap : QUEUE_MAX;
         natsMsg **g;
-        while (cap < r->qn + (size_t)list->Count)
+        while (cap < r->qn + (size_t)n)
             cap *= 2;
         g = realloc(r->q, cap * sizeof(*g));
         if (!g)
@@ -284,13 +288,28 @@ static void s_queue(writer_replica_t *r, natsMsgList *list)
         r->q = g;
         r->qcap = cap;
     }
-    for (int i = 0; i < list->Count; i++) {
+    for (int i = 0; i < n; i++) {
         r->q[r->qn++] = list->Msgs[i];
         list->Msgs[i] = NULL;
     }
-    r->fetched += (uint64_t)list->Count;
+    r->fetched += (uint64_t)n;
     pthread_mutex_unlock(&r->mu);
     (void)zmq_send(r->bell_tx, "", 0, ZMQ_DONTWAIT);
+}
+
+/* How many messages of a fetched batch follow one another from the last
+ * one this subscription delivered (any first message of a new one). */
+static int s_consecutive(writer_replica_t *r, natsMsgList *list)
+{
+    uint64_t prev = r->sub_last;
+
+    for (int i = 0; i < list->Count; i++) {
+        uint64_t seq = s_stream_seq(list->Msgs[i]);
+        if (prev && seq != prev + 1)
+            return i;
+        prev = seq;
+    }
+    return list->Count;
 }
 
 static void *s_fetch_loop(void *arg)
@@ -319,9 +338,11 @@ static void *s_fetch_loop(void *arg)
             continue;
         }
         s = natsSubscription_Fetch(&list, r->sub, FETCH_BATCH, FETCH_WAIT_MS, &jerr);
-        if (s == NATS_TIMEOUT)
+        if (s == NATS_TIMEOUT && list.Count == 0) {
+            natsMsgList_Destroy(&list);
             continue;
-        if (s != NATS_OK) {
+        }
+        if (s != NATS_OK && s != NATS_TIMEOUT) {
             log_warnx("fetching from stream %s failed: %s (JetStream error %d); following it "
                       "again from message %llu",
                       r->w->cfg->nats_stream, nats_GetLastError(NULL), (int)jerr,
@@ -332,9 +353,21 @@ static void *s_fetch_loop(void *arg)
             continue;
         }
         if (list.Count > 0) {
-            /* AckAll: flow control only; the position is the store's. */
-            (void)natsMsg_Ack(list.Msgs[list.Count - 1], NULL);
-            s_queue(r, &list);
+            int n = s_consecutive(r, &list);
+            /* AckAll: flow control only; the position is the store's. It
+             * never acks past a message that did not arrive. */
+            if (n > 0) {
+                (void)natsMsg_Ack(list.Msgs[n - 1], NULL);
+                s_queue(r, &list, n);
+            }
+            if (n < list.Count) {
+                /* libnats drops what arrives for a fetch that has timed
+                 * out: follow again from the first message missing (a
+                 * stream that lacks it is refused by the loop). */
+                log_info("stream %s: message %llu did not arrive; following it again from there",
+                         r->w->cfg->nats_stream, (unsigned long long)r->next_stream_seq);
+                s_unsubscribe(r);
+            }
         }
         natsMsgList_Destroy(&list);
     }

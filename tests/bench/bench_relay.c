@@ -935,9 +935,7 @@ static void s_rows_s4r(const opts_t *o)
     if (!R.s4r_done)
         return;
     snprintf(m, sizeof(m),
-             "read replica restored from a backup, %zu entries: one contact's newest 50, p50 / "
-             "p99 / p999",
-             o->s4r_n);
+             "replica from a backup, %zu entries: newest 50 of a contact, p50/p99/p999", o->s4r_n);
     snprintf(fig, sizeof(fig), "%.3f / %.3f / %.3f ms", R.s4r_p[0] * 1e3, R.s4r_p[1] * 1e3,
              R.s4r_p[2] * 1e3);
     snprintf(base, sizeof(base), "%.3f / %.3f / %.3f ms on the primary", R.s4r_base[0] * 1e3,

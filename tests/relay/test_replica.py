@@ -267,6 +267,18 @@ class ReplicaTest(ReplicaCase):
             replica.proc.send_signal(signal.SIGKILL)
             replica.proc.wait()
             replica.start(wait=False)
+        # SIGTERM while a seq's transaction is open: a clean exit (0), the
+        # seq aborted and applied again at the next start.
+        wl.log_big("BIG3", n // 2, prefix="E")
+        deadline = time.time() + 60 * TIME_SCALE
+        while time.time() < deadline:
+            st = stats_of(self.cl, "replica")
+            if st.get("rapport_replica_seq_parts_applied", 0) > 0:
+                break
+            time.sleep(0.005)
+        self.assertGreater(st.get("rapport_replica_seq_parts_applied", 0), 0)
+        self.assertEqual(replica.stop(), 0, replica.logtext())
+        replica.start(wait=False)
         wl.cancel([1])
         wait_drained(self.cl)
         self.assert_same_reads()
