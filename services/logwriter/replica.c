@@ -156,8 +156,10 @@ static bool s_check_stream(writer_replica_t *r)
     char hex[17] = "";
     natsStatus s;
 
-    if (r->checked || at == 0)
+    if (r->checked || at == 0) { /* only where it starts: not where it follows again */
+        r->checked = true;
         return true;
+    }
     s = js_GetStreamInfo(&si, r->js, cfg->nats_stream, NULL, &jerr);
     if (s != NATS_OK)
         return false;

@@ -5,10 +5,13 @@
  *       JSON object a line: stream_seq, subject, headers, data (hex);
  *   rapport-natsdump URL STREAM create SUBJECT
  *       a stream of one subject (file storage, one replica);
+ *   rapport-natsdump URL STREAM delete-msg SEQ
+ *       erase message SEQ (a hole in the stream);
  *   rapport-natsdump URL STREAM info
  *       {"msgs":..,"first_seq":..,"last_seq":..,"replicas":..,"leader":".."}
  *
  * Exit 0 on success, 1 on a NATS error (printed on stderr). */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,6 +170,23 @@ static int s_purge(jsCtx *js, const char *stream, uint64_t keep)
     return s == NATS_OK ? 0 : s_fail("purge", s);
 }
 
+/* Erase one message: a hole in the middle of the stream. */
+static int s_delete_msg(jsCtx *js, const char *stream, const char *arg)
+{
+    char *end;
+    unsigned long long seq;
+    natsStatus s;
+
+    errno = 0;
+    seq = strtoull(arg, &end, 10);
+    if (errno || end == arg || *end || seq == 0) {
+        fprintf(stderr, "natsdump: delete-msg: not a stream sequence: %s\n", arg);
+        return 2;
+    }
+    s = js_EraseMsg(js, stream, (uint64_t)seq, NULL, NULL);
+    return s == NATS_OK ? 0 : s_fail("delete-msg", s);
+}
+
 int main(int argc, char **argv)
 {
     natsConnection *nc = NULL;
@@ -177,7 +197,7 @@ int main(int argc, char **argv)
 
     if (argc < 4) {
         fprintf(stderr, "usage: rapport-natsdump URL STREAM dump [FILTER] | info | create SUBJECT "
-                        "| purge [KEEP] | delete\n");
+                        "| purge [KEEP] | delete | delete-msg SEQ\n");
         return 2;
     }
     s = natsOptions_Create(&opts);
@@ -200,6 +220,8 @@ int main(int argc, char **argv)
         rc = s_info(js, argv[2]);
     else if (!strcmp(argv[3], "delete"))
         rc = js_DeleteStream(js, argv[2], NULL, NULL) == NATS_OK ? 0 : s_fail("delete", NATS_ERR);
+    else if (!strcmp(argv[3], "delete-msg") && argc > 4)
+        rc = s_delete_msg(js, argv[2], argv[4]);
     else if (!strcmp(argv[3], "purge"))
         rc = s_purge(js, argv[2], argc > 4 ? strtoull(argv[4], NULL, 10) : 0);
     else

@@ -331,6 +331,28 @@ class ReplicaTest(ReplicaCase):
         self.assertIn("no longer holds seq 1", fresh.logtext())
         self.assertIn("restore a `rapport backup`", fresh.logtext())
 
+    def test_refuses_a_hole_in_the_middle_of_a_seq(self):
+        """A message erased from the middle of a big seq: the replica
+        follows again from it once, then refuses (exit 2) with that seq's
+        transaction open, which it aborts: nothing of the seq is served."""
+        self.start_relay()
+        wl = Workload(self.cl)
+        wl.snap = False
+        wl.create_catalog_and_one()
+        wait_drained(self.cl)
+        before = self.primary_seq()
+        wl.log_big("HOLE", 3000)
+        wait_drained(self.cl)
+        last = int(self.nats.info()["last_seq"])
+        self.nats.natsdump("RAPPORT", "delete-msg", str(last - 1500))
+        replica = Replica(self.cl).start(wait=False)
+        self.assertEqual(replica.wait_exit(60), 2, replica.logtext())
+        self.assertIn("the stream lacks what this replica needs next", replica.logtext())
+        self.assertIn("following it again from there", replica.logtext())
+        applied = counters(os.path.join(replica.state, "logwriter"))["seq"]
+        self.assertGreaterEqual(applied, before)
+        self.assertLess(applied, self.primary_seq())
+
     def test_starts_from_a_backup_when_the_stream_lacks_seq_1(self):
         self.start_relay()
         wl = Workload(self.cl)
