@@ -184,6 +184,7 @@ static double s_raw_consume(env_t *e, uint64_t n, bool push)
     jsErrCode jerr = 0;
     natsStatus st = NATS_ERR;
     const char *name = push ? "bench-raw-push" : "bench-raw-pull";
+    jsOptions jo;
     double t0, t = -1;
 
     jsSubOptions_Init(&so);
@@ -198,7 +199,9 @@ static double s_raw_consume(env_t *e, uint64_t n, bool push)
         so.ManualAck = true;
     }
     t0 = bench_now();
-    if (nc && natsConnection_JetStream(&js, nc, NULL) == NATS_OK)
+    jsOptions_Init(&jo);
+    jo.Wait = 60000; /* making a consumer on a 1M-message stream, on a loaded host */
+    if (nc && natsConnection_JetStream(&js, nc, &jo) == NATS_OK)
         st = push ? js_SubscribeSync(&sub, js, "rapport.v1.>", NULL, &so, &jerr)
                   : js_PullSubscribe(&sub, js, "rapport.v1.>", name, NULL, &so, &jerr);
     if (st != NATS_OK) {
