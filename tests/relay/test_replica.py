@@ -78,9 +78,11 @@ def unescape(text):
 def counters(env_dir):
     """The writer's number counters in its meta DBI (mdb_dump, read-only)."""
     out = subprocess.run(["mdb_dump", "-p", "-s", "meta", env_dir], capture_output=True,
-                         text=True, check=True).stdout.splitlines()
+                         text=True, check=True).stdout.split("\n")
     body = out[out.index("HEADER=END") + 1:]
-    meta = {unescape(body[i].strip()): unescape(body[i + 1].strip())
+    # Each key and value line starts with one space; the rest is the
+    # bytes (a counter's last byte may be 0x20, printed as a space).
+    meta = {unescape(body[i][1:]): unescape(body[i + 1][1:])
             for i in range(0, len(body) - 1, 2) if body[i] != "DATA=END"}
     return {k: int.from_bytes(meta.get(k.encode(), b""), "big")
             for k in ("entry", "logged_segment", "campaign_entry", "seq")}
@@ -228,7 +230,8 @@ class ReplicaTest(ReplicaCase):
                                 rep.seq, "entry", "show", 1)
         self.assertEqual((rc, out2), (0, out), err)
         rc, _, err = rapport(*run, "--replica", self.cl.endpoint("replica"), "--min-seq",
-                             rep.seq + 1000, "--timeout", 2000, "entry", "show", 1)
+                             rep.seq + 1000, "--timeout", int(6000 * TIME_SCALE), "entry",
+                             "show", 1)
         self.assertNotEqual(rc, 0)
         self.assertIn("min_seq", err)
         rc, _, err = rapport(*run, "--replica", self.cl.endpoint("replica"), "entry", "cancel",
