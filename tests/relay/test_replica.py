@@ -271,8 +271,10 @@ class ReplicaTest(ReplicaCase):
             replica.proc.wait()
             replica.start(wait=False)
         # SIGTERM while a seq's transaction is open: a clean exit (0), the
-        # seq aborted and applied again at the next start.
-        wl.log_big("BIG3", n // 2, prefix="E")
+        # seq aborted and applied again at the next start. The loop takes
+        # at most 16,384 fetched messages a turn (QUEUE_MAX), so a seq of
+        # 20,000 is open between two turns, where stats are answered.
+        wl.log_big("BIG3", 20000, prefix="E")
         deadline = time.time() + 60 * TIME_SCALE
         while time.time() < deadline:
             st = stats_of(self.cl, "replica")
