@@ -59,6 +59,14 @@ the relay and a NATS node (crash_relay.py). Then:
      durable event log exactly once, in order, every event as the log has
      it; and replaying the stream (records, deletions) gives exactly the
      store's entries, logged segments and campaign entries.
+With --replica as well (relay mode), a read replica (rapport-logwriter
+--replica) follows the stream in every round and is killed -9 every 0.2 to
+1.5 s while the workload runs. Then:
+  I9 the replica applies the primary's last seq, and every read command
+     gives on it the primary's reply at that seq, field by field: every
+     event, every listing of entries (paged, filtered), every entry, the
+     statistics, every logged segment and the campaign entries
+     (tests/relay/replica_reads.py).
 Every request, reply and event of a failed round is written to
 <round dir>/journal.jsonl and the directory is kept."""
 import argparse
@@ -849,7 +857,7 @@ def run_round(round_no, seed, duration, keep, quiet):
             cl[w].start()
         seed_catalog(cl)
         if relay:
-            relay.start()
+            relay.start(random.Random(rnd.random()), journal)
         sub = cl.subscribe()
         live = []
         sub_stop = threading.Event()
@@ -954,29 +962,37 @@ def main():
     ap.add_argument("--stop-on-failure", action="store_true")
     ap.add_argument("--relay", action="store_true", help="NATS and rapport-relay in every round")
     ap.add_argument("--nats-nodes", type=int, default=1, choices=(1, 3))
+    ap.add_argument("--replica", action="store_true",
+                    help="a read replica in every round, compared with the primary (I9)")
     args = ap.parse_args()
+    if args.replica and not args.relay:
+        ap.error("--replica needs --relay")
     if args.relay:
         global RELAY
         import crash_relay
         if not crash_relay.have_nats():
             print("nats-server is not installed: skipped", flush=True)
             return 77
-        RELAY = crash_relay.RelayMode(args.nats_nodes)
+        RELAY = crash_relay.RelayMode(args.nats_nodes, args.replica)
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
     print("crash harness: %d rounds, seed %d, %.1f s of kills per round%s" % (
         args.rounds, seed, args.duration,
-        ", relay mode (%d NATS node%s)" % (args.nats_nodes, "s" if args.nats_nodes > 1 else "")
+        ", relay mode (%d NATS node%s%s)" % (args.nats_nodes, "s" if args.nats_nodes > 1 else "",
+                                             ", a read replica" if args.replica else "")
         if args.relay else ""), flush=True)
     total = dict(rounds=0, failed=0, requests=0, acked=0, kills=0, fault_deaths=0,
                  segments_logged=0, lines_logged=0, checks=0)
     if args.relay:
         total.update(relay_kills=0, nats_kills=0, stream_msgs=0)
+    if args.replica:
+        total.update(replica_kills=0, replica_reads_compared=0)
     t0 = time.monotonic()
     for i in range(args.rounds):
         st = run_round(i + 1, seed + i, args.duration, args.keep, args.quiet)
         total["rounds"] += 1
         for k in ("requests", "acked", "kills", "fault_deaths", "segments_logged",
-                  "lines_logged", "checks", "relay_kills", "nats_kills", "stream_msgs"):
+                  "lines_logged", "checks", "relay_kills", "nats_kills", "stream_msgs",
+                  "replica_kills", "replica_reads_compared"):
             if k in total:
                 total[k] += st.get(k) or 0
         if st["failures"]:

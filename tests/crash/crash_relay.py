@@ -3,10 +3,14 @@ or three at R3) and rapport-relay in every round, the relay and a NATS node
 among the killer's victims, and invariant I8 after the round: the relay's
 lag drains by itself; the stream holds each seq of the durable event log
 exactly once, in order, with the log's events; replaying it gives exactly
-the store's records."""
+the store's records. With --replica, a read replica follows the stream in
+every round, killed -9 at random moments of its own, and after the round
+invariant I9: every read command gives on it the primary's reply at the
+same seq (replica_reads.compare)."""
 import os
 import signal
 import sys
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -15,6 +19,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 from changes_workload import replay, writer_state  # noqa: E402
 from harness import Worker, c, lw  # noqa: E402
 from nats_harness import Nats, as_changes, have_nats  # noqa: E402,F401
+from replica_reads import Replica, caught_up, compare  # noqa: E402
 
 DRAIN_S = 180
 
@@ -27,12 +32,32 @@ class RelayRound:
                        "RAPPORT_NATS_REPLICAS": str(mode.nodes)})
         self.relay = Worker(cl, "relay")
         cl.workers["relay"] = self.relay
-        self.relay_kills = self.nats_kills = 0
+        self.relay_kills = self.nats_kills = self.replica_kills = 0
         self.stream_msgs = 0
         self.drain_s = None
+        self.replica = Replica(cl) if mode.replica else None
+        self.replica_stop = threading.Event()
+        self.replica_killer = None
+        self.compared = self.compare_s = None
 
-    def start(self):
+    def start(self, rnd, journal):
         self.relay.start(wait=False)
+        if self.replica:
+            self.replica.start(wait=False)
+            self.replica_killer = threading.Thread(target=self.kill_replica,
+                                                   args=(rnd, journal), daemon=True)
+            self.replica_killer.start()
+
+    def kill_replica(self, rnd, journal):
+        """kill -9 the replica every 0.2 to 1.5 s, wherever it is in its
+        apply, until the round's check."""
+        while not self.replica_stop.wait(rnd.uniform(0.2, 1.5)):
+            self.replica.proc.send_signal(signal.SIGKILL)
+            self.replica.proc.wait()
+            journal.add("kill", worker="replica")
+            self.replica_kills += 1
+            self.replica.start(wait=False)
+            journal.add("start", worker="replica", fault="")
 
     def kill(self, rnd, name, journal):
         if name == "relay":
@@ -107,22 +132,55 @@ class RelayRound:
                       "replaying the stream: %d records missing %s, %d extra %s, %d differ %s" % (
                           len(missing), missing[:3], len(extra), extra[:3], len(differ),
                           differ[:3]))
+        if self.replica:
+            self.check_replica(checker, events[-1].seq)
         checker.check("I8", self.relay.stop(timeout=60) == 0,
                       "rapport-relay did not exit 0 at SIGTERM")
 
+    def check_replica(self, checker, seq):
+        """I9: the replica has applied the primary's last seq, and every
+        read command gives on it the primary's reply at that seq."""
+        self.replica_stop.set()
+        self.replica_killer.join()
+        if not self.replica.alive():
+            checker.check("I9", False, "the replica died:\n" + self.replica.logtext()[-2000:])
+            self.replica.start(wait=False)
+        try:
+            got = caught_up(self.cl, "replica", timeout=DRAIN_S)
+        except AssertionError as e:
+            checker.check("I9", False, "the replica did not apply seq %d: %s\n%s" % (
+                seq, e, self.replica.logtext()[-2000:]))
+            return
+        checker.check("I9", got == seq, "the primary moved to seq %d after %d" % (got, seq))
+        t0 = time.monotonic()
+        n, by_kind, differences = compare(self.cl, "replica", seq)
+        self.compared, self.compare_s = n, round(time.monotonic() - t0, 1)
+        checker.check("I9", n > 0, "no read compared")
+        for d in differences:
+            checker.check("I9", False, "replica differs: " + d)
+        checker.check("I9", self.replica.stop(timeout=60) == 0,
+                      "the replica did not exit 0 at SIGTERM")
+
     def stats(self):
-        return dict(relay_kills=self.relay_kills, nats_kills=self.nats_kills,
-                    stream_msgs=self.stream_msgs, relay_drain_s=self.drain_s)
+        out = dict(relay_kills=self.relay_kills, nats_kills=self.nats_kills,
+                   stream_msgs=self.stream_msgs, relay_drain_s=self.drain_s)
+        if self.replica:
+            out.update(replica_kills=self.replica_kills, replica_reads_compared=self.compared,
+                       compare_s=self.compare_s)
+        return out
 
     def close(self):
+        self.replica_stop.set()
+        if self.replica_killer:
+            self.replica_killer.join()
         self.nats.kill()
 
 
 class RelayMode:
     VICTIMS = ["relay", "relay", "nats"]
 
-    def __init__(self, nodes):
-        self.nodes = nodes
+    def __init__(self, nodes, replica=False):
+        self.nodes, self.replica = nodes, replica
         self.current = None
 
     def round(self, cl):

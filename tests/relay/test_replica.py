@@ -17,46 +17,10 @@ sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 import harness  # noqa: E402
 from test_backup import manifest, rapport  # noqa: E402
 from changes_workload import Workload  # noqa: E402
-from harness import TIME_SCALE, Worker, c, lw  # noqa: E402
+from harness import TIME_SCALE, c, lw  # noqa: E402
 from nats_harness import have_nats  # noqa: E402
-from test_relay import RelayCase, wait_drained, wait_for  # noqa: E402
-
-# The replica answers LogRequests on its own socket, <run_dir>/replica.sock.
-harness.REQUEST["replica"] = lw.LogRequest
-harness.REPLY["replica"] = lw.LogReply
-harness.STATS["replica"] = "stats"
-
-TRI = (c.TRI_STATE_ANY, c.TRI_STATE_YES, c.TRI_STATE_NO)
-
-
-class Replica(Worker):
-    """A log writer in replica mode, with its own state dir and sockets."""
-
-    def __init__(self, cl, name="replica", extra_args=()):
-        self.state = os.path.join(cl.dir, name + "-state")
-        super().__init__(cl, "logwriter", [
-            "--state-dir", self.state, "--replica",
-            "--set", "logwriter_endpoint=" + cl.endpoint(name),
-            "--set", "events_endpoint=ipc://%s/%s-events.sock" % (cl.run_dir, name),
-            "--set", "replica_consumer=" + name,
-            "--set", "replica_primary=" + cl.endpoint("logwriter")] + list(extra_args))
-        self.log_path = os.path.join(cl.dir, name + ".log")
-        self.rname = name
-        cl.workers[name] = self
-
-    def start(self, wait=True):
-        super().start(wait=False)
-        if wait:
-            self.cluster.wait_ready(self.rname)
-        return self
-
-
-def result(rep):
-    """A reply's result, without its envelope (request_id, seq)."""
-    r = lw.LogReply()
-    r.CopyFrom(rep)
-    r.request_id, r.user_id, r.seq = b"", "", 0
-    return r.SerializeToString()
+from test_relay import RelayCase, wait_drained  # noqa: E402
+from replica_reads import Replica, caught_up, compare, primary_seq  # noqa: E402
 
 
 def unescape(text):
@@ -95,74 +59,18 @@ def stats_of(cl, name):
 
 class ReplicaCase(RelayCase):
     def primary_seq(self):
-        return self.cl.ok("logwriter", lw.LogRequest(
-            read_events=lw.ReadEvents(from_seq=1, max=1))).events.last_seq
+        return primary_seq(self.cl)
 
     def caught_up(self, name="replica", timeout=120):
-        """The replica has applied the primary's newest seq (a read with
-        min_seq answers once it has)."""
-        seq = self.primary_seq()
-        if not self.cl.workers[name].alive():
-            raise AssertionError("%s exited:\n%s" % (name, self.cl.workers[name].logtext()))
-        rep = self.cl.ok(name, lw.LogRequest(read_events=lw.ReadEvents(from_seq=1, max=1),
-                                             min_seq=seq, timeout_ms=int(timeout * 1000 * TIME_SCALE)),
-                         timeout=timeout + 5)
-        self.assertGreaterEqual(rep.seq, seq)
-        return seq
-
-    def reads(self):
-        """Every read command over the whole store: (name, LogRequest)."""
-        entries = self.cl.all_entries(timeout=60)
-        out = [("events", lw.LogRequest(read_events=lw.ReadEvents(from_seq=s, max=7)))
-               for s in range(1, self.primary_seq() + 2, 7)]
-        for desc in (False, True):
-            for limit in (3, 1000):
-                out.append(("list", lw.LogRequest(list_entries=lw.ListEntries(
-                    limit=limit, descending=desc))))
-        contacts = sorted({e.contact_no for e in entries})
-        for contact in contacts:
-            out.append(("by contact", lw.LogRequest(list_entries=lw.ListEntries(
-                filter=lw.EntryFilter(contact_no=contact), limit=50, descending=True))))
-        for canceled in TRI:
-            for postponed in TRI:
-                out.append(("flags", lw.LogRequest(list_entries=lw.ListEntries(
-                    filter=lw.EntryFilter(canceled=canceled, postponed=postponed), limit=1000))))
-        for e in entries:
-            out.append(("entry", lw.LogRequest(get_entry=lw.GetEntry(entry_no=e.entry_no))))
-        for field in ("interaction_template_code", "campaign_no", "segment_no",
-                      "logged_segment_entry_no", "salesperson_code"):
-            for v in sorted({getattr(e, field) for e in entries}):
-                if v:
-                    out.append((field, lw.LogRequest(list_entries=lw.ListEntries(
-                        filter=lw.EntryFilter(**{field: v}), limit=1000))))
-        out.append(("missing entry", lw.LogRequest(get_entry=lw.GetEntry(entry_no=10 ** 9))))
-        for g in (lw.STATISTICS_GROUP_BY_TEMPLATE, lw.STATISTICS_GROUP_BY_GROUP):
-            out.append(("statistics", lw.LogRequest(statistics=lw.GetEntryStatistics(group_by=g))))
-        lss = self.cl.list_all("logwriter", "list_logged_segments", "logged_segments")
-        out.append(("logged", lw.LogRequest(list_logged_segments=lw.ListLoggedSegments(limit=2))))
-        out.append(("logged", lw.LogRequest(list_logged_segments=lw.ListLoggedSegments(
-            limit=1000))))
-        for ls in lss:
-            out.append(("logged segment", lw.LogRequest(get_logged_segment=lw.GetLoggedSegment(
-                entry_no=ls.entry_no))))
-            out.append(("logged by segment", lw.LogRequest(
-                list_logged_segments=lw.ListLoggedSegments(segment_no=ls.segment_no))))
-        for no in ("", "CP1", "CP2"):
-            out.append(("campaign entries", lw.LogRequest(
-                list_campaign_entries=lw.ListCampaignEntries(campaign_no=no, limit=1000))))
-        return out
+        return caught_up(self.cl, name, timeout)
 
     def assert_same_reads(self, name="replica"):
+        """Every read command gives on the replica the primary's reply, at
+        the same seq (replica_reads.compare)."""
         seq = self.caught_up(name)
-        reads = self.reads()
-        self.assertEqual(self.primary_seq(), seq, "the primary moved during the comparison")
-        for what, req in reads:
-            want = self.cl.call("logwriter", req, timeout=60)
-            got = self.cl.call(name, req, timeout=60)
-            self.assertEqual(got.seq, seq, what)
-            self.assertEqual(want.seq, seq, what)
-            self.assertEqual(result(got), result(want), "%s: %s" % (what, req))
-        return len(reads)
+        n, _, differences = compare(self.cl, name, seq)
+        self.assertEqual(differences, [])
+        return n
 
 
 @unittest.skipUnless(have_nats(), "nats-server is not installed")
