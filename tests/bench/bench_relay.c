@@ -23,6 +23,8 @@
  *     messages as the ceiling.
  * S4r one contact's newest 50 on a replica restored from a backup of a
  *     10M-entry primary, against the same on the primary.
+ * S2A S2 with ack_after_relay on, against off, at R1 and R3
+ *     (bench_relay_s2.c).
  *
  * The real workers, nats-server and rapport-relay run as children on
  * temporary dirs and free loopback ports. Figures are printed and written
@@ -977,6 +979,7 @@ static int s_write_json(const opts_t *o, const char *load)
     bench_json_str(&j, "libnats", nats_GetVersion());
     bench_json_end(&j);
     bench_json_rows(&j, "rows");
+    bench_relay_s2a_json(&j);
     bench_json_close(&j);
     fclose(f);
     return 0;
@@ -1036,6 +1039,8 @@ static int s_parse(opts_t *o, int argc, char **argv)
     o->r3 = true;
     o->relay_nice = 10;
     o->s9_rounds = 3;
+    o->s2a_seconds = 5;
+    o->s2a_clients = 32;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--quick")) {
@@ -1044,6 +1049,7 @@ static int s_parse(opts_t *o, int argc, char **argv)
             o->s4r_n = 1000000;
             o->s8_seconds = 5;
             o->s9_seconds = 3;
+            o->s2a_seconds = 3;
         } else if (!strcmp(a, "--smoke")) {
             o->mode = "smoke";
             o->s7_n = 2000;
@@ -1054,6 +1060,8 @@ static int s_parse(opts_t *o, int argc, char **argv)
             o->s9_seconds = 0.5;
             o->s9_clients = 2;
             o->s9_rounds = 1;
+            o->s2a_seconds = 0.5;
+            o->s2a_clients = 2;
             o->r3 = false;
         } else if (i + 1 < argc && !strcmp(a, "--contacts")) {
             long n;
@@ -1085,6 +1093,11 @@ static int s_parse(opts_t *o, int argc, char **argv)
             if (s_int(a, argv[++i], 1, S9_ROUNDS_MAX, &n) < 0)
                 return 2;
             o->s9_rounds = (unsigned)n;
+        } else if (i + 1 < argc && !strcmp(a, "--s2a-clients")) {
+            long n;
+            if (s_int(a, argv[++i], 1, 64, &n) < 0)
+                return 2;
+            o->s2a_clients = (unsigned)n;
         } else if (i + 1 < argc && !strcmp(a, "--s9-clients")) {
             long n;
             if (s_int(a, argv[++i], 1, 64, &n) < 0)
@@ -1093,17 +1106,18 @@ static int s_parse(opts_t *o, int argc, char **argv)
         } else {
             fprintf(stderr, "usage: rapport-bench-relay [--quick | --smoke] [--out FILE] "
                             "[--tmp DIR] [--bin-dir DIR]\n"
-                            "       [--only S7,S8,S9,S10,S4r] [--contacts N (S7 and S10)] "
+                            "       [--only S7,S8,S9,S10,S4r,S2A] [--contacts N (S7 and S10)] "
                             "[--relay-nice N (default 10, 0: "
                             "no niced S9 point)] [--s9-clients N] [--s9-seconds S]\n"
                             "       [--s9-rounds N (default 3)] [--nats-tmp DIR (nats-server's "
-                            "files, default --tmp)]\n"
+                            "files, default --tmp)] [--s2a-clients N (default 32)]\n"
                             "S7 (relay throughput at R1 and R3 against a raw libnats publish), "
                             "S8 (interaction to\npush consumer latency at 200/s) and S9 (the "
                             "writer's S1 and S2 with the relay, against\nwithout it), S10 (a "
                             "read replica applying the stream, against the primary's\nlog), S4r (a "
-                            "replica restored from a backup: one contact's newest 50), each "
-                            "in the same run. Needs nats-server (exit 77 without it).\n");
+                            "replica restored from a backup: one contact's newest 50), S2A (S2 "
+                            "with ack_after_relay\non and off at R1 and R3), each in the same run. "
+                            "Needs nats-server (exit 77 without it).\n");
             return 2;
         }
     }
@@ -1138,10 +1152,13 @@ int main(int argc, char **argv)
         s_s8(&o, zctx);
     if (s_run(&o, "S4r"))
         s_s4r(&o, zctx);
+    if (s_run(&o, "S2A"))
+        bench_relay_s2a(&o, zctx);
     zmq_ctx_term(zctx);
     s_rows(&o);
     s_rows_replica(&o);
     s_rows_s4r(&o);
+    bench_relay_s2a_rows(&o);
     printf("\n## The change stream (%s run)\n\n", o.mode);
     bench_print_table(stdout, NULL);
     s_write_json(&o, load);

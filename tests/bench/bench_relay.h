@@ -1,6 +1,8 @@
 /* bench_relay: internal interface of rapport-bench-relay.
  *
  * bench_relay.c      options, S7, S8, S9, the report
+ * bench_relay_s2.c   the S2 load (N clients of CreateInteraction), and S2A:
+ *                    S2 with ack_after_relay on and off at R1 and R3
  * bench_relay_env.c  the environment of one measurement: the workers
  *                    (bench_proc.c), nats-server (one, or three on
  *                    loopback) and rapport-relay; the requests it needs */
@@ -23,6 +25,8 @@ typedef struct {
     unsigned s4r_queries;
     double s8_seconds, s9_seconds;
     unsigned s9_clients, s9_rounds;
+    double s2a_seconds;
+    unsigned s2a_clients;
     const char *out, *tmp, *bin, *mode;
     const char *only;     /* NULL, or the scenarios to run ("S8,S9") */
     const char *nats_tmp; /* NULL, or where nats-server keeps its files (another disk) */
@@ -83,7 +87,29 @@ int bench_relay_env_start(env_t *e, const opts_t *o, void *zctx, const char *tag
 /* One nats-server, for an environment started without (nats 0): the
  * writer does not use it. 0 or -1. */
 int bench_relay_nats_start(env_t *e);
+/* The same, with one more --set of the writer (a static string, or NULL). */
+int bench_relay_env_start_with(env_t *e, const opts_t *o, void *zctx, const char *tag, int nats,
+                               const char *writer_set);
+
 /* Stop the relay (it must exit 0), the workers and nats-server. */
 void bench_relay_env_stop(env_t *e);
+
+/* ---- bench_relay_s2.c ---- */
+
+typedef struct {
+    uint64_t n; /* creates answered */
+    double rate, p50_ms, p99_ms;
+} bench_relay_s2_t;
+
+/* `clients` threads, each with its own client and one CreateInteraction
+ * (contact C0000000, template MAIL) in flight, for `seconds`. 0, or -1
+ * when a create failed (counted). */
+int bench_relay_s2_load(env_t *e, void *zctx, unsigned clients, double seconds,
+                        bench_relay_s2_t *out);
+
+/* S2A: measure, then add its rows; its figures into the JSON. */
+void bench_relay_s2a(const opts_t *o, void *zctx);
+void bench_relay_s2a_rows(const opts_t *o);
+void bench_relay_s2a_json(bench_json_t *j);
 
 #endif

@@ -413,7 +413,14 @@ static int s_relay_start(env_t *e, int replicas)
  * nats > 0 that many nats-servers and the relay at `replicas`. */
 int bench_relay_env_start(env_t *e, const opts_t *o, void *zctx, const char *tag, int nats)
 {
+    return bench_relay_env_start_with(e, o, zctx, tag, nats, NULL);
+}
+
+int bench_relay_env_start_with(env_t *e, const opts_t *o, void *zctx, const char *tag, int nats,
+                               const char *writer_set)
+{
     static char set_url[300];
+    bench_worker_t *lw = &e->cl.w[BW_LOGWRITER];
 
     memset(e, 0, sizeof(*e));
     e->nice = o->env_nice;
@@ -435,8 +442,10 @@ int bench_relay_env_start(env_t *e, const opts_t *o, void *zctx, const char *tag
         return -1;
     if (nats) {
         snprintf(set_url, sizeof(set_url), "nats_url=%s", e->url);
-        e->cl.w[BW_LOGWRITER].sets[e->cl.w[BW_LOGWRITER].n_sets++] = set_url;
+        lw->sets[lw->n_sets++] = set_url;
     }
+    if (writer_set)
+        lw->sets[lw->n_sets++] = writer_set;
     if (bench_cluster_start(&e->cl) < 0 || s_seed(e) < 0)
         return -1;
     return nats ? s_relay_start(e, nats) : 0;
