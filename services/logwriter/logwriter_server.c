@@ -717,12 +717,35 @@ static bool s_refused_by_replica(const writer_t *w, const server_req_t *req)
                           req->command == CMD_LOG_VISIBLE);
 }
 
+/* A ConfirmRelayed lets the replies held for its seq go at once, before
+ * its batch commits (an fsync): JetStream holds the seq whether or not
+ * that commit succeeds, and changes_confirm keeps it in the store. */
+static void s_confirm_early(writer_t *w, server_req_t **reqs, size_t n)
+{
+    bool moved = false;
+
+    if (w->replica || !w->n_held_for_relay)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        const Rapport__V1__ConfirmRelayed *cr = reqs[i]->command == CMD_CONFIRM_RELAYED
+                                                    ? writer_request(reqs[i])->confirm_relayed
+                                                    : NULL;
+        if (cr && cr->seq <= w->last_seq && cr->seq > w->relay_confirmed) {
+            w->relay_confirmed = cr->seq;
+            moved = true;
+        }
+    }
+    if (moved)
+        s_serve_waiting(w);
+}
+
 static void s_on_batch(void *ctx, server_req_t **reqs, size_t n)
 {
     writer_t *w = ctx;
     store_txn_t *rtxn = NULL;
     size_t nw = 0;
 
+    s_confirm_early(w, reqs, n);
     for (size_t i = 0; i < n; i++) {
         server_req_t *req = reqs[i];
         rp_err rc;
