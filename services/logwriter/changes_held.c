@@ -259,6 +259,7 @@ rp_err changes_confirm(writer_txn_t *t, server_req_t *req)
                                                         &rapport__v1__relay_status__descriptor);
     st->confirmed_seq = seq;
     st->last_seq = last;
+    st->held_replies = t->w->n_held_for_relay;
     writer_reply(req)->result_case = RAPPORT__V1__LOG_REPLY__RESULT_RELAY_STATUS;
     writer_reply(req)->relay_status = st;
     return RP_OK;

@@ -4,11 +4,16 @@
  * at start is not an error), one JetStream context with an ack handler
  * that counts acks and failures under a mutex for the relay's loop, which
  * never blocks on NATS: publishes are asynchronous, with MaxWait so that
- * a lost ack turns into a failure instead of silence. */
+ * a lost ack turns into a failure instead of silence. The handler also
+ * wakes the loop (an eventfd it polls), so that an ack is confirmed to
+ * the writer at once, not at the loop's next turn. */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <nats/nats.h>
 
@@ -28,6 +33,8 @@ struct relay_js {
     relay_acks_t acks;
     uint64_t fail_from; /* the lowest sequence a failed publish expected, since the last drop */
     bool published; /* libnats 3.4 crashes listing the pending of a context that never published */
+    int wake_fd;    /* eventfd: the handler saw an ack since the loop last drained it */
+    atomic_bool wake_armed; /* the loop drained it: the next ack writes to it */
 };
 
 /* ---- acks (libnats thread) ---- */
@@ -70,6 +77,11 @@ static void s_on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, vo
     }
     pthread_mutex_unlock(&r->mu);
     natsMsg_Destroy(msg);
+    if (r->wake_fd >= 0 && atomic_exchange(&r->wake_armed, false)) {
+        uint64_t one = 1;
+        if (write(r->wake_fd, &one, sizeof(one)) < 0)
+            atomic_store(&r->wake_armed, true); /* the loop polls again soon anyway */
+    }
 }
 
 /* The connection and its JetStream context. */
@@ -118,6 +130,8 @@ rp_err relay_js_new(const config_t *cfg, relay_js_t **ret, char *errbuf, size_t 
         return RP_ENOMEM;
     r->cfg = cfg;
     pthread_mutex_init(&r->mu, NULL);
+    r->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    atomic_init(&r->wake_armed, true);
     rc = natsconn_options(cfg, "rapport-relay", &r->opts, errbuf, errlen);
     if (rc == RP_OK)
         rc = s_connect(r, errbuf, errlen);
@@ -149,6 +163,8 @@ void relay_js_destroy(relay_js_t **self_p)
     s_disconnect(r);
     natsOptions_Destroy(r->opts);
     pthread_mutex_destroy(&r->mu);
+    if (r->wake_fd >= 0)
+        close(r->wake_fd);
     free(r);
     *self_p = NULL;
 }
@@ -329,6 +345,21 @@ rp_err relay_js_publish(relay_js_t *r, const relay_msg_t *pm, uint64_t expect_la
         return RP_EUNAVAIL;
     }
     return RP_OK;
+}
+
+int relay_js_wake_fd(const relay_js_t *r)
+{
+    return r->wake_fd;
+}
+
+void relay_js_wake_drain(relay_js_t *r)
+{
+    uint64_t n;
+    if (r->wake_fd >= 0) {
+        ssize_t got = read(r->wake_fd, &n, sizeof(n)); /* EAGAIN: nothing came */
+        (void)got;
+    }
+    atomic_store(&r->wake_armed, true);
 }
 
 void relay_js_acks(relay_js_t *r, relay_acks_t *ret)

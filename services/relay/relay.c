@@ -8,10 +8,17 @@
  * than BUSY_RATE messages/s, the relay reads every BATCH_MS instead, and
  * takes the bell's messages then without waking up for them: fewer, larger
  * reads and publish bursts, with no wakeup per event on the busy machine
- * (not with ack_after_relay, where the relay is in the write path). When JetStream has stored the
- * last message of a seq, that seq is confirmed to the writer
- * (ConfirmRelayed, at most every 200 ms, and at once when caught up), which
- * then lets go of what it kept for it.
+ * (not while it hurries, below). When JetStream has stored the last
+ * message of a seq, that seq is confirmed to the writer (ConfirmRelayed),
+ * which then lets go of what it kept for it. While the writer holds
+ * replies for the relay (ack_after_relay: its replies say how many; or the
+ * relay's own ack_after_relay) the relay hurries: JetStream's acks wake its
+ * loop, a confirm goes as soon as the writer has answered the one before
+ * (one in flight, so that under load they gather), and it reads the
+ * writer's changes as soon as the writer's event rings, not 5 ms later. It
+ * goes on hurrying for HURRY_MS after the writer last said it held a reply
+ * (between two writes it may hold none). Otherwise it confirms at most
+ * every 200 ms, and at once when caught up.
  *
  * Any failure (a publish refused, an ack lost, NATS or its quorum gone)
  * drops what is unacked and starts over from the stream's last message,
@@ -31,11 +38,14 @@
 
 #include "rapport/v1/logwriter.pb-c.h"
 
-#define PAGE             2000
-#define WINDOW           8192 /* messages in flight at most */
-#define CONFIRM_EVERY_MS 200
-#define POLL_MS          1000
-#define DOORBELL_MS      5 /* let a burst of events gather before reading */
+#define PAGE              2000
+#define WINDOW            8192 /* messages in flight at most */
+#define CONFIRM_EVERY_MS  200
+#define POLL_MS           1000
+#define DOORBELL_MS       5 /* let a burst of events gather before reading */
+#define DOORBELL_HURRY_MS 0 /* the same while the writer holds replies for the relay */
+#define HURRY_MS          10000
+#define CONFIRM_WAIT_MS   1000 /* a confirm unanswered this long no longer holds the next */
 /* A writer busier than BUSY_RATE messages/s is read every BATCH_MS, the
  * doorbell's messages taken then without a wakeup for each: fewer, larger
  * reads and publish bursts, where a read per burst of 5 ms would cost the
@@ -91,6 +101,8 @@ struct relay {
     /* confirming */
     uint64_t confirmed, confirm_sent;
     int64_t confirm_ms;
+    bool confirm_pending;   /* sent, not answered yet */
+    int64_t hurry_until_ms; /* the writer held replies for the relay lately */
     char confirm_id[CLIENT_REQUEST_ID_LEN + 1];
     uint64_t writer_last;
     int64_t status_ms;
@@ -228,6 +240,24 @@ static void s_send_read(relay_t *r, uint64_t from_seq, uint64_t from_part, uint3
     r->doorbell = false;
 }
 
+/* Whether the writer holds replies until the relay confirms them: it said
+ * so in the last HURRY_MS, or the relay's own ack_after_relay is on. */
+static bool s_hurry(const relay_t *r)
+{
+    return r->cfg->ack_after_relay || clock_mono_ms() < r->hurry_until_ms;
+}
+
+static void s_writer_held(relay_t *r, uint64_t held)
+{
+    if (held)
+        r->hurry_until_ms = clock_mono_ms() + HURRY_MS;
+}
+
+static int64_t s_doorbell_ms(const relay_t *r)
+{
+    return s_hurry(r) ? DOORBELL_HURRY_MS : DOORBELL_MS;
+}
+
 static void s_maybe_read(relay_t *r)
 {
     int64_t now = clock_mono_ms();
@@ -248,7 +278,7 @@ static void s_maybe_read(relay_t *r)
         return;
     if (r->caught_up && r->busy && now - r->read_sent_ms < BATCH_MS)
         return;
-    if (r->caught_up && !r->busy && !(r->doorbell && now - r->doorbell_ms >= DOORBELL_MS) &&
+    if (r->caught_up && !r->busy && !(r->doorbell && now - r->doorbell_ms >= s_doorbell_ms(r)) &&
         now < r->next_poll_ms)
         return;
     s_send_read(r, r->pos_seq, r->pos_part, PAGE);
@@ -382,6 +412,7 @@ static bool s_check_store(relay_t *r, const Rapport__V1__Changes *ch)
 
 static void s_on_changes(relay_t *r, const Rapport__V1__Changes *ch)
 {
+    s_writer_held(r, ch->held_replies);
     r->writer_last = ch->last_seq;
     if (!s_check_store(r, ch))
         return;
@@ -401,9 +432,9 @@ static void s_on_changes(relay_t *r, const Rapport__V1__Changes *ch)
     if (r->caught_up) {
         /* What the writer logged between the last two reads, per second. */
         int64_t dt = r->read_sent_ms - r->read_prev_ms;
-        /* With ack_after_relay the writer holds its replies for the relay:
-         * it is then in the write path and reads at the doorbell's pace. */
-        r->busy = !r->cfg->ack_after_relay &&
+        /* While the writer holds its replies for the relay (hurrying), the
+         * relay is in the write path and reads at the doorbell's pace. */
+        r->busy = !s_hurry(r) &&
                   ch->n_changes * 1000 >= (uint64_t)BUSY_RATE * (uint64_t)(dt > 1 ? dt : 1);
         r->next_poll_ms = clock_mono_ms() + POLL_MS;
     }
@@ -451,9 +482,13 @@ static void s_on_writer(relay_t *r)
                 s_on_read_refused(r, rep->status);
             else if (rep->result_case == RAPPORT__V1__LOG_REPLY__RESULT_CHANGES && r->st == ST_RUN)
                 s_on_changes(r, rep->changes);
-        } else if (rep->status && rep->status->code && rep->request_id.len &&
-                   !memcmp(rep->request_id.data, r->confirm_id, rep->request_id.len)) {
-            log_warnx("rapport-logwriter refused ConfirmRelayed: %s", rep->status->message);
+        } else if (rep->request_id.len == CLIENT_REQUEST_ID_LEN &&
+                   !memcmp(rep->request_id.data, r->confirm_id, CLIENT_REQUEST_ID_LEN)) {
+            r->confirm_pending = false;
+            if (rep->result_case == RAPPORT__V1__LOG_REPLY__RESULT_RELAY_STATUS)
+                s_writer_held(r, rep->relay_status->held_replies);
+            if (rep->status && rep->status->code)
+                log_warnx("rapport-logwriter refused ConfirmRelayed: %s", rep->status->message);
         }
         wire_free(msg);
     }
@@ -507,18 +542,26 @@ static void s_send_confirm(relay_t *r)
     if (client_send(r->writer, &req.base) == RP_OK) {
         r->confirm_sent = r->confirmed;
         r->confirm_ms = clock_mono_ms();
+        r->confirm_pending = true;
     }
 }
 
+/* What JetStream acked goes to the writer: at once while it holds
+ * replies for the relay, else at most every CONFIRM_EVERY_MS and at once
+ * when caught up; one confirm in flight at a time (a writer that does not
+ * answer one for CONFIRM_WAIT_MS holds the next no longer); again now and
+ * then even unchanged: the writer may have restarted from a backup, or
+ * missed one. */
 static void s_maybe_confirm(relay_t *r)
 {
     int64_t now = clock_mono_ms();
-    bool due = now - r->confirm_ms >= CONFIRM_EVERY_MS || (r->caught_up && r->lq_n == 0);
+    bool due =
+        s_hurry(r) || now - r->confirm_ms >= CONFIRM_EVERY_MS || (r->caught_up && r->lq_n == 0);
 
     if (!r->store_checked || !due)
         return;
-    /* Again now and then even unchanged: the writer may have restarted
-     * from a backup, or missed one. */
+    if (r->confirm_pending && now - r->confirm_ms < CONFIRM_WAIT_MS)
+        return;
     if (r->confirmed > r->confirm_sent || now - r->confirm_ms >= 10 * POLL_MS)
         s_send_confirm(r);
 }
@@ -626,6 +669,23 @@ static void s_drain(relay_t *r)
     log_info("stopped at seq %llu confirmed", (unsigned long long)r->confirmed);
 }
 
+/* How long the loop may sleep: the writer's replies wake it, and its
+ * doorbell unless busy, and JetStream's acks while it hurries; a doorbell
+ * rung waits no longer than s_doorbell_ms. */
+static int s_poll_ms(const relay_t *r, bool busy)
+{
+    int ms = 2;
+    if (busy && r->caught_up)
+        ms = BATCH_MS - (int)(clock_mono_ms() - r->read_sent_ms);
+    else if (r->caught_up || r->st != ST_RUN)
+        ms = 20;
+    if (!busy && r->st == ST_RUN && r->doorbell && !r->read_pending) {
+        int left = (int)(r->doorbell_ms + s_doorbell_ms(r) - clock_mono_ms());
+        ms = left < ms ? left : ms;
+    }
+    return ms < 1 ? 1 : ms; /* 1: no spin on a full window */
+}
+
 int relay_run(relay_t *r)
 {
     void *socks[2] = {client_socket(r->writer), r->sub};
@@ -635,23 +695,23 @@ int relay_run(relay_t *r)
              r->cfg->nats_url);
     while (!daemon_stop && r->st != ST_STOPPED) {
         int ready;
-        bool busy;
-        int timeout_ms = 2;
+        bool busy, hurry;
         if (r->st == ST_SETUP && clock_mono_ms() >= r->retry_at_ms)
             s_setup(r);
         s_maybe_read(r);
         busy = r->busy && r->st == ST_RUN;
-        if (busy && r->caught_up)
-            timeout_ms = BATCH_MS - (int)(clock_mono_ms() - r->read_sent_ms);
-        else if (r->caught_up || r->st != ST_RUN)
-            timeout_ms = 20;
+        hurry = !busy && s_hurry(r);
         /* Busy: the doorbell does not wake the relay; its messages are
-         * taken at the relay's own pace. */
-        ready = bus_poll(socks, busy ? 1 : 2, timeout_ms < 1 ? 1 : timeout_ms);
+         * taken at the relay's own pace. JetStream's acks wake it only
+         * while it hurries. */
+        ready = bus_poll_fd(socks, busy ? 1 : 2, hurry ? relay_js_wake_fd(r->js) : -1,
+                            s_poll_ms(r, busy));
         if (ready > 0 && (ready & 1))
             s_on_writer(r);
         if (busy || (ready > 0 && (ready & 2)))
             s_on_doorbell(r);
+        if (hurry && ready > 0 && (ready & 4))
+            relay_js_wake_drain(r->js);
         s_on_acks(r);
         if (r->st == ST_RUN)
             s_maybe_confirm(r);

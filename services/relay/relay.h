@@ -91,6 +91,12 @@ typedef struct {
  * now (not connected, too many pending); the caller recovers. */
 rp_err relay_js_publish(relay_js_t *js, const relay_msg_t *m, uint64_t expect_last);
 
+/* An fd that polls readable once an ack (or a failure) has come since the
+ * last relay_js_wake_drain (-1 when there is none: then poll with a
+ * timeout). Read the counters after draining it. */
+int relay_js_wake_fd(const relay_js_t *js);
+void relay_js_wake_drain(relay_js_t *js);
+
 /* A copy of the ack counters. */
 void relay_js_acks(relay_js_t *js, relay_acks_t *ret);
 
