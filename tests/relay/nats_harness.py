@@ -90,6 +90,20 @@ class NatsNode:
             return False
 
 
+    def stream_state(self, stream="RAPPORT"):
+        """This node's own copy of the stream, from its monitoring port
+        (/jsz): its state (messages, last_seq, ...), None when it holds
+        none."""
+        url = "http://127.0.0.1:%d/jsz?accounts=true&streams=true" % self.http
+        with urllib.request.urlopen(url, timeout=5) as r:
+            d = json.load(r)
+        for acc in d.get("account_details") or []:
+            for st in acc.get("stream_detail") or []:
+                if st.get("name") == stream:
+                    return st.get("state")
+        return None
+
+
 class Nats:
     """One JetStream server (n=1) or a cluster of three (n=3)."""
 

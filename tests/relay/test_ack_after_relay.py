@@ -4,7 +4,12 @@ until rapport-relay has confirmed its seq, and what was acked is in the
 stream at the moment of the ack; a reply held past three quarters of the
 request's timeout is UNAVAILABLE, and a retry with the same request_id gets
 the first reply once the relay confirms it, never a second entry. With it
-off, replies do not wait for the relay."""
+off, replies do not wait for the relay. At R3 (three nats-servers on
+loopback): what is acked is on a quorum of the nodes at the moment of the
+ack; with a node (the stream's leader) killed, writes are still acked;
+with a second node killed (no quorum), a write is UNAVAILABLE within the
+request's timeout, and its retry gets the first reply once the nodes are
+back."""
 import os
 import signal
 import sys
@@ -156,6 +161,94 @@ class AckAfterRelayTest(AckCase):
         self.assertEqual(rep.status.code, c.UNAVAILABLE, rep.status.message)
         self.assertIn("before the log writer stopped", rep.status.message)
         self.assertEqual(self.cl["logwriter"].proc.wait(10 * TIME_SCALE), 0)
+
+
+@unittest.skipUnless(have_nats(), "nats-server is not installed")
+class AckAfterRelayR3Test(AckCase):
+    NODES = 3
+    REPLICAS = 3
+    # Room for a new stream leader and the relay's reconnect within a held
+    # reply's three quarters.
+    R3_TIMEOUT_MS = int(12000 * TIME_SCALE)
+    ENV = dict(AckCase.ENV, RAPPORT_REQUEST_TIMEOUT_MS=str(R3_TIMEOUT_MS))
+
+    def leader(self):
+        def probe():
+            try:
+                name = self.nats.info(timeout=5)["leader"]
+            except AssertionError:
+                return None
+            return next((n for n in self.nats.nodes if n.alive() and n.name == name), None)
+        return wait_for("the stream's leader", probe, timeout=60)
+
+    def create(self, contact, request_id=b"", timeout=None):
+        """A create's reply (None: no reply within the request's timeout)."""
+        return self.reply(self.send("interaction", self.create_req(contact, request_id)),
+                          timeout or self.R3_TIMEOUT_MS / 1000 + 5)
+
+    def holders(self, entry_no, states):
+        """How many of the nodes' copies (stream_state()s taken right after
+        the ack) hold the message of entry entry_no."""
+        seq = next(m["stream_seq"] for m in self.nats.messages()
+                   if m["subject"].startswith("rapport.v1.entry.") and
+                   c.Entry.FromString(m["data"]).entry_no == entry_no)
+        return sum(1 for st in states if st and st["last_seq"] >= seq)
+
+    def test_acked_on_a_quorum_acked_with_a_node_down_unavailable_without_quorum(self):
+        self.start_relay()
+        wl = Workload(self.cl, contacts=8)
+        wl.seed()
+        # Acked: the entry's message is on at least two of the three nodes
+        # at the moment of the ack.
+        for contact in ("C0000", "C0001", "C0002"):
+            rep = self.create(contact)
+            states = [n.stream_state() for n in self.nats.nodes]
+            self.assertEqual(rep.status.code, c.OK, rep.status.message)
+            self.assertGreaterEqual(self.holders(rep.entry.entry_no, states), 2, states)
+
+        # The stream's leader killed: a new one is elected, and writes are
+        # acked (the reply within the request's timeout), on both live nodes.
+        first = self.leader()
+        first.kill()
+        self.leader()
+        for contact in ("C0003", "C0004"):
+            t0 = time.monotonic()
+            rep = self.create(contact)
+            self.assertIsNotNone(rep, "no reply with one NATS node down")
+            self.assertEqual(rep.status.code, c.OK, rep.status.message)
+            self.assertLess(time.monotonic() - t0, self.R3_TIMEOUT_MS / 1000)
+            states = [n.stream_state() for n in self.nats.nodes if n.alive()]
+            self.assertEqual(self.holders(rep.entry.entry_no, states), 2, states)
+
+        # A second node (not the leader) killed: no quorum, nothing is
+        # acked; the write is UNAVAILABLE within the request's timeout.
+        leader = self.leader()
+        second = next(n for n in self.nats.nodes if n.alive() and n is not leader)
+        second.kill()
+        rid = uuid.uuid4().hex.encode()
+        t0 = time.monotonic()
+        rep = self.create("C0005", rid)
+        took = time.monotonic() - t0
+        self.assertIsNotNone(rep, "no reply without a quorum")
+        self.assertEqual(rep.status.code, c.UNAVAILABLE, rep.status.message)
+        self.assertIn("rapport-relay has not confirmed", rep.status.message)
+        self.assertLess(took, self.R3_TIMEOUT_MS / 1000)
+        self.assertGreaterEqual(took, 0.7 * self.R3_TIMEOUT_MS / 1000)
+
+        # The nodes back: the retry gets the first reply, one entry.
+        first.start()
+        second.start()
+        self.nats.wait_healthy()
+        rep = None
+        deadline = time.monotonic() + 120 * TIME_SCALE
+        while time.monotonic() < deadline:
+            rep = self.create("C0005", rid)
+            if rep is not None and rep.status.code != c.UNAVAILABLE:
+                break
+        self.assertIsNotNone(rep)
+        self.assertEqual(rep.status.code, c.OK, rep.status.message)
+        self.assertEqual(len([e for e in self.cl.all_entries() if e.contact_no == "C0005"]), 1)
+        self.assertEqual(self.stream_records("entry").count(rep.entry.entry_no), 1)
 
 
 @unittest.skipUnless(have_nats(), "nats-server is not installed")
