@@ -65,7 +65,8 @@ class AckCase(RelayCase):
         return rep
 
     def assert_held(self, sent):
-        self.assertFalse(sent[0].poll(int(QUIET * 1000)), "answered while the relay is stopped")
+        if sent[0].poll(int(QUIET * 1000)):
+            self.fail("answered while the relay is stopped: %s" % self.reply(sent, 0))
 
     def stream_records(self, kind):
         """entry_no of every record of `kind` in the stream now."""
