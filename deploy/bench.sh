@@ -20,8 +20,10 @@
 # Then rapport-bench-relay (same mode: full, --quick or --smoke) measures the
 # change stream with real nats-server processes: S7 (relay throughput at R1
 # and R3 against a raw libnats publish), S8 (interaction to JetStream push
-# consumer at 200/s) and S9 (the writer's S1 and S2 with the relay running
-# against without it) -> bench-relay[-MODE].json.
+# consumer at 200/s), S9 (the writer's S1 and S2 with the relay running
+# against without it), S10 (a read replica applying the stream) and S2A (S2
+# at 32 clients with ack_after_relay on against off, at R1 and R3)
+# -> bench-relay[-MODE].json.
 #
 # Any other argument goes to rapport-bench (build-release/bin/rapport-bench --help),
 # e.g. --scenarios S1,S5 --s1-sizes 10k,100k,1M --s2-seconds 10 --tmp /var/tmp.
