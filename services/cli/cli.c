@@ -29,7 +29,7 @@ volatile sig_atomic_t cli_stop;
 
 static const cli_cmd_t *const s_families[] = {
     cli_catalog_cmds, cli_interaction_cmds, cli_segment_cmds, cli_event_cmds,
-    cli_stats_cmds,   cli_backup_cmds,      cli_key_cmds,
+    cli_stats_cmds,   cli_backup_cmds,      cli_promote_cmds, cli_key_cmds,
 };
 
 #define N_FAMILIES (sizeof(s_families) / sizeof(s_families[0]))

@@ -183,8 +183,9 @@ extern const cli_cmd_t cli_interaction_cmds[];
 extern const cli_cmd_t cli_segment_cmds[];
 extern const cli_cmd_t cli_event_cmds[];
 extern const cli_cmd_t cli_stats_cmds[];
-extern const cli_cmd_t cli_backup_cmds[]; /* backup_cmds.c */
-extern const cli_cmd_t cli_key_cmds[];    /* key_cmds.c */
+extern const cli_cmd_t cli_backup_cmds[];  /* backup_cmds.c */
+extern const cli_cmd_t cli_promote_cmds[]; /* promote_cmds.c */
+extern const cli_cmd_t cli_key_cmds[];     /* key_cmds.c */
 
 /* Shared option tables. */
 extern const cli_opt_t cli_paging_opts[];  /* --after, --limit, --all */

@@ -520,6 +520,7 @@ rp_err changes_read(writer_t *w, store_txn_t *txn, server_req_t *req)
     out->store_id.data = w->stream_id;
     out->store_id.len = sizeof(w->stream_id);
     out->held_replies = w->n_held_for_relay;
+    out->term = w->term;
     rc = writer_meta_get(txn, w, "seq", &out->last_seq);
     if (rc == RP_OK)
         rc = writer_meta_get(txn, w, "changes_from", &out->first_seq);

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "daemon.h"
 #include "log.h"
 #include "writer.h"
 
@@ -218,6 +219,27 @@ rp_err changes_prune_held(store_txn_t *txn, writer_t *w, size_t budget)
     return rc;
 }
 
+/* The relay found the stream moved past this store: a replica promoted
+ * with a higher term took it over. Recorded (the store never starts as the
+ * primary again, logwriter_new) and the process stops with 3. */
+static rp_err s_fenced(writer_txn_t *t, uint64_t term)
+{
+    writer_t *w = t->w;
+
+    if (term <= w->term)
+        return RP_OK;
+    log_errx("fenced: the change stream %s was taken over by a primary of term %llu (this "
+             "store is of term %llu, at seq %llu): stopping; this store must not serve as the "
+             "primary again, rebuild this host as a replica",
+             w->cfg->nats_stream, (unsigned long long)term, (unsigned long long)w->term,
+             (unsigned long long)w->last_seq);
+    daemon_notify("STATUS=fenced by the stream (term %llu)", (unsigned long long)term);
+    w->fenced_by_term = term;
+    w->exit_code = 3;
+    daemon_stop = 1;
+    return writer_meta_put(t->txn, w, "fenced", term);
+}
+
 rp_err changes_confirm(writer_txn_t *t, server_req_t *req)
 {
     Rapport__V1__ConfirmRelayed *cr = writer_request(req)->confirm_relayed;
@@ -227,6 +249,8 @@ rp_err changes_confirm(writer_txn_t *t, server_req_t *req)
     bool present;
     rp_err rc;
 
+    if (cr->fenced_by_term)
+        return s_fenced(t, cr->fenced_by_term);
     rc = writer_meta_get(t->txn, t->w, "seq", &last);
     if (rc == RP_OK)
         rc = changes_relay_confirmed(t->txn, t->w, &present, &before);

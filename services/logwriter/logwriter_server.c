@@ -829,6 +829,11 @@ static void s_stats(void *ctx, wire_arena_t *a, Rapport__V1__WorkerStats *st)
                                         "Sequence number of the newest durable event",
                                         (double)w->last_seq));
     server_stats_add_gauge(a, st,
+                           server_gauge(a, "rapport_primary_term",
+                                        "The term of the primary this store is (or follows): "
+                                        "one more at each rapport promote",
+                                        (double)w->term));
+    server_stats_add_gauge(a, st,
                            server_gauge(a, "rapport_events_published",
                                         "Events sent on the PUB socket",
                                         (double)w->events_published));
@@ -902,6 +907,20 @@ static rp_err s_load(store_txn_t *txn, void *ctx)
         return rc;
     rc = writer_meta_get(txn, w, "seq", &w->last_seq);
     if (rc == RP_OK)
+        rc = writer_meta_get(txn, w, "term", &w->term);
+    if (rc == RP_OK)
+        rc = writer_meta_get(txn, w, "fenced", &w->fenced_by_term);
+    if (rc == RP_OK)
+        rc = writer_meta_find(txn, w, "replica", &w->env_replica, &(uint64_t){0});
+    if (rc != RP_OK || w->fenced_by_term || (w->env_replica && !w->cfg->replica))
+        return rc; /* refused by logwriter_new */
+    /* A store that follows the stream is marked so; rapport promote takes
+     * the mark off. */
+    if (w->cfg->replica && !w->env_replica) {
+        w->env_replica = true;
+        rc = writer_meta_put(txn, w, "replica", 1);
+    }
+    if (rc == RP_OK)
         rc = changes_load(txn, w);
     if (rc != RP_OK)
         return rc;
@@ -914,6 +933,31 @@ static rp_err s_load(store_txn_t *txn, void *ctx)
         w->max_entry_key = rc == RP_OK && k.len == 8 ? store_key_u64(k.data) : 0;
     }
     store_cursor_close(cur);
+    return RP_OK;
+}
+
+/* What the env's marks allow: a fenced store never serves (nor follows
+ * the stream: it has seqs the stream does not); a replica's serves as the
+ * primary only once promoted. */
+static rp_err s_check_role(writer_t *w, const char *dir, char *errbuf, size_t errlen)
+{
+    if (w->fenced_by_term) {
+        snprintf(errbuf, errlen,
+                 "%s is fenced: a replica promoted with term %llu took over the change stream "
+                 "(%s) from this store (term %llu, at seq %llu), which must not serve as the "
+                 "primary nor follow the stream again: rebuild this host as a replica from an "
+                 "empty state directory or a `rapport backup` of the new primary",
+                 dir, (unsigned long long)w->fenced_by_term, w->cfg->nats_stream,
+                 (unsigned long long)w->term, (unsigned long long)w->last_seq);
+        return RP_ECONFIG;
+    }
+    if (w->env_replica && !w->cfg->replica) {
+        snprintf(errbuf, errlen,
+                 "%s is a read replica's store (at seq %llu): start it with --replica (replica "
+                 "= on), or make it the primary with `rapport promote --state-dir %s` first",
+                 dir, (unsigned long long)w->last_seq, w->cfg->state_dir);
+        return RP_ECONFIG;
+    }
     return RP_OK;
 }
 
@@ -978,6 +1022,8 @@ rp_err logwriter_new(const config_t *cfg, void *zctx, logwriter_t **ret, char *e
         snprintf(errbuf, errlen, "%s: cannot read the store: %s", dir, rp_strerror(rc));
         goto out_free;
     }
+    if ((rc = s_check_role(w, dir, errbuf, errlen)) != RP_OK)
+        goto out_free;
     spec.ctx = w;
     /* A replica takes no writes: it has no idempotency records to look up
      * or prune (and the server's prune, a write transaction, would wait

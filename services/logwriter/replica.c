@@ -92,6 +92,7 @@ struct writer_replica {
     uint64_t taken_stream_seq;    /* the last message taken from the queue */
     uint64_t want_seq, want_part; /* the next message the stream must have */
     uint64_t applied_stream_seq;
+    uint64_t term;    /* the newest primary's term seen (Rapport-Term, term markers) */
     bool store_known; /* the store has a seq: its store id is the stream's */
     bool store_taken; /* or store_hex is taken from the stream's first message */
     char store_hex[17];
@@ -667,6 +668,8 @@ static rp_err s_apply_end(writer_replica_t *r)
         rc = writer_meta_put(t->txn, t->w, "seq", seq);
     if (rc == RP_OK)
         rc = writer_meta_put(t->txn, t->w, "replica_stream_seq", r->taken_stream_seq);
+    if (rc == RP_OK && r->term != t->w->term)
+        rc = writer_meta_put(t->txn, t->w, "term", r->term);
     if (rc == RP_OK && !r->store_known) /* the first seq: the store is the stream's */
         rc = store_put(t->txn, t->w->db[WRITER_DB_META], "stream_id", 9, t->w->stream_id, 8, 0);
     return rc;
@@ -739,6 +742,7 @@ static void s_commit_seq(writer_replica_t *r)
         return;
     }
     daemon_fault_point("logwriter.replica_applied");
+    r->w->term = r->term;
     r->store_known = true;
     r->applied_stream_seq = r->taken_stream_seq;
     r->applied_seqs++;
@@ -824,6 +828,38 @@ static bool s_check_store(writer_replica_t *r, natsMsg *m, uint64_t seq)
     return true;
 }
 
+/* The primary's term only grows along the stream (Rapport-Term). A term
+ * marker (rapport.v1.term, published by rapport promote at the seq the
+ * promoted replica had) is never applied; one that comes before this
+ * store's own seq means this store has seqs the stream does not: an old
+ * primary's, never relayed. False when refused. */
+static bool s_check_term(writer_replica_t *r, natsMsg *m, uint64_t seq, uint64_t stream_seq)
+{
+    bool marker = !strcmp(natsMsg_GetSubject(m), "rapport.v1.term");
+    uint64_t term = 0;
+
+    natsconn_header_u64(m, "Rapport-Term", &term);
+    if (marker && term > r->term && seq + 1 < r->want_seq) {
+        s_refuse(r,
+                 "a replica was promoted to term %llu at seq %llu (message %llu), and this store "
+                 "has seqs up to %llu: those after %llu are an old primary's that the stream "
+                 "never had; rebuild this replica from an empty state directory or a backup of "
+                 "the new primary",
+                 (unsigned long long)term, (unsigned long long)seq, (unsigned long long)stream_seq,
+                 (unsigned long long)(r->want_seq - 1), (unsigned long long)seq);
+        return false;
+    }
+    if (!marker && seq >= r->want_seq && term < r->term) {
+        s_refuse(r, "message %llu (seq %llu) is of term %llu, after term %llu: the stream forked",
+                 (unsigned long long)stream_seq, (unsigned long long)seq, (unsigned long long)term,
+                 (unsigned long long)r->term);
+        return false;
+    }
+    if (term > r->term && (marker || seq >= r->want_seq))
+        r->term = term;
+    return true;
+}
+
 /* Take one message from the queue: skip what is applied, check that it
  * follows, gather it, apply its seq when it is the last. */
 static void s_take(writer_replica_t *r, natsMsg *m)
@@ -856,11 +892,12 @@ static void s_take(writer_replica_t *r, natsMsg *m)
         natsMsg_Destroy(m);
         return;
     }
-    if (!s_check_store(r, m, seq)) {
+    if (!s_check_store(r, m, seq) || !s_check_term(r, m, seq, stream_seq)) {
         natsMsg_Destroy(m);
         return;
     }
-    if (seq < r->want_seq) { /* applied already (a restored backup's) */
+    if (seq < r->want_seq || !strcmp(natsMsg_GetSubject(m), "rapport.v1.term")) {
+        /* applied already (a restored backup's), or a term marker */
         natsMsg_Destroy(m);
         return;
     }
@@ -930,6 +967,7 @@ static rp_err s_position(writer_replica_t *r)
     r->want_part = 0;
     r->store_known = seq > 0;
     r->start_seq = seq;
+    r->term = r->w->term;
     for (size_t i = 0; i < 8; i++)
         snprintf(r->store_hex + 2 * i, 3, "%02x", r->w->stream_id[i]);
     /* A restored backup knows its seq, not the stream's message: from the

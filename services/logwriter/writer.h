@@ -111,8 +111,11 @@ typedef struct writer {
     size_t n_held_for_relay;          /* of `waiting`: replies held for it */
     uint64_t boot_id;                 /* segment log batches must follow a Begin of this run */
     bool replica;                     /* replica mode (replica.c): reads only */
+    bool env_replica;                 /* the env is a replica's (meta "replica") */
+    uint64_t term;                    /* the primary's term (meta "term", rapport promote) */
+    uint64_t fenced_by_term;          /* meta "fenced": a newer primary took the stream over */
     writer_replica_t *rep;
-    int exit_code;            /* of the process (a replica that refuses its stream: 2) */
+    int exit_code;            /* of the process (a replica that refuses its stream: 2; fenced: 3) */
     writer_waiter_t *waiting; /* reads waiting for their min_seq, replies for the relay */
     size_t n_waiting, cap_waiting;
     struct {

@@ -284,6 +284,7 @@ rp_err relay_js_end(relay_js_t *r, relay_end_t *ret, char *errbuf, size_t errlen
         return s_unavailable(errbuf, errlen, "cannot read the stream's last message", s, jerr);
     natsconn_header_u64(m, "Rapport-Seq", &ret->seq);
     natsconn_header_u64(m, "Rapport-Part", &ret->part);
+    natsconn_header_u64(m, "Rapport-Term", &ret->term);
     ret->last = natsMsgHeader_Get(m, "Rapport-Last", &v) == NATS_OK && v && !strcmp(v, "true");
     if (natsMsgHeader_Get(m, "Nats-Msg-Id", &v) == NATS_OK && v) {
         size_t n = strcspn(v, ":");
@@ -320,6 +321,9 @@ rp_err relay_js_publish(relay_js_t *r, const relay_msg_t *pm, uint64_t expect_la
     snprintf(num, sizeof(num), "%llu", (unsigned long long)pm->part);
     if (s == NATS_OK)
         s = natsMsgHeader_Set(m, "Rapport-Part", num);
+    snprintf(num, sizeof(num), "%llu", (unsigned long long)pm->term);
+    if (s == NATS_OK && pm->term)
+        s = natsMsgHeader_Set(m, "Rapport-Term", num);
     if (s == NATS_OK && pm->type)
         s = natsMsgHeader_Set(m, "Rapport-Type", pm->type);
     if (s == NATS_OK && pm->last)

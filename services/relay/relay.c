@@ -105,6 +105,7 @@ struct relay {
     int64_t hurry_until_ms; /* the writer held replies for the relay lately */
     char confirm_id[CLIENT_REQUEST_ID_LEN + 1];
     uint64_t writer_last;
+    uint64_t writer_term; /* the writer's term (Changes.term): every message carries it */
     int64_t status_ms;
     uint64_t published;
 };
@@ -308,6 +309,7 @@ static void s_subject(const Rapport__V1__Change *ch, char *out, size_t size)
 static bool s_publish(relay_t *r, relay_msg_t *m)
 {
     m->prev_msg_id = r->last_id[0] ? r->last_id : NULL;
+    m->term = r->writer_term;
     r->fresh = false;
     if (relay_js_publish(r->js, m, r->expect_last) != RP_OK) {
         s_recover(r, "cannot publish to NATS now");
@@ -370,13 +372,47 @@ static bool s_publish_gap(relay_t *r, uint64_t first)
     return s_publish(r, &m);
 }
 
-/* Every reply: is the stream this writer's, and not ahead of it? */
+/* The stream's last message is of a newer primary's term: this writer's
+ * store was replaced by a promoted replica. Tell the writer (it records
+ * it and stops), publish nothing, exit 3. */
+static void s_fenced(relay_t *r, const Rapport__V1__Changes *ch)
+{
+    ProtobufCMessage *reply = NULL;
+    Rapport__V1__LogRequest req = RAPPORT__V1__LOG_REQUEST__INIT;
+    Rapport__V1__ConfirmRelayed cr = RAPPORT__V1__CONFIRM_RELAYED__INIT;
+
+    log_errx("fenced: stream %s has moved past this log writer: its last message (%llu, seq "
+             "%llu) is of term %llu, written by a primary promoted after this one (term %llu, at "
+             "seq %llu); publishing nothing and stopping the log writer: rebuild this host as a "
+             "replica",
+             r->cfg->nats_stream, (unsigned long long)r->end.stream_seq,
+             (unsigned long long)r->end.seq, (unsigned long long)r->end.term,
+             (unsigned long long)ch->term, (unsigned long long)ch->last_seq);
+    daemon_notify("STATUS=fenced: stream %s is of term %llu, the log writer of term %llu",
+                  r->cfg->nats_stream, (unsigned long long)r->end.term,
+                  (unsigned long long)ch->term);
+    s_envelope(&req, r->confirm_id);
+    cr.fenced_by_term = r->end.term;
+    req.command_case = RAPPORT__V1__LOG_REQUEST__COMMAND_CONFIRM_RELAYED;
+    req.confirm_relayed = &cr;
+    if (client_call(r->writer, &req.base, &rapport__v1__log_reply__descriptor, 2000, 500, &reply) ==
+        RP_OK)
+        wire_free(reply);
+    else
+        log_errx("the log writer did not take the fencing: stop it by hand");
+    r->exit_code = 3;
+    r->st = ST_STOPPED;
+}
+
+/* Every reply: is the stream this writer's, of its term, and not ahead
+ * of it? */
 static bool s_check_store(relay_t *r, const Rapport__V1__Changes *ch)
 {
     uint64_t stream_last;
 
     if (ch->store_id.len != 8)
         return false;
+    r->writer_term = ch->term;
     for (size_t i = 0; i < 8; i++)
         snprintf(r->store_hex + 2 * i, 3, "%02x", ch->store_id.data[i]);
     if (!r->store_checked && strcmp(r->store_hex, r->end.store_id) != 0) {
@@ -387,6 +423,10 @@ static bool s_check_store(relay_t *r, const Rapport__V1__Changes *ch)
                       r->end.store_id);
         r->exit_code = 2;
         r->st = ST_STOPPED;
+        return false;
+    }
+    if (r->end.term > ch->term) {
+        s_fenced(r, ch);
         return false;
     }
     /* The newest seq the stream has (some of): beyond the writer's newest,

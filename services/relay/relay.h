@@ -11,7 +11,14 @@
  * Every message is published expecting the stream's last sequence to be
  * the previous message's, so nothing is stored twice, skipped or
  * interleaved with a second relay; a failed publish makes the relay read
- * the stream's end again and go on from there. */
+ * the stream's end again and go on from there.
+ *
+ * Fencing: every message carries the writer's term (Rapport-Term), one
+ * more at each `rapport promote`, which also publishes a term marker
+ * (rapport.v1.term). A relay whose writer's term is below the term of the
+ * stream's last message serves a store that a promoted replica replaced:
+ * it tells the writer (ConfirmRelayed.fenced_by_term: the writer records
+ * it and stops with 3), publishes nothing and exits with 3. */
 #ifndef RAPPORT_RELAY_H
 #define RAPPORT_RELAY_H
 
@@ -33,6 +40,7 @@ typedef struct {
     uint64_t seq;        /* its Rapport-Seq */
     uint64_t part;       /* its Rapport-Part */
     bool last;           /* Rapport-Last: the last message of its seq */
+    uint64_t term;       /* its Rapport-Term: the term of the primary that wrote it */
     char store_id[17];   /* the store id of its Nats-Msg-Id (hex), "" if none */
 } relay_end_t;
 
@@ -75,6 +83,7 @@ typedef struct {
     const char *msg_id;
     const char *type; /* the event's type, Rapport-Type */
     uint64_t seq, part;
+    uint64_t term; /* Rapport-Term: the writer's term (rapport promote) */
     bool last;
     const char *gap; /* Rapport-Gap, or NULL */
     /* The Nats-Msg-Id of the message this one must follow in the stream
@@ -123,7 +132,7 @@ void relay_destroy(relay_t **self_p);
 
 /* Run until SIGTERM (then drain and return 0), or until a condition that
  * needs the operator: 2 for a stream that is not ours (its subjects or
- * its store id). */
+ * its store id), 3 when the stream has moved past the writer (fenced). */
 int relay_run(relay_t *r);
 
 #endif
