@@ -11,13 +11,15 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import unittest
+import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 import harness  # noqa: E402
 from changes_workload import Workload  # noqa: E402
-from harness import BIN_DIR, TIME_SCALE, Worker, c, lw  # noqa: E402
+from harness import BIN_DIR, TIME_SCALE, Worker, c, ia, lw, zmq  # noqa: E402
 from nats_harness import have_nats  # noqa: E402
 from test_backup import cli_env  # noqa: E402
 from test_relay import RelayCase, stats, wait_drained, wait_for  # noqa: E402
@@ -61,6 +63,7 @@ def relay_for(cl, name):
 
 
 class FailoverCase(RelayCase):
+    term = 1  # the term the next promotion gives
     def promote(self, state, *more):
         env = cli_env()
         env["RAPPORT_NATS_URL"] = self.nats.url
@@ -127,14 +130,37 @@ class FailoverCase(RelayCase):
         for name in ("relay", "logwriter", "interaction", "segment"):
             self.cl.workers[name].kill()
 
+    def acked_after_promotion(self, new, acked_entries, acked_logged, events_before):
+        """Every acked entry, logged segment and event is on the new primary."""
+        nos = {e.entry_no for e in self.entries("primary2")}
+        self.assertEqual(set(acked_entries) - nos, set())
+        for ls in acked_logged:
+            rep = self.cl.ok("primary2", lw.LogRequest(get_logged_segment=lw.GetLoggedSegment(
+                entry_no=ls.logged_segment_no)))
+            self.assertEqual(rep.logged_segment.no_of_interactions, ls.entry_count)
+            self.assertTrue(set(range(ls.first_entry_no, ls.last_entry_no + 1)) <= nos)
+        got = self.events("primary2")
+        self.assertEqual([e.SerializeToString() for e in got[:len(events_before)]],
+                         [e.SerializeToString() for e in events_before])
+        return got
+
     def start_promoted(self, replica):
         """Promote the stopped replica and start its host's writer and relay."""
         rc, out, err = self.promote(replica.state)
         self.assertEqual(rc, 0, err)
         self.assertIn("is the primary at seq", out)
         new = Promoted(self.cl, replica.state).start()
+        self.assertEqual(stats_of(self.cl, "primary2")["rapport_primary_term"], self.term)
         relay = relay_for(self.cl, "primary2")
         relay.start(wait=False)
+        # It writes on from the replica's seq, and its relay continues the
+        # stream from there.
+        seq = stats_of(self.cl, "primary2")["rapport_last_event_seq"]
+        newest = self.entries("primary2")[-1].entry_no
+        rep = self.cl.ok("primary2", lw.LogRequest(
+            set_entries_canceled=lw.SetEntriesCanceled(entry_nos=[newest], canceled=True)))
+        self.assertEqual(rep.seq, seq + 1)
+        wait_for("the new primary's seq in the stream", lambda: self.stream_end()[1] == seq + 1)
         return new, relay
 
 
@@ -185,12 +211,7 @@ class FencingTest(FailoverCase):
                                                                                  "worker.lock"))
 
         new, relay2 = self.start_promoted(replica)
-        self.assertEqual(stats_of(self.cl, "primary2")["rapport_primary_term"], 1)
-        # The new primary writes on from its seq; its relay continues the stream.
-        rep = self.cl.ok("primary2", lw.LogRequest(
-            set_entries_canceled=lw.SetEntriesCanceled(entry_nos=[1], canceled=True)))
-        self.assertEqual(rep.seq, seq + 1)
-        wait_for("the new primary's seq in the stream", lambda: self.stream_end()[1] == seq + 1)
+        newest = self.entries("primary2")[-1].entry_no
 
         # The old primary comes back: its relay finds the stream moved past
         # it, tells the writer, and both stop with 3, publishing nothing.
@@ -226,17 +247,138 @@ class FencingTest(FailoverCase):
         self.wait_applied(fresh, "fresh")
         self.assertEqual(stats_of(self.cl, "fresh")["rapport_primary_term"], 1)
         self.assertTrue(self.cl.ok("fresh", lw.LogRequest(get_entry=lw.GetEntry(
-            entry_no=1))).entry.canceled)
+            entry_no=newest))).entry.canceled)
         # A second promotion (of the fresh replica) fences the first.
         fresh.stop()
         rc, out, err = self.promote(fresh.state)
         self.assertEqual(rc, 0, err)
         self.assertIn("term 2", out)
         self.cl.ok("primary2", lw.LogRequest(
-            set_entries_canceled=lw.SetEntriesCanceled(entry_nos=[1], canceled=False)))
+            set_entries_canceled=lw.SetEntriesCanceled(entry_nos=[newest], canceled=False)))
         self.assertEqual(relay2.wait_exit(60), 3, relay2.logtext())
         self.assertEqual(new.wait_exit(30), 3, new.logtext())
         self.assert_no_fork()
+
+
+
+class Creator(threading.Thread):
+    """Creates interactions one after another on a socket of its own and
+    keeps the entry no. of every one acknowledged, until told to stop or the
+    interaction worker stops answering."""
+
+    def __init__(self, cl):
+        super().__init__(daemon=True)
+        self.sock = cl.ctx.socket(zmq.DEALER)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.connect(cl.endpoint("interaction"))
+        self.acked, self.stop = [], threading.Event()
+
+    def run(self):
+        i = 0
+        while not self.stop.is_set():
+            req = ia.InteractionRequest(request_id=uuid.uuid4().hex.encode(), user_id="tester",
+                                        create_interaction=ia.CreateInteraction(
+                fields=ia.InteractionFields(contact_no="C%04d" % (i % 6),
+                                            interaction_template_code="MAIL",
+                                            description="During the failure")))
+            self.sock.send(req.SerializeToString())
+            if not self.sock.poll(int(5000 * TIME_SCALE)):
+                return  # its host is gone
+            rep = ia.InteractionReply()
+            rep.ParseFromString(self.sock.recv_multipart()[-1])
+            if rep.status.code == c.OK:
+                self.acked.append(rep.entry.entry_no)
+            i += 1
+
+    def finish(self):
+        if self.stop.is_set():
+            return
+        self.stop.set()
+        self.join(30 * TIME_SCALE)
+        self.sock.close(0)
+
+
+def host_loss(case, ack_on):
+    """The primary's host is lost while interactions are being created:
+    every process of it killed -9 and its log writer's state deleted. The
+    replica is promoted; what the new primary has is checked by the caller.
+    Returns (replica seq promoted, acked entries, acked logged segments,
+    the primary's events before the failure, its stats at the kill)."""
+    case.start_relay()
+    replica = Replica(case.cl).start()
+    wl = Workload(case.cl, contacts=6)
+    wl.seed()
+    acked = [wl.create("C%04d" % i) for i in range(4)]
+    logged = [wl.log_segment("S1", ["C0001", "C0002", "C0003"])]
+    wl.cancel(acked[:1])
+    wait_drained(case.cl)
+    events_before = case.events("logwriter")
+    creator = Creator(case.cl)
+    creator.start()
+    wait_for("acks during the failure", lambda: len(creator.acked) >= 10, 60)
+    if not ack_on:
+        # The relay lags (frozen), the writer acks on: the exposure.
+        case.relay.signal(signal.SIGSTOP)
+        n = len(creator.acked)
+        wait_for("acks the relay has not seen", lambda: len(creator.acked) >= n + 5, 60)
+        creator.finish()
+        g = stats(case.cl)  # the lag at the kill: nothing is written after it
+    else:
+        g = None
+    case.kill_primary_host()
+    creator.finish()
+    shutil.rmtree(os.path.join(case.cl.state_dir, "logwriter"))
+    if case.NODES > 1:
+        case.nats.nodes[0].kill()
+    seq = case.wait_applied(replica)
+    replica.stop()
+    return seq, acked + creator.acked, logged, events_before, g, replica
+
+
+@unittest.skipUnless(have_nats(), "nats-server is not installed")
+class HostLossAckOffTest(FailoverCase):
+    def test_what_is_lost_is_exactly_the_relays_lag(self):
+        seq, acked, logged, before, g, replica = host_loss(self, ack_on=False)
+        lag = g["rapport_relay_lag_events"]
+        self.assertGreaterEqual(lag, 5)
+        # What the stream has is what the relay had confirmed: the replica
+        # has all of it, and the lost seqs are the lag.
+        self.assertEqual(seq, g["rapport_relay_last_confirmed_seq"])
+        self.assertEqual(g["rapport_last_event_seq"] - seq, lag)
+        new, _ = self.start_promoted(replica)
+        got = self.events("primary2")
+        self.assertEqual([e.seq for e in got], list(range(1, seq + 2)))
+        nos = {e.entry_no for e in self.entries("primary2")}
+        lost = [n for n in acked if n not in nos]
+        # Each creation is one event: the acked entries lost are the lag's.
+        self.assertEqual(len(lost), lag)
+        self.assertEqual(lost, sorted(acked)[-int(lag):])
+        self.acked_after_promotion(new, [n for n in acked if n not in lost], logged, before)
+
+
+@unittest.skipUnless(have_nats(), "nats-server is not installed")
+class HostLossAckOnTest(FailoverCase):
+    NODES = 3
+    REPLICAS = 3
+    ENV = {"RAPPORT_ACK_AFTER_RELAY": "true"}
+
+    def test_no_acked_write_is_lost_at_r3_with_a_nats_node_down(self):
+        seq, acked, logged, before, _, replica = host_loss(self, ack_on=True)
+        new, relay2 = self.start_promoted(replica)
+        self.acked_after_promotion(new, acked, logged, before)
+        # The segment and interaction workers, pointed at the new primary,
+        # write on: acked once the new relay has confirmed it.
+        for name in ("interaction", "segment"):
+            w = self.cl.workers[name]
+            w.extra_args = ["--set", "logwriter_endpoint=" + self.cl.endpoint("primary2")]
+            w.start()
+        wl = Workload(self.cl, contacts=6)
+        no = wl.create("C0005")
+        self.assertEqual(self.cl.ok("primary2", lw.LogRequest(get_entry=lw.GetEntry(
+            entry_no=no))).entry.contact_no, "C0005")
+        last, markers = self.assert_no_fork()
+        self.assertEqual(markers, [(seq, 1)])
+        self.assertEqual(last, seq + 2)
 
 
 if __name__ == "__main__":
