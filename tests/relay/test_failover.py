@@ -317,11 +317,18 @@ def host_loss(case, ack_on):
     creator.start()
     wait_for("acks during the failure", lambda: len(creator.acked) >= 10, 60)
     if not ack_on:
-        # The relay lags (frozen), the writer acks on: the exposure.
-        case.relay.signal(signal.SIGSTOP)
-        n = len(creator.acked)
-        wait_for("acks the relay has not seen", lambda: len(creator.acked) >= n + 5, 60)
+        # The relay, caught up, stops (frozen) and the writer acks on: the
+        # exposure. Caught up first, so that the stream holds exactly what
+        # the relay confirmed (a seq stored but not confirmed yet would be
+        # in the lag and not lost).
         creator.finish()
+        wait_drained(case.cl)
+        case.relay.signal(signal.SIGSTOP)
+        more = Creator(case.cl)
+        more.start()
+        wait_for("acks the relay has not seen", lambda: len(more.acked) >= 5, 60)
+        more.finish()
+        creator.acked += more.acked
         g = stats(case.cl)  # the lag at the kill: nothing is written after it
     else:
         g = None
