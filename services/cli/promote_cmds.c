@@ -327,6 +327,12 @@ static int s_promote(cli_ctx_t *ctx)
     if (ret != CLI_EXIT_OK)
         goto out;
     rc = natsconn_options(&ctx->cfg, "rapport-promote", &opts, err, sizeof(err));
+    /* A command reports what failed itself: no connection log lines. */
+    if (rc == RP_OK && (natsOptions_SetDisconnectedCB(opts, NULL, NULL) != NATS_OK ||
+                        natsOptions_SetReconnectedCB(opts, NULL, NULL) != NATS_OK)) {
+        snprintf(err, sizeof(err), "cannot set the NATS options");
+        rc = RP_ENOMEM;
+    }
     if (rc == RP_OK)
         rc = natsconn_connect(&ctx->cfg, opts, &nc, err, sizeof(err));
     jsOptions_Init(&jo);

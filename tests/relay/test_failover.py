@@ -261,6 +261,49 @@ class FencingTest(FailoverCase):
 
 
 
+@unittest.skipUnless(have_nats(), "nats-server is not installed")
+class RefusalTest(FailoverCase):
+    """What test_replica.py does not cover: a replica behind the stream is
+    not promoted, nor without NATS; a replica refuses a gap in the middle
+    of the stream."""
+
+    def test_promote_refuses_a_replica_behind_and_a_replica_refuses_a_gap(self):
+        self.start_relay()
+        wl = Workload(self.cl, contacts=6)
+        wl.seed()
+        wl.create("C0000")
+        wait_drained(self.cl)
+        replica = Replica(self.cl).start()
+        seq = self.wait_applied(replica)
+        replica.stop()
+        for contact in ("C0001", "C0002", "C0003"):
+            wl.create(contact)
+        wait_drained(self.cl)
+        rc, _, err = self.promote(replica.state)
+        self.assertEqual(rc, 1, err)
+        self.assertIn("this replica applied seq %d only" % seq, err)
+        # NATS unreachable: nothing changes, exit 3.
+        env = cli_env()
+        env["RAPPORT_NATS_URL"] = "nats://127.0.0.1:%d" % harness.free_port()
+        p = subprocess.run([os.path.join(BIN_DIR, "rapport"), "promote", "--state-dir",
+                            replica.state], capture_output=True, env=env,
+                           timeout=60 * TIME_SCALE)
+        self.assertEqual(p.returncode, 3, p.stderr)
+        self.assertIn(b"nothing was changed", p.stderr)
+        # A message of the seq after the replica's next one is gone.
+        msgs = self.nats.messages()
+        lost = next(m for m in msgs if int(m["headers"]["Rapport-Seq"]) == seq + 2)
+        self.nats.natsdump("RAPPORT", "delete-msg", str(lost["stream_seq"]))
+        replica.start(wait=False)
+        self.assertEqual(replica.wait_exit(60), 2, replica.logtext())
+        self.assertIn("the stream lacks what this replica needs next, seq %d" % (seq + 2),
+                      replica.logtext())
+        self.assertEqual(stats(self.cl)["rapport_primary_term"], 0)
+        # Still a replica's store, not promoted.
+        rc, _, err = self.promote(replica.state)
+        self.assertEqual(rc, 1, err)
+
+
 class Creator(threading.Thread):
     """Creates interactions one after another on a socket of its own and
     keeps the entry no. of every one acknowledged, until told to stop or the
