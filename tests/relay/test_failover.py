@@ -384,7 +384,9 @@ def host_loss(case, ack_on):
     creator.finish()
     shutil.rmtree(os.path.join(case.cl.state_dir, "logwriter"))
     if case.NODES > 1:
-        case.nats.nodes[0].kill()
+        # The stream's leader: the replica's consumer moves to a new one.
+        leader = case.nats.info()["leader"]
+        next(n for n in case.nats.nodes if n.name == leader).kill()
     seq = case.wait_applied(replica)
     replica.stop()
     return seq, acked + creator.acked, logged, events_before, g, replica
