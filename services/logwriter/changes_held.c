@@ -222,10 +222,18 @@ rp_err changes_prune_held(store_txn_t *txn, writer_t *w, size_t budget)
 /* The relay found the stream moved past this store: a replica promoted
  * with a higher term took it over. Recorded (the store never starts as the
  * primary again, logwriter_new) and the process stops with 3. */
-static rp_err s_fenced(writer_txn_t *t, uint64_t term)
+static rp_err s_fenced(writer_txn_t *t, server_req_t *req, const Rapport__V1__ConfirmRelayed *cr)
 {
     writer_t *w = t->w;
+    uint64_t term = cr->fenced_by_term;
 
+    if (cr->fenced_store_id.len != sizeof(w->stream_id) ||
+        memcmp(cr->fenced_store_id.data, w->stream_id, sizeof(w->stream_id)) != 0) {
+        server_req_fail(req, RP_EINVAL, "confirm_relayed.fenced_store_id",
+                        "fenced_by_term needs the store id of the stream's messages, and it "
+                        "must be this store's");
+        return RP_OK;
+    }
     if (term <= w->term)
         return RP_OK;
     log_errx("fenced: the change stream %s was taken over by a primary of term %llu (this "
@@ -250,7 +258,7 @@ rp_err changes_confirm(writer_txn_t *t, server_req_t *req)
     rp_err rc;
 
     if (cr->fenced_by_term)
-        return s_fenced(t, cr->fenced_by_term);
+        return s_fenced(t, req, cr);
     rc = writer_meta_get(t->txn, t->w, "seq", &last);
     if (rc == RP_OK)
         rc = changes_relay_confirmed(t->txn, t->w, &present, &before);

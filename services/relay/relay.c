@@ -393,6 +393,7 @@ static void s_fenced(relay_t *r, const Rapport__V1__Changes *ch)
                   (unsigned long long)ch->term);
     s_envelope(&req, r->confirm_id);
     cr.fenced_by_term = r->end.term;
+    cr.fenced_store_id = ch->store_id; /* the stream's too (s_check_store) */
     req.command_case = RAPPORT__V1__LOG_REQUEST__COMMAND_CONFIRM_RELAYED;
     req.confirm_relayed = &cr;
     if (client_call(r->writer, &req.base, &rapport__v1__log_reply__descriptor, 2000, 500, &reply) ==

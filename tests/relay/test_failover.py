@@ -177,7 +177,11 @@ class FencingTest(FailoverCase):
             wl.create(contact)
         wait_drained(self.cl)
         replica = Replica(self.cl).start()
-        old_state = os.path.join(self.cl.state_dir, "logwriter")
+        # The writer takes a fencing only for its own store's stream.
+        rep = self.cl.call("logwriter", lw.LogRequest(confirm_relayed=lw.ConfirmRelayed(
+            fenced_by_term=5, fenced_store_id=b"\x01" * 8)))
+        self.assertEqual(rep.status.field, "confirm_relayed.fenced_store_id", rep)
+        self.assertTrue(self.cl["logwriter"].alive())
 
         # Refusals first: promote a running replica, a primary's store.
         rc, _, err = self.promote(replica.state)
