@@ -197,7 +197,7 @@ int main(int argc, char **argv)
 
     if (argc < 4) {
         fprintf(stderr, "usage: rapport-natsdump URL STREAM dump [FILTER] | info | create SUBJECT "
-                        "| purge [KEEP] | delete | delete-msg SEQ\n");
+                        "| purge [KEEP] | delete | delete-msg SEQ | rmconsumer NAME\n");
         return 2;
     }
     s = natsOptions_Create(&opts);
@@ -222,6 +222,10 @@ int main(int argc, char **argv)
         rc = js_DeleteStream(js, argv[2], NULL, NULL) == NATS_OK ? 0 : s_fail("delete", NATS_ERR);
     else if (!strcmp(argv[3], "delete-msg") && argc > 4)
         rc = s_delete_msg(js, argv[2], argv[4]);
+    else if (!strcmp(argv[3], "rmconsumer") && argc > 4)
+        rc = js_DeleteConsumer(js, argv[2], argv[4], NULL, NULL) == NATS_OK
+                 ? 0
+                 : s_fail("rmconsumer", NATS_ERR);
     else if (!strcmp(argv[3], "purge"))
         rc = s_purge(js, argv[2], argc > 4 ? strtoull(argv[4], NULL, 10) : 0);
     else

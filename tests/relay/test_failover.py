@@ -272,7 +272,7 @@ class FencingTest(FailoverCase):
 class RefusalTest(FailoverCase):
     """What test_replica.py does not cover: a replica behind the stream is
     not promoted, nor without NATS; a replica refuses a gap in the middle
-    of the stream."""
+    of the stream (and follows on when its consumer is lost)."""
 
     def test_promote_refuses_a_replica_behind_and_a_replica_refuses_a_gap(self):
         self.start_relay()
@@ -281,7 +281,14 @@ class RefusalTest(FailoverCase):
         wl.create("C0000")
         wait_drained(self.cl)
         replica = Replica(self.cl).start()
+        self.wait_applied(replica)
+        # Its consumer gone (as at a NATS leader change): it follows on
+        # from where it is, after the position it started from.
+        self.nats.natsdump("RAPPORT", "rmconsumer", "replica")
+        wl.create("C0004")
+        wait_drained(self.cl)
         seq = self.wait_applied(replica)
+        self.assertIn("following it again", replica.logtext())
         replica.stop()
         for contact in ("C0001", "C0002", "C0003"):
             wl.create(contact)
