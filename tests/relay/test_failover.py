@@ -339,8 +339,11 @@ class Creator(threading.Thread):
                                             interaction_template_code="MAIL",
                                             description="During the failure")))
             self.sock.send(req.SerializeToString())
-            if not self.sock.poll(int(5000 * TIME_SCALE)):
-                return  # its host is gone
+            waited = 0
+            while not self.sock.poll(100):
+                waited += 100
+                if self.stop.is_set() or waited > 5000 * TIME_SCALE:
+                    return  # its host is gone
             rep = ia.InteractionReply()
             rep.ParseFromString(self.sock.recv_multipart()[-1])
             if rep.status.code == c.OK:
