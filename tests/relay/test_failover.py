@@ -23,7 +23,8 @@ from harness import BIN_DIR, TIME_SCALE, Worker, c, ia, lw, zmq  # noqa: E402
 from nats_harness import have_nats  # noqa: E402
 from test_backup import cli_env  # noqa: E402
 from test_relay import RelayCase, stats, wait_drained, wait_for  # noqa: E402
-from test_replica import Replica, stats_of  # noqa: E402
+from replica_reads import Replica  # noqa: E402
+from test_replica import stats_of  # noqa: E402
 
 # Log writers on sockets of their own: <run_dir>/<name>.sock.
 for _name in ("primary2", "fresh", "ghost", "bad"):
