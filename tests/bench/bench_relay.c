@@ -686,41 +686,6 @@ out:
 
 /* ---- S9: the writer's S1 and S2 with and without the relay ---- */
 
-typedef struct {
-    env_t *e;
-    client_t *c;
-    double end;
-    uint64_t n;
-    double *lat;
-    size_t cap;
-} s9_client_t;
-
-static void *s_s9_client(void *arg)
-{
-    s9_client_t *k = arg;
-    Rapport__V1__InteractionRequest req = RAPPORT__V1__INTERACTION_REQUEST__INIT;
-    Rapport__V1__CreateInteraction ci = RAPPORT__V1__CREATE_INTERACTION__INIT;
-    Rapport__V1__InteractionFields f = RAPPORT__V1__INTERACTION_FIELDS__INIT;
-
-    f.contact_no = wire_str("C0000000");
-    f.interaction_template_code = wire_str("MAIL");
-    ci.fields = &f;
-    req.command_case = RAPPORT__V1__INTERACTION_REQUEST__COMMAND_CREATE_INTERACTION;
-    req.create_interaction = &ci;
-    while (bench_now() < k->end) {
-        double t0 = bench_now();
-        ProtobufCMessage *r = bench_relay_call(
-            k->c, &req.base, &rapport__v1__interaction_reply__descriptor, "create");
-        if (!r)
-            break;
-        wire_free(r);
-        if (k->n < k->cap)
-            k->lat[k->n] = bench_now() - t0;
-        k->n++;
-    }
-    return NULL;
-}
-
 /* CPU seconds so far of the writer, the interaction worker, the relay and
  * nats-server (0 for one not running). */
 static void s_s9_cpu(const env_t *e, double out[4])
@@ -737,55 +702,32 @@ static int s_s9_point(const opts_t *o, void *zctx, int point)
 {
     static const char *const what[3] = {"without the relay", "with the relay",
                                         "with the relay niced"};
-    s9_client_t k[64];
-    pthread_t th[64];
-    unsigned nc = o->s9_clients > 64 ? 64 : o->s9_clients;
-    uint64_t total = 0;
-    double *all, t_done, cpu0[4], cpu1[4];
-    size_t m = 0, cap = 200000;
+    bench_relay_s2_t pt;
+    double t_done, cpu0[4], cpu1[4];
     opts_t po = *o;
     env_t e;
     int rc = -1;
 
     po.env_nice = point == 2 ? o->relay_nice : 0;
     fprintf(stderr, "S9 %s: LogSegment of %zu, then %u clients for %.0f s\n", what[point], o->s9_n,
-            nc, o->s9_seconds);
+            o->s9_clients, o->s9_seconds);
     if (bench_relay_env_start(&e, &po, zctx, point ? "s9r" : "s9", point ? 1 : 0) < 0 ||
         bench_relay_segment(&e, "S9", 'C', o->s9_n) < 0 ||
         bench_relay_log(&e, "S9", o->s9_n, &R.s9_log[point]))
         goto out;
     if (point && bench_relay_wait_drained(&e, 1800, &t_done) < 0)
         goto out;
-    all = calloc(cap * nc, sizeof(double));
-    if (!all)
-        goto out;
-    for (unsigned i = 0; i < nc; i++) {
-        char err[256];
-        k[i] = (s9_client_t){&e, NULL, bench_now() + o->s9_seconds, 0, all + cap * i, cap};
-        if (client_new(zctx, e.cl.cfg.interaction_endpoint, &e.cl.cfg, &k[i].c, err, sizeof(err)) !=
-            RP_OK)
-            abort();
-    }
     s_s9_cpu(&e, cpu0);
-    for (unsigned i = 0; i < nc; i++)
-        pthread_create(&th[i], NULL, s_s9_client, &k[i]);
-    for (unsigned i = 0; i < nc; i++) {
-        pthread_join(th[i], NULL);
-        client_destroy(&k[i].c);
-        total += k[i].n;
-        for (size_t j = 0; j < k[i].n && j < cap; j++)
-            all[m++] = k[i].lat[j];
-    }
+    if (bench_relay_s2_load(&e, zctx, o->s9_clients, o->s9_seconds, &pt) < 0)
+        goto out;
     /* What the relay and nats-server still owe for the load is its cost too. */
     if (point)
         bench_relay_wait_drained(&e, 600, &t_done);
     s_s9_cpu(&e, cpu1);
-    for (int i = 0; i < 4 && total; i++)
-        R.s9_cpu_us[point][i] = (cpu1[i] - cpu0[i]) * 1e6 / (double)total;
-    qsort(all, m, sizeof(double), s_cmp_d);
-    R.s9_rate[point] = (double)total / o->s9_seconds;
-    R.s9_p99[point] = m ? bench_percentile(all, m, 0.99) * 1000 : 0;
-    free(all);
+    for (int i = 0; i < 4 && pt.n; i++)
+        R.s9_cpu_us[point][i] = (cpu1[i] - cpu0[i]) * 1e6 / (double)pt.n;
+    R.s9_rate[point] = pt.rate;
+    R.s9_p99[point] = pt.p99_ms;
     rc = 0;
 out:
     bench_relay_env_stop(&e);
