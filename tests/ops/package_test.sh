@@ -153,8 +153,10 @@ for f in /usr/include/rapport/client.h /usr/include/rapport/client_calls.h \
 done
 objdump -p "/usr/lib/$multiarch/librapport.so.1" | grep -q "SONAME *librapport.so.1" ||
   fail "librapport.so.1 has no soname librapport.so.1"
-ldd /usr/bin/rapport | grep -Eq "librapport.so.1 => (/usr)?/lib/$multiarch/librapport.so.1" ||
-  fail "/usr/bin/rapport does not use the installed librapport.so.1"
+# The library the loader resolves for the installed command is the installed file.
+used=$(ldd /usr/bin/rapport | awk '$1 == "librapport.so.1" { print $3 }')
+[ -n "$used" ] && [ "$(realpath "$used")" = "$(realpath "/usr/lib/$multiarch/librapport.so.1")" ] ||
+  fail "/usr/bin/rapport does not use the installed librapport.so.1: $(ldd /usr/bin/rapport | grep librapport)"
 cmp -s "$src/deploy/systemd/rapport.tmpfiles" /usr/lib/tmpfiles.d/rapport.conf ||
   fail "tmpfiles.d/rapport.conf differs from deploy/systemd/rapport.tmpfiles"
 cmp -s "$src/deploy/systemd/rapport.sysusers" /usr/lib/sysusers.d/rapport.conf ||
