@@ -727,9 +727,12 @@ static int s_last_entry_no(client_t *c, uint64_t *ret)
     r = (Rapport__V1__LogReply *)s_call(c, &req.base, LW_REPLY, CALL_TIMEOUT_MS, "list_entries");
     if (!r)
         return -1;
-    *ret = r->result_case == RAPPORT__V1__LOG_REPLY__RESULT_ENTRIES && r->entries->n_entries
-               ? r->entries->entries[0]->entry_no
-               : 0;
+    if (r->result_case != RAPPORT__V1__LOG_REPLY__RESULT_ENTRIES) {
+        s_error("list_entries: %s", r->status ? r->status->message : "no entries in the reply");
+        wire_free(&r->base);
+        return -1;
+    }
+    *ret = r->entries->n_entries ? r->entries->entries[0]->entry_no : 0;
     wire_free(&r->base);
     return 0;
 }
@@ -1854,7 +1857,8 @@ static int s_s4_log(bench_cluster_t *cl, s4_stream_t *s, unsigned no)
                     ? (unsigned long long)r->segment_logged->entry_count
                     : 0ull,
                 s->count);
-    else
+    /* The writer indexes a log after its commit; queries see it once done. */
+    else if (s_wait_visible(cl, r->segment_logged, LOG_TIMEOUT_MS / 1000.0))
         rc = 0;
     wire_free(&r->base);
     return rc;
