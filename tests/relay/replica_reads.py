@@ -26,29 +26,39 @@ TRI = (c.TRI_STATE_ANY, c.TRI_STATE_YES, c.TRI_STATE_NO)
 IN_FLIGHT = 256  # requests sent before their replies are read
 
 
-class Replica(Worker):
-    """A log writer in replica mode, with its own state dir and sockets."""
+class NamedLogWriter(Worker):
+    """A log writer on a state dir and sockets of its own, reached under
+    `name` in the cluster (another host's writer)."""
 
-    def __init__(self, cl, name="replica", extra_args=()):
-        self.state = os.path.join(cl.dir, name + "-state")
+    def __init__(self, cl, name, state, extra_args=()):
+        self.state = state
         harness.REQUEST.setdefault(name, lw.LogRequest)
         harness.REPLY.setdefault(name, lw.LogReply)
         harness.STATS.setdefault(name, "stats")
         super().__init__(cl, "logwriter", [
-            "--state-dir", self.state, "--replica",
+            "--state-dir", state,
             "--set", "logwriter_endpoint=" + cl.endpoint(name),
-            "--set", "events_endpoint=ipc://%s/%s-events.sock" % (cl.run_dir, name),
-            "--set", "replica_consumer=" + name,
-            "--set", "replica_primary=" + cl.endpoint("logwriter")] + list(extra_args))
+            "--set", "events_endpoint=ipc://%s/%s-events.sock" % (cl.run_dir, name)]
+            + list(extra_args))
         self.log_path = os.path.join(cl.dir, name + ".log")
-        self.rname = name
+        self.wname = name
         cl.workers[name] = self
 
     def start(self, wait=True):
         super().start(wait=False)
         if wait:
-            self.cluster.wait_ready(self.rname)
+            self.cluster.wait_ready(self.wname)
         return self
+
+
+class Replica(NamedLogWriter):
+    """A log writer in replica mode, with its own state dir and sockets."""
+
+    def __init__(self, cl, name="replica", extra_args=()):
+        super().__init__(cl, name, os.path.join(cl.dir, name + "-state"), [
+            "--replica",
+            "--set", "replica_consumer=" + name,
+            "--set", "replica_primary=" + cl.endpoint("logwriter")] + list(extra_args))
 
 
 def primary_seq(cl):

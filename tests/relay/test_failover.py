@@ -23,34 +23,16 @@ from harness import BIN_DIR, TIME_SCALE, Worker, c, ia, lw, zmq  # noqa: E402
 from nats_harness import have_nats  # noqa: E402
 from test_backup import cli_env  # noqa: E402
 from test_relay import RelayCase, stats, wait_drained, wait_for  # noqa: E402
-from replica_reads import Replica  # noqa: E402
+from replica_reads import NamedLogWriter, Replica  # noqa: E402
 from test_replica import stats_of  # noqa: E402
 
 # Log writers on sockets of their own: <run_dir>/<name>.sock.
-for _name in ("primary2", "fresh", "ghost", "bad"):
-    harness.REQUEST[_name] = lw.LogRequest
-    harness.REPLY[_name] = lw.LogReply
-    harness.STATS[_name] = "stats"
-
-
-class Promoted(Worker):
+class Promoted(NamedLogWriter):
     """The log writer started as the primary on a promoted replica's store,
     on endpoints of its own (the promoted host)."""
 
     def __init__(self, cl, state, name="primary2"):
-        super().__init__(cl, "logwriter", [
-            "--state-dir", state,
-            "--set", "logwriter_endpoint=" + cl.endpoint(name),
-            "--set", "events_endpoint=ipc://%s/%s-events.sock" % (cl.run_dir, name)])
-        self.log_path = os.path.join(cl.dir, name + ".log")
-        self.pname = name
-        cl.workers[name] = self
-
-    def start(self, wait=True):
-        super().start(wait=False)
-        if wait:
-            self.cluster.wait_ready(self.pname)
-        return self
+        super().__init__(cl, name, state)
 
 
 def relay_for(cl, name):
